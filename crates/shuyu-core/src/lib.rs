@@ -1,0 +1,12 @@
+//! Shuyu's pure domain: identifiers, roles, working-day calendar, policy profiles,
+//! validators for Chinese identifiers, the clock. Nothing here talks to a database or network.
+
+pub mod calendar;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod profile;
+pub mod roles;
+pub mod validators;
+
+pub use error::CoreError;
