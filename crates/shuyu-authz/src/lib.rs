@@ -1,0 +1,200 @@
+//! Authorization. Every handler calls [`Authorizer::authorize`] with the caller, the action and
+//! the resource; the Cedar policies under `policies/` decide, and anything they do not permit is
+//! refused.
+
+mod action;
+mod error;
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer as CedarAuthorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet,
+    Request,
+};
+use shuyu_core::ids::{OrgId, UserId};
+use shuyu_core::roles::{OrgKind, Role};
+
+pub use action::Action;
+pub use error::AuthzError;
+
+/// The policy files, compiled into the binary so a deployment cannot run with a missing file.
+const POLICIES: &[(&str, &str)] = &[("foundation.cedar", include_str!("../policies/foundation.cedar"))];
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    User { id: UserId, org: OrgId, org_kind: OrgKind, roles: Vec<Role> },
+}
+
+impl Principal {
+    pub fn user_id(&self) -> Option<UserId> {
+        match self {
+            Principal::User { id, .. } => Some(*id),
+            Principal::Anonymous => None,
+        }
+    }
+
+    pub fn has_role(&self, role: Role) -> bool {
+        matches!(self, Principal::User { roles, .. } if roles.contains(&role))
+    }
+}
+
+/// What is being acted on: an entity type from the policies and an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    kind: &'static str,
+    id: String,
+}
+
+impl Resource {
+    /// The platform itself, for actions on collections (list, create) and global functions.
+    pub fn platform() -> Self {
+        Self { kind: "Platform", id: "shuyu".into() }
+    }
+
+    pub fn user(id: UserId) -> Self {
+        Self { kind: "User", id: id.to_string() }
+    }
+
+    pub fn organisation(id: OrgId) -> Self {
+        Self { kind: "Organisation", id: id.to_string() }
+    }
+
+    pub fn audit_log() -> Self {
+        Self { kind: "AuditLog", id: "main".into() }
+    }
+
+    pub fn new(kind: &'static str, id: impl Into<String>) -> Self {
+        Self { kind, id: id.into() }
+    }
+}
+
+/// Audit name of a resource: `user:<id>`, `audit_log:main`, `platform:shuyu`.
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.kind.chars().enumerate() {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    f.write_str("_")?;
+                }
+                write!(f, "{}", c.to_ascii_lowercase())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        write!(f, ":{}", self.id)
+    }
+}
+
+#[derive(Debug)]
+pub struct Authorizer {
+    policies: PolicySet,
+    cedar: CedarAuthorizer,
+}
+
+fn uid(kind: &str, id: &str) -> Result<EntityUid, AuthzError> {
+    let type_name = EntityTypeName::from_str(&format!("Shuyu::{kind}"))
+        .map_err(|e| AuthzError::Internal(format!("entity type {kind}: {e}")))?;
+    Ok(EntityUid::from_type_name_and_id(type_name, EntityId::new(id)))
+}
+
+impl Authorizer {
+    pub fn new() -> Result<Self, AuthzError> {
+        let mut source = String::new();
+        for (_, text) in POLICIES {
+            source.push_str(text);
+            source.push('\n');
+        }
+        let policies = PolicySet::from_str(&source).map_err(|e| AuthzError::Policy(e.to_string()))?;
+        Ok(Self { policies, cedar: CedarAuthorizer::new() })
+    }
+
+    /// Decides; `Ok(())` only when a policy permits and none forbids.
+    pub fn authorize(&self, principal: &Principal, action: Action, resource: &Resource) -> Result<(), AuthzError> {
+        let (principal_uid, principal_entity) = match principal {
+            Principal::Anonymous => {
+                let uid = uid("Anonymous", "public")?;
+                (uid.clone(), Entity::new_no_attrs(uid, HashSet::new()))
+            }
+            Principal::User { id, org, roles, .. } => {
+                let uid = uid("User", &id.to_string())?;
+                let mut parents = HashSet::new();
+                parents.insert(self::uid("Organisation", &org.to_string())?);
+                for role in roles {
+                    parents.insert(self::uid("Role", role.as_str())?);
+                }
+                (uid.clone(), Entity::new_no_attrs(uid, parents))
+            }
+        };
+        let action_uid = uid("Action", action.as_str())?;
+        let resource_uid = uid(resource.kind, &resource.id)?;
+        let mut entities = vec![principal_entity];
+        if resource_uid != principal_uid {
+            entities.push(Entity::new_no_attrs(resource_uid.clone(), HashSet::new()));
+        }
+        let entities =
+            Entities::from_entities(entities, None).map_err(|e| AuthzError::Internal(format!("entities: {e}")))?;
+        let request = Request::new(principal_uid, action_uid, resource_uid, Context::empty(), None)
+            .map_err(|e| AuthzError::Internal(format!("request: {e}")))?;
+        let response = self.cedar.is_authorized(&request, &self.policies, &entities);
+        match response.decision() {
+            Decision::Allow => Ok(()),
+            Decision::Deny => Err(AuthzError::Denied { action }),
+        }
+    }
+
+    /// Number of policies loaded, for the start-up log.
+    pub fn policy_count(&self) -> usize {
+        self.policies.policies().count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(roles: &[Role]) -> Principal {
+        Principal::User { id: UserId::new(), org: OrgId::new(), org_kind: OrgKind::Authority, roles: roles.to_vec() }
+    }
+
+    #[test]
+    fn resources_have_audit_names() {
+        assert_eq!(Resource::audit_log().to_string(), "audit_log:main");
+        let id = UserId::new();
+        assert_eq!(Resource::user(id).to_string(), id.resource());
+    }
+
+    #[test]
+    fn policies_parse() {
+        let authz = Authorizer::new().unwrap();
+        assert!(authz.policy_count() >= 5);
+    }
+
+    #[test]
+    fn default_deny_for_anonymous() {
+        let authz = Authorizer::new().unwrap();
+        let p = Principal::Anonymous;
+        assert!(authz.authorize(&p, Action::UserList, &Resource::platform()).is_err());
+        assert!(authz.authorize(&p, Action::AuditTreeHeadRead, &Resource::audit_log()).is_ok());
+    }
+
+    #[test]
+    fn admin_manages_users_but_analyst_does_not() {
+        let authz = Authorizer::new().unwrap();
+        let admin = user(&[Role::Admin]);
+        let analyst = user(&[Role::OperatorAnalyst]);
+        assert!(authz.authorize(&admin, Action::UserCreate, &Resource::platform()).is_ok());
+        assert!(authz.authorize(&analyst, Action::UserCreate, &Resource::platform()).is_err());
+    }
+
+    #[test]
+    fn a_person_reads_only_their_own_account() {
+        let authz = Authorizer::new().unwrap();
+        let me = user(&[Role::OperatorAnalyst]);
+        let my_id = me.user_id().unwrap();
+        assert!(authz.authorize(&me, Action::UserRead, &Resource::user(my_id)).is_ok());
+        assert!(authz.authorize(&me, Action::UserRead, &Resource::user(UserId::new())).is_err());
+    }
+}
