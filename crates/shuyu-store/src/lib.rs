@@ -1,0 +1,163 @@
+//! Persistence. One [`Store`] over SQLite (the embedded default: one file, WAL) or PostgreSQL,
+//! with the same migrations and queries on both. Every state change goes through a
+//! [`WriteTx`], which commits the change and its audit events together.
+
+pub mod audit;
+mod error;
+pub mod organisations;
+pub mod sessions;
+mod tx;
+pub mod users;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use tokio::sync::Mutex;
+
+pub use error::StoreError;
+pub use tx::{AuditContext, WriteTx};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The database, shared by the server, the scheduler and the CLI.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer; queueing writers here instead of in SQLite's busy handler keeps
+    /// latency fair and avoids SQLITE_BUSY under load. PostgreSQL serialises on the audit head
+    /// row instead.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database file at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Self> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect(&url).await
+    }
+
+    /// Connects to `sqlite://…` or `postgres://…` and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let options: AnyConnectOptions =
+            url.parse().map_err(|e: sqlx::Error| StoreError::Connect(redact_url(url), e.to_string()))?;
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(30));
+        let pool_options = if backend == Backend::Sqlite {
+            pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; NORMAL sync is durable against a
+                    // process kill (only power loss can drop the last commits).
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+        } else {
+            pool_options
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect(redact_url(url), e.to_string()))?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
+        Ok(Self { pool, backend, write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Checks that the database answers (readiness probe).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Hides the password in a database URL before it reaches an error message or a log.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Reads a column that both backends store as INTEGER/BIGINT.
+pub(crate) fn int(row: &sqlx::any::AnyRow, col: &str) -> Result<i64> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(col)?)
+}
+
+pub(crate) fn text(row: &sqlx::any::AnyRow, col: &str) -> Result<String> {
+    use sqlx::Row;
+    Ok(row.try_get::<String, _>(col)?)
+}
+
+pub(crate) fn opt_text(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<String>> {
+    use sqlx::Row;
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact_url("postgres://shuyu:s3cret@db:5432/shuyu"), "postgres://shuyu:***@db:5432/shuyu");
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

@@ -1,0 +1,145 @@
+//! The write transaction: a state change and its audit events commit together or not at all.
+
+use chrono::{DateTime, Utc};
+use shuyu_audit::{leaf_hash, AuditEvent, Outcome};
+use shuyu_core::clock::format_instant;
+use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::OwnedMutexGuard;
+
+use crate::{int, Result, Store, StoreError};
+
+/// Who did something, and over which request: copied into every audit event.
+#[derive(Debug, Clone, Default)]
+pub struct AuditContext {
+    pub actor: String,
+    pub organisation: String,
+    pub request_id: String,
+    pub client_addr: String,
+}
+
+impl AuditContext {
+    /// Background work (the deadline scheduler, start-up) acts as `system`.
+    pub fn system(request_id: impl Into<String>) -> Self {
+        Self {
+            actor: "system".into(),
+            organisation: String::new(),
+            request_id: request_id.into(),
+            client_addr: String::new(),
+        }
+    }
+}
+
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+    now: DateTime<Utc>,
+    start: i64,
+    next: i64,
+}
+
+impl std::fmt::Debug for WriteTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx").field("start", &self.start).field("next", &self.next).finish()
+    }
+}
+
+impl Store {
+    /// Starts a write transaction at time `now`. The first statement takes the audit head row,
+    /// so writers queue here and audit sequence numbers are committed in order.
+    pub async fn begin_write(&self, now: DateTime<Utc>) -> Result<WriteTx> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        let row =
+            sqlx::query("UPDATE audit_head SET size = size WHERE id = 1 RETURNING size").fetch_one(&mut *tx).await?;
+        let size = int(&row, "size")?;
+        Ok(WriteTx { tx, _gate: gate, now, start: size, next: size })
+    }
+
+    /// Records one event on its own, e.g. a refused request or a read of personal data.
+    pub async fn record(
+        &self,
+        now: DateTime<Utc>,
+        ctx: &AuditContext,
+        action: &str,
+        resource: &str,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write(now).await?;
+        let seq = tx.audit(ctx, action, resource, outcome, details).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+}
+
+impl WriteTx {
+    /// The connection to run the state change's own statements on.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// Appends an audit event to this transaction; returns its sequence number.
+    pub async fn audit(
+        &mut self,
+        ctx: &AuditContext,
+        action: &str,
+        resource: &str,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) -> Result<u64> {
+        let seq = u64::try_from(self.next).map_err(|_| StoreError::Corrupt("negative audit size".into()))?;
+        let event = AuditEvent {
+            seq,
+            time: self.now,
+            actor: ctx.actor.clone(),
+            organisation: ctx.organisation.clone(),
+            action: action.to_string(),
+            resource: resource.to_string(),
+            outcome,
+            request_id: ctx.request_id.clone(),
+            client_addr: ctx.client_addr.clone(),
+            details,
+        };
+        let hash = leaf_hash(&event.canonical_bytes());
+        sqlx::query(
+            "INSERT INTO audit_events (seq, time, actor, organisation, action, resource, outcome, \
+             request_id, client_addr, details, leaf_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(self.next)
+        .bind(format_instant(event.time))
+        .bind(&event.actor)
+        .bind(&event.organisation)
+        .bind(&event.action)
+        .bind(&event.resource)
+        .bind(event.outcome.as_str())
+        .bind(&event.request_id)
+        .bind(&event.client_addr)
+        .bind(event.details.to_string())
+        .bind(hash.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        self.next += 1;
+        Ok(seq)
+    }
+
+    /// Commits the change with its events. A change without an event is refused: nothing may
+    /// change unseen.
+    pub async fn commit(mut self) -> Result<std::ops::Range<u64>> {
+        if self.next == self.start {
+            return Err(StoreError::Unaudited);
+        }
+        sqlx::query("UPDATE audit_head SET size = $1 WHERE id = 1").bind(self.next).execute(&mut *self.tx).await?;
+        self.tx.commit().await?;
+        let start = u64::try_from(self.start).unwrap_or_default();
+        let end = u64::try_from(self.next).unwrap_or_default();
+        Ok(start..end)
+    }
+}
