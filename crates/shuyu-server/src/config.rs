@@ -1,0 +1,64 @@
+//! Server configuration: a TOML file, overridden by environment variables and flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080`; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Where the SQLite file, the audit signing key and data files live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; empty for the SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// Policy profile: a built-in name (`national`, `wuxi`, …) or a path to a TOML file.
+    pub profile: String,
+    /// Extra calendar years or overrides, loaded over the shipped years.
+    pub calendar_dir: Option<PathBuf>,
+    /// Path of the Ed25519 key that signs audit tree heads (PKCS#8 PEM); created when missing.
+    pub audit_key: Option<PathBuf>,
+    /// Mark session cookies `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Enables `POST /api/v1/admin/test-clock`. Never set in production.
+    pub test_clock: bool,
+    /// Seconds between scheduler runs (deadlines, periodic tree heads).
+    pub scheduler_interval_secs: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Requests running longer than this are answered with a timeout error.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            profile: "national".into(),
+            calendar_dir: None,
+            audit_key: None,
+            secure_cookies: false,
+            test_clock: false,
+            scheduler_interval_secs: 30,
+            max_body_bytes: 2 * 1024 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => format!("sqlite://{}?mode=rwc", self.data_dir.join("shuyu.db").display()),
+        }
+    }
+
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key.clone().unwrap_or_else(|| self.data_dir.join("audit-signing-key.pem"))
+    }
+}

@@ -1,0 +1,507 @@
+//! The web console: server-rendered pages in Chinese (English on request), navigation by role.
+//! A menu item shows only when the policies would allow its action, so the menu and the API
+//! can never disagree. Every label comes from the message catalogue.
+
+mod html;
+
+use axum::extract::State;
+use axum::http::header::{self, SET_COOKIE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use shuyu_authz::{Action, Principal, Resource};
+use shuyu_store::{audit, organisations, users};
+
+use crate::auth::{Caller, LANG_COOKIE};
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery};
+use crate::i18n::{t, Lang};
+use crate::routes::audit::{parse_filter, EventQuery, EventView};
+use crate::routes::users::UserView;
+use crate::state::AppState;
+use html::{esc, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .route("/console", get(home))
+        .route("/console/login", get(login_page))
+        .route("/console/lang/{lang}", get(set_lang))
+        .route("/console/organisations", get(organisations_page))
+        .route("/console/users", get(users_page))
+        .route("/console/audit", get(audit_page))
+        .route("/console/calendar", get(calendar_page))
+        .route("/console/profile", get(profile_page))
+        .route("/console/account", get(account_page))
+        .route("/console/assets/console.css", get(css))
+        .route("/console/assets/console.js", get(js))
+}
+
+/// One menu entry: catalogue key, link, and the action whose permission shows it.
+struct NavItem {
+    key: &'static str,
+    href: &'static str,
+    action: Action,
+    resource: fn() -> Resource,
+}
+
+const NAV: &[NavItem] = &[
+    NavItem { key: "nav.home", href: "/console", action: Action::SessionMe, resource: Resource::platform },
+    NavItem {
+        key: "nav.organisations",
+        href: "/console/organisations",
+        action: Action::OrganisationList,
+        resource: Resource::platform,
+    },
+    NavItem { key: "nav.users", href: "/console/users", action: Action::UserList, resource: Resource::platform },
+    NavItem { key: "nav.audit", href: "/console/audit", action: Action::AuditQuery, resource: Resource::audit_log },
+    NavItem {
+        key: "nav.calendar",
+        href: "/console/calendar",
+        action: Action::CalendarRead,
+        resource: Resource::platform,
+    },
+    NavItem { key: "nav.profile", href: "/console/profile", action: Action::ProfileRead, resource: Resource::platform },
+    NavItem { key: "nav.account", href: "/console/account", action: Action::SessionMe, resource: Resource::platform },
+];
+
+/// The menu the caller's roles allow, as (label, href).
+pub fn menu(app: &AppState, caller: &Caller) -> Vec<(String, &'static str)> {
+    NAV.iter()
+        .filter(|item| app.authz.authorize(&caller.principal, item.action, &(item.resource)()).is_ok())
+        .map(|item| (t(caller.lang, item.key), item.href))
+        .collect()
+}
+
+fn page(app: &AppState, caller: &Caller, active: &str, title_key: &str, body: String) -> Response {
+    let lang = caller.lang;
+    let user = caller.user.as_ref();
+    let roles = user
+        .map(|u| u.roles.iter().map(|r| t(lang, &r.label_key())).collect::<Vec<_>>().join("、"))
+        .unwrap_or_default();
+    Page {
+        lang,
+        title: t(lang, title_key),
+        user_line: user.map(|u| format!("{}（{}）", u.display_name, roles)),
+        menu: menu(app, caller),
+        active: active.to_string(),
+        body,
+    }
+    .render()
+}
+
+fn signed_in(caller: &Caller) -> Option<Response> {
+    match caller.principal {
+        Principal::Anonymous => Some(Redirect::to("/console/login").into_response()),
+        Principal::User { .. } => None,
+    }
+}
+
+/// Renders a refusal as a page; the refusal was already audited by `authorize`.
+async fn allowed(app: &AppState, caller: &Caller, action: Action, resource: &Resource) -> Result<(), Response> {
+    match app.authorize(caller, action, resource).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let msg = match caller.lang {
+                Lang::Zh => e.body.message_zh.clone(),
+                Lang::En => e.body.message.clone(),
+            };
+            Err((e.status, page(app, caller, "", "app.name", format!("<p class=\"error\">{}</p>", esc(&msg))))
+                .into_response())
+        }
+    }
+}
+
+fn internal(app: &AppState, caller: &Caller, e: ApiError) -> Response {
+    let msg = match caller.lang {
+        Lang::Zh => e.body.message_zh,
+        Lang::En => e.body.message,
+    };
+    (e.status, page(app, caller, "", "app.name", format!("<p class=\"error\">{}</p>", esc(&msg)))).into_response()
+}
+
+async fn login_page(caller: Caller) -> Response {
+    let lang = caller.lang;
+    let body = format!(
+        r#"<div class="login"><h1>{name} · {title}</h1>
+<p class="muted" style="text-align:center">{tagline}</p>
+<form id="login-form" autocomplete="on">
+<label>{username}<input name="username" autocomplete="username" required></label>
+<label>{password}<input name="password" type="password" autocomplete="current-password" required></label>
+<div id="login-error" class="error" role="alert"></div>
+<button class="primary" type="submit">{submit}</button>
+</form>
+<p style="text-align:center"><a href="/console/lang/{other}?next=/console/login">{switch}</a></p></div>"#,
+        name = esc(&t(lang, "app.name")),
+        title = esc(&t(lang, "login.title")),
+        tagline = esc(&t(lang, "app.tagline")),
+        username = esc(&t(lang, "login.username")),
+        password = esc(&t(lang, "login.password")),
+        submit = esc(&t(lang, "login.submit")),
+        other = lang.other().code(),
+        switch = esc(&t(lang, "app.switch_language")),
+    );
+    html::bare(lang, &t(lang, "login.title"), &body)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn set_lang(ApiPath(lang): ApiPath<String>, ApiQuery(q): ApiQuery<NextQuery>) -> Response {
+    let lang = Lang::parse(&lang).unwrap_or_default();
+    // Only local paths, so the switch cannot be used as an open redirect.
+    let next = q.next.filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/console".into());
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; SameSite=Strict; Max-Age=31536000", lang.code());
+    let mut response = Redirect::to(&next).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(SET_COOKIE, v);
+    }
+    response
+}
+
+async fn home(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    let lang = caller.lang;
+    let Some(user) = caller.user.as_ref() else { return Redirect::to("/console/login").into_response() };
+    let mut conn = match app.store.pool().acquire().await {
+        Ok(c) => c,
+        Err(e) => return internal(&app, &caller, shuyu_store::StoreError::from(e).into()),
+    };
+    let org = organisations::get(&mut conn, user.org_id).await.ok().flatten();
+    let sth = audit::latest_tree_head(&mut conn).await.ok().flatten();
+    drop(conn);
+    let size = app.ledger.sync(&app.store).await.unwrap_or(0);
+    let roles = user
+        .roles
+        .iter()
+        .map(|r| format!("<span class=\"tag\">{}</span>", esc(&t(lang, &r.label_key()))))
+        .collect::<String>();
+    let card = |label: &str, value: String| {
+        format!(
+            "<div class=\"card\"><div class=\"label\">{}</div><div class=\"value\">{}</div></div>",
+            esc(&t(lang, label)),
+            value
+        )
+    };
+    let mut body = format!("<h1>{}</h1><div class=\"cards\">", esc(&t(lang, "home.welcome")));
+    body.push_str(&card("home.your_roles", roles));
+    body.push_str(&card(
+        "home.your_organisation",
+        esc(&org.map(|o| format!("{}（{}）", o.name, t(lang, &o.kind.label_key()))).unwrap_or_default()),
+    ));
+    body.push_str(&card("home.today", esc(&app.clock.today().to_string())));
+    body.push_str(&card("home.audit_size", size.to_string()));
+    body.push_str("</div>");
+    if let Some(sth) = sth {
+        body.push_str(&format!(
+            "<div class=\"card\"><div class=\"label\">{}</div><p class=\"mono\">size={} root={} {}</p></div>",
+            esc(&t(lang, "home.tree_head")),
+            sth.head.size,
+            sth.head.root,
+            esc(&shuyu_core::clock::format_instant(sth.head.timestamp))
+        ));
+    }
+    page(&app, &caller, "/console", "nav.home", body)
+}
+
+async fn organisations_page(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    if let Err(r) = allowed(&app, &caller, Action::OrganisationList, &Resource::platform()).await {
+        return r;
+    }
+    let lang = caller.lang;
+    let orgs = match app.store.pool().acquire().await {
+        Ok(mut conn) => organisations::list(&mut conn).await.map_err(ApiError::from),
+        Err(e) => Err(shuyu_store::StoreError::from(e).into()),
+    };
+    let orgs = match orgs {
+        Ok(o) => o,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    if let Err(e) = app
+        .record_access(
+            &caller,
+            Action::OrganisationList,
+            "platform:shuyu",
+            json!({"count": orgs.len(), "via": "console"}),
+        )
+        .await
+    {
+        return internal(&app, &caller, e);
+    }
+    let rows = orgs
+        .iter()
+        .map(|o| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
+                esc(&o.name),
+                esc(&t(lang, &o.kind.label_key())),
+                esc(o.uscc.as_deref().unwrap_or(""))
+            )
+        })
+        .collect::<String>();
+    let body = format!(
+        "<h1>{}</h1><table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        esc(&t(lang, "nav.organisations")),
+        esc(&t(lang, "field.name")),
+        esc(&t(lang, "field.kind")),
+        esc(&t(lang, "field.uscc")),
+        rows
+    );
+    page(&app, &caller, "/console/organisations", "nav.organisations", body)
+}
+
+async fn users_page(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    if let Err(r) = allowed(&app, &caller, Action::UserList, &Resource::platform()).await {
+        return r;
+    }
+    let lang = caller.lang;
+    let (all, orgs) = match app.store.pool().acquire().await {
+        Ok(mut conn) => {
+            let all = users::list(&mut conn, None).await;
+            let orgs = organisations::list(&mut conn).await;
+            match (all, orgs) {
+                (Ok(a), Ok(o)) => (a, o),
+                (Err(e), _) | (_, Err(e)) => return internal(&app, &caller, e.into()),
+            }
+        }
+        Err(e) => return internal(&app, &caller, shuyu_store::StoreError::from(e).into()),
+    };
+    if let Err(e) = app
+        .record_access(&caller, Action::UserList, "platform:shuyu", json!({"count": all.len(), "via": "console"}))
+        .await
+    {
+        return internal(&app, &caller, e);
+    }
+    let unmasked = caller.user.as_ref().is_some_and(|u| u.roles.iter().any(|r| r.sees_personal_identifiers()));
+    let rows = all
+        .iter()
+        .map(|u| {
+            let v = UserView::of(u, unmasked || caller.user.as_ref().is_some_and(|me| me.id == u.id));
+            let org = orgs.iter().find(|o| o.id == u.org_id).map(|o| o.name.clone()).unwrap_or_default();
+            let roles = u.roles.iter().map(|r| format!("<span class=\"tag\">{}</span>", esc(&t(lang, &r.label_key())))).collect::<String>();
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td></tr>",
+                esc(&v.username),
+                esc(&v.display_name),
+                esc(&org),
+                roles,
+                esc(v.real_name.as_deref().unwrap_or("")),
+                esc(v.resident_id.as_deref().unwrap_or("")),
+                esc(v.phone.as_deref().unwrap_or("")),
+                esc(&t(lang, &format!("status.{}", v.status)))
+            )
+        })
+        .collect::<String>();
+    let head = [
+        "field.username",
+        "field.display_name",
+        "field.organisation",
+        "field.roles",
+        "field.real_name",
+        "field.resident_id",
+        "field.phone",
+        "field.status",
+    ]
+    .iter()
+    .map(|k| format!("<th>{}</th>", esc(&t(lang, k))))
+    .collect::<String>();
+    let body = format!(
+        "<h1>{}</h1><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>",
+        esc(&t(lang, "nav.users"))
+    );
+    page(&app, &caller, "/console/users", "nav.users", body)
+}
+
+async fn audit_page(State(app): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<EventQuery>) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    if let Err(r) = allowed(&app, &caller, Action::AuditQuery, &Resource::audit_log()).await {
+        return r;
+    }
+    let lang = caller.lang;
+    let filter = match parse_filter(&q) {
+        Ok(f) => f,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let events = match app.store.pool().acquire().await {
+        Ok(mut conn) => audit::query(&mut conn, &filter).await.map_err(ApiError::from),
+        Err(e) => Err(shuyu_store::StoreError::from(e).into()),
+    };
+    let events = match events {
+        Ok(e) => e,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    if let Err(e) = app
+        .record_access(
+            &caller,
+            Action::AuditQuery,
+            "audit_log:main",
+            json!({"returned": events.len(), "via": "console"}),
+        )
+        .await
+    {
+        return internal(&app, &caller, e);
+    }
+    let input = |name: &str, key: &str, value: &Option<String>| {
+        format!(
+            "<label>{}<input name=\"{name}\" value=\"{}\"></label>",
+            esc(&t(lang, key)),
+            esc(value.as_deref().unwrap_or(""))
+        )
+    };
+    let mut body = format!(
+        "<h1>{}</h1><p class=\"muted\">{}</p><form class=\"inline\" method=\"get\">",
+        esc(&t(lang, "nav.audit")),
+        esc(&t(lang, "audit.verify_hint"))
+    );
+    body.push_str(&input("actor", "field.actor", &q.actor));
+    body.push_str(&input("action", "field.action", &q.action));
+    body.push_str(&input("resource", "field.resource", &q.resource));
+    body.push_str(&format!(
+        "<button class=\"primary\" type=\"submit\">{}</button></form>",
+        esc(&t(lang, "audit.filter"))
+    ));
+    let head = [
+        "field.seq",
+        "field.time",
+        "field.actor",
+        "field.action",
+        "field.resource",
+        "field.outcome",
+        "field.client_addr",
+    ]
+    .iter()
+    .map(|k| format!("<th>{}</th>", esc(&t(lang, k))))
+    .collect::<String>();
+    let rows = events
+        .iter()
+        .map(EventView::from)
+        .map(|e| {
+            format!(
+                "<tr><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
+                e.seq,
+                esc(&e.time),
+                esc(&e.actor),
+                esc(&e.action),
+                esc(&e.resource),
+                esc(&t(lang, &format!("outcome.{}", e.outcome))),
+                esc(&e.client_addr)
+            )
+        })
+        .collect::<String>();
+    body.push_str(&format!("<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"));
+    if let Some(last) = events.last().filter(|_| events.len() == filter.limit as usize) {
+        body.push_str(&format!(
+            "<p><a href=\"/console/audit?after={}\">{}</a></p>",
+            last.event.seq,
+            esc(&t(lang, "audit.next_page"))
+        ));
+    }
+    page(&app, &caller, "/console/audit", "nav.audit", body)
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct CalendarForm {
+    date: Option<String>,
+    n: Option<u32>,
+}
+
+async fn calendar_page(State(app): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<CalendarForm>) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    if let Err(r) = allowed(&app, &caller, Action::CalendarRead, &Resource::platform()).await {
+        return r;
+    }
+    let lang = caller.lang;
+    let date_text = q.date.clone().unwrap_or_else(|| app.clock.today().to_string());
+    let n = q.n.unwrap_or(10);
+    let result = match chrono::NaiveDate::parse_from_str(&date_text, "%Y-%m-%d") {
+        Ok(date) => {
+            let workday =
+                app.calendar.is_workday(date).map(|w| t(lang, if w { "calendar.workday" } else { "calendar.holiday" }));
+            let added = app.calendar.add_working_days(date, n.min(3650));
+            match (workday, added) {
+                (Ok(w), Ok(a)) => format!(
+                    "<p>{date_text}：{}</p><p>{date_text} + {n} {} = <strong>{a}</strong></p>",
+                    esc(&w),
+                    esc(&t(lang, "field.working_days"))
+                ),
+                (Err(e), _) | (_, Err(e)) => format!("<p class=\"error\">{}</p>", esc(&e.to_string())),
+            }
+        }
+        Err(_) => format!("<p class=\"error\">{}</p>", esc(&t(lang, "error.validation"))),
+    };
+    let body = format!(
+        "<h1>{title}</h1><form class=\"inline\" method=\"get\"><label>{date}<input name=\"date\" type=\"date\" value=\"{dv}\"></label>\
+         <label>{wd}<input name=\"n\" type=\"number\" min=\"0\" max=\"3650\" value=\"{n}\"></label>\
+         <button class=\"primary\" type=\"submit\">{compute}</button></form><div class=\"card\">{result}</div>",
+        title = esc(&t(lang, "nav.calendar")),
+        date = esc(&t(lang, "field.date")),
+        dv = esc(&date_text),
+        wd = esc(&t(lang, "field.working_days")),
+        compute = esc(&t(lang, "calendar.compute")),
+    );
+    page(&app, &caller, "/console/calendar", "nav.calendar", body)
+}
+
+async fn profile_page(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    if let Err(r) = allowed(&app, &caller, Action::ProfileRead, &Resource::platform()).await {
+        return r;
+    }
+    let text = app.profile.to_toml_string();
+    let body = format!("<h1>{}</h1><pre>{}</pre>", esc(&t(caller.lang, "nav.profile")), esc(&text));
+    page(&app, &caller, "/console/profile", "nav.profile", body)
+}
+
+async fn account_page(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    let lang = caller.lang;
+    let Some(user) = caller.user.as_ref() else { return Redirect::to("/console/login").into_response() };
+    let v = UserView::of(user, true);
+    let body = format!(
+        "<h1>{title}</h1><div class=\"card\"><p>{un}：{u}</p><p>{rn}：{r}</p><p>{ph}：<span class=\"mono\">{p}</span></p></div>\
+         <div class=\"card\"><h2>{cp}</h2><form id=\"password-form\" data-done=\"{done}\">\
+         <label>{cur}<input name=\"current_password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <label>{new}<input name=\"new_password\" type=\"password\" autocomplete=\"new-password\" required></label>\
+         <p id=\"password-result\" role=\"status\"></p><button class=\"primary\" type=\"submit\">{cp}</button></form></div>",
+        title = esc(&t(lang, "nav.account")),
+        un = esc(&t(lang, "field.username")),
+        u = esc(&v.username),
+        rn = esc(&t(lang, "field.real_name")),
+        r = esc(v.real_name.as_deref().unwrap_or("")),
+        ph = esc(&t(lang, "field.phone")),
+        p = esc(v.phone.as_deref().unwrap_or("")),
+        cp = esc(&t(lang, "account.change_password")),
+        done = esc(&t(lang, "account.password_changed")),
+        cur = esc(&t(lang, "field.current_password")),
+        new = esc(&t(lang, "field.new_password")),
+    );
+    page(&app, &caller, "/console/account", "nav.account", body)
+}
+
+async fn css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../assets/console.css"))
+}
+
+async fn js() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../assets/console.js"))
+}

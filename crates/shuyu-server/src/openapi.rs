@@ -1,0 +1,33 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::OpenApi;
+
+use crate::routes::{audit, organisations, platform, session, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Shuyu API", description = "数域：公共数据授权运营平台 / Public data authorized operation platform"),
+    paths(
+        session::login, session::logout, session::me, session::change_password,
+        users::list, users::get, users::create, users::unlock,
+        organisations::list, organisations::get, organisations::create,
+        audit::query, audit::inclusion_proof, audit::consistency, audit::latest_tree_head,
+        audit::issue_tree_head, audit::public_key,
+        platform::calendar_add, platform::calendar_is_workday, platform::profile, platform::clock,
+        platform::move_test_clock,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    tags(
+        (name = "session", description = "Sign-in and the caller's account"),
+        (name = "users", description = "Accounts, roles and real-name records"),
+        (name = "organisations", description = "Organisations"),
+        (name = "audit", description = "Tamper-evident audit log"),
+        (name = "calendar", description = "Working-day calendar"),
+        (name = "platform", description = "Profile, clock"),
+    )
+)]
+pub struct ApiDoc;
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

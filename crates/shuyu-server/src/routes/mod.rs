@@ -1,0 +1,45 @@
+//! The JSON API under `/api/v1`, one module per part of the platform.
+
+pub mod audit;
+pub mod health;
+pub mod organisations;
+pub mod platform;
+pub mod session;
+pub mod users;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn api(test_clock: bool) -> Router<AppState> {
+    let router = Router::new()
+        .route("/api/v1/auth/login", post(session::login))
+        .route("/api/v1/auth/logout", post(session::logout))
+        .route("/api/v1/auth/password", post(session::change_password))
+        .route("/api/v1/me", get(session::me))
+        .route("/api/v1/organisations", get(organisations::list).post(organisations::create))
+        .route("/api/v1/organisations/{id}", get(organisations::get))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", get(users::get))
+        .route("/api/v1/users/{id}/unlock", post(users::unlock))
+        .route("/api/v1/audit/events", get(audit::query))
+        .route("/api/v1/audit/events/{seq}/proof", get(audit::inclusion_proof))
+        .route("/api/v1/audit/consistency", get(audit::consistency))
+        .route("/api/v1/audit/tree-head", get(audit::latest_tree_head).post(audit::issue_tree_head))
+        .route("/api/v1/audit/public-key", get(audit::public_key))
+        .route("/api/v1/calendar/add", get(platform::calendar_add))
+        .route("/api/v1/calendar/is-workday", get(platform::calendar_is_workday))
+        .route("/api/v1/profile", get(platform::profile))
+        .route("/api/v1/clock", get(platform::clock))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/openapi.json", get(health::openapi));
+    // Without the flag the route does not exist at all, so no production server can move time.
+    if test_clock {
+        router.route("/api/v1/admin/test-clock", post(platform::move_test_clock))
+    } else {
+        router
+    }
+}

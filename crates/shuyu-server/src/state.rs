@@ -1,0 +1,98 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use shuyu_audit::{Outcome, TreeSigner};
+use shuyu_authz::{Action, Authorizer, Principal, Resource};
+use shuyu_core::calendar::WorkingCalendar;
+use shuyu_core::clock::{Clock, TestClock};
+use shuyu_core::profile::PolicyProfile;
+use shuyu_store::audit::Ledger;
+use shuyu_store::{Store, WriteTx};
+
+use crate::auth::Caller;
+use crate::config::ServerConfig;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: ServerConfig,
+    pub store: Store,
+    pub authz: Authorizer,
+    pub ledger: Ledger,
+    pub signer: TreeSigner,
+    pub clock: Arc<dyn Clock>,
+    /// Present only when started with `--test-clock`.
+    pub test_clock: Option<Arc<TestClock>>,
+    pub profile: PolicyProfile,
+    pub calendar: WorkingCalendar,
+    pub metrics: Metrics,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    /// Sign-in rules from the policy profile.
+    pub fn security(&self) -> &shuyu_core::profile::Security {
+        &self.profile.security
+    }
+
+    /// Asks the policies; a refusal is itself audited (who tried what) before it is returned.
+    /// Anonymous callers get 401 so the console can send them to the login page.
+    pub async fn authorize(&self, caller: &Caller, action: Action, resource: &Resource) -> ApiResult<()> {
+        match self.authz.authorize(&caller.principal, action, resource) {
+            Ok(()) => Ok(()),
+            Err(shuyu_authz::AuthzError::Denied { .. }) => {
+                self.store
+                    .record(
+                        self.clock.now(),
+                        &caller.ctx,
+                        action.as_str(),
+                        &resource_name(resource),
+                        Outcome::Denied,
+                        json!({}),
+                    )
+                    .await?;
+                self.metrics.denied();
+                Err(match caller.principal {
+                    Principal::Anonymous => ApiError::unauthenticated(),
+                    Principal::User { .. } => ApiError::forbidden(),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts a state change at the clock's current time.
+    pub async fn begin(&self) -> ApiResult<WriteTx> {
+        Ok(self.store.begin_write(self.clock.now()).await?)
+    }
+
+    /// Records a successful data access in its own transaction.
+    pub async fn record_access(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &str,
+        details: Value,
+    ) -> ApiResult<()> {
+        self.store.record(self.clock.now(), &caller.ctx, action.as_str(), resource, Outcome::Success, details).await?;
+        Ok(())
+    }
+}
+
+pub fn resource_name(resource: &Resource) -> String {
+    resource.to_string()
+}

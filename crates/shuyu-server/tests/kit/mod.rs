@@ -1,0 +1,286 @@
+//! Test kit: a real server on a random port with the demo accounts, and helpers to call it.
+
+pub mod browser;
+
+use std::collections::HashSet;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use shuyu_server::{AppState, RunningServer, ServerConfig};
+use shuyu_store::users::UserRecord;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub server: RunningServer,
+    pub client: Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn fresh_postgres_database(admin_url: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("shuyu_t_{}", uuid_like());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to SHUYU_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let (base, _) = admin_url.rsplit_once('/').expect("database URL with a path");
+    format!("{base}/{name}")
+}
+
+fn uuid_like() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl TestApp {
+    pub async fn try_spawn_postgres(test_clock: bool) -> Option<TestApp> {
+        if std::env::var("SHUYU_TEST_DATABASE_URL").map(|v| v.is_empty()).unwrap_or(true) {
+            eprintln!("SHUYU_TEST_DATABASE_URL is not set: PostgreSQL variant not run here (CI runs it)");
+            return None;
+        }
+        Some(Self::spawn(Backend::Postgres, test_clock).await)
+    }
+
+    pub async fn spawn(backend: Backend, test_clock: bool) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let admin = std::env::var("SHUYU_TEST_DATABASE_URL").unwrap();
+                Some(fresh_postgres_database(&admin).await)
+            }
+        };
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            database_url,
+            profile: "wuxi".into(),
+            test_clock,
+            scheduler_interval_secs: 3600,
+            ..ServerConfig::default()
+        };
+        let state = shuyu_server::build_state(config).await.unwrap();
+        shuyu_server::demo::seed(&state).await.unwrap();
+        let server = shuyu_server::start(state, false).await.unwrap();
+        let client = Client::builder().redirect(reqwest::redirect::Policy::limited(5)).build().unwrap();
+        TestApp { server, client, _dir: dir }
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.server.state
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.server.url(), path)
+    }
+
+    pub async fn get_anon(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_anon(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn login_with(&self, username: &str, password: &str) -> String {
+        let r = self.post_anon("/api/v1/auth/login", &json!({"username": username, "password": password})).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {username}");
+        let body: Value = r.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Signs in a demo account; returns its bearer token.
+    pub async fn login(&self, username: &str) -> String {
+        self.login_with(username, &format!("{username}-demo-2026")).await
+    }
+
+    /// A client holding the session cookie, as a browser would.
+    pub async fn cookie_client(&self, username: &str) -> Client {
+        let client = Client::builder().cookie_store(true).build().unwrap();
+        let r = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": format!("{username}-demo-2026")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        client
+    }
+
+    pub async fn user_record(&self, username: &str) -> UserRecord {
+        let mut conn = self.state().store.pool().acquire().await.unwrap();
+        shuyu_store::users::find_by_username(&mut conn, username).await.unwrap().unwrap()
+    }
+
+    pub async fn user_id(&self, _token: &str, username: &str) -> String {
+        self.user_record(username).await.id.to_string()
+    }
+}
+
+pub fn hash(v: &Value) -> shuyu_audit::Hash {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+pub fn verify_inclusion(proof: &Value) {
+    let path: Vec<_> = proof["audit_path"].as_array().unwrap().iter().map(hash).collect();
+    shuyu_audit::verify_inclusion(
+        &hash(&proof["leaf_hash"]),
+        proof["leaf_index"].as_u64().unwrap(),
+        proof["tree_size"].as_u64().unwrap(),
+        &path,
+        &hash(&proof["root"]),
+    )
+    .expect("inclusion proof verifies");
+}
+
+pub fn verify_consistency(c: &Value) {
+    let proof: Vec<_> = c["proof"].as_array().unwrap().iter().map(hash).collect();
+    shuyu_audit::verify_consistency(
+        c["first"].as_u64().unwrap(),
+        c["second"].as_u64().unwrap(),
+        &hash(&c["first_root"]),
+        &hash(&c["second_root"]),
+        &proof,
+    )
+    .expect("consistency proof verifies");
+}
+
+pub fn verify_tree_head(key: &Value, sth: &Value) {
+    let sth: shuyu_audit::SignedTreeHead = serde_json::from_value(sth.clone()).unwrap();
+    let key = shuyu_audit::verifying_key_from_pem(key["public_key_pem"].as_str().unwrap()).unwrap();
+    shuyu_audit::verify_tree_head(&key, &sth).expect("tree head signature verifies");
+}
+
+/// Who may call what. `None` = the public (anyone, signed in or not); otherwise the roles
+/// allowed (`"*"` = every signed-in person).
+struct Endpoint {
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    allowed: Option<&'static [&'static str]>,
+}
+
+const EVERYONE: &[&str] = &["*"];
+const ADMIN: &[&str] = &["admin"];
+const PEOPLE_READERS: &[&str] = &["admin", "security_auditor"];
+const AUDIT_READERS: &[&str] = &["admin", "security_auditor", "authority_officer"];
+
+fn endpoints() -> Vec<Endpoint> {
+    let e = |method, path, body: Option<Value>, allowed| Endpoint { method, path, body, allowed };
+    vec![
+        e("GET", "/api/v1/me", None, Some(EVERYONE)),
+        e(
+            "POST",
+            "/api/v1/auth/password",
+            Some(json!({"current_password": "wrong", "new_password": "x"})),
+            Some(EVERYONE),
+        ),
+        e("GET", "/api/v1/organisations", None, Some(EVERYONE)),
+        e("GET", "/api/v1/organisations/{org}", None, Some(EVERYONE)),
+        e("POST", "/api/v1/organisations", Some(json!({"name": "", "kind": "nope"})), Some(ADMIN)),
+        e("GET", "/api/v1/users", None, Some(PEOPLE_READERS)),
+        e("GET", "/api/v1/users/{self}", None, Some(EVERYONE)),
+        e("GET", "/api/v1/users/{other}", None, Some(PEOPLE_READERS)),
+        e(
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": "", "display_name": "", "password": "", "org_id": "", "roles": []})),
+            Some(ADMIN),
+        ),
+        e("POST", "/api/v1/users/{other}/unlock", None, Some(ADMIN)),
+        e("GET", "/api/v1/audit/events", None, Some(AUDIT_READERS)),
+        e("GET", "/api/v1/audit/events/0/proof", None, Some(AUDIT_READERS)),
+        e("POST", "/api/v1/audit/tree-head", None, Some(AUDIT_READERS)),
+        e("GET", "/api/v1/audit/tree-head", None, None),
+        e("GET", "/api/v1/audit/consistency?first=1&second=1", None, None),
+        e("GET", "/api/v1/audit/public-key", None, None),
+        e("GET", "/api/v1/calendar/add?date=2025-01-02&n=1", None, None),
+        e("GET", "/api/v1/calendar/is-workday?date=2025-01-02", None, None),
+        e("GET", "/api/v1/profile", None, Some(EVERYONE)),
+        e("GET", "/api/v1/clock", None, Some(EVERYONE)),
+        // Last: it ends the sessions the rows above use.
+        e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
+    ]
+}
+
+/// Every endpoint, for anonymous callers and for one person in every role.
+pub async fn role_matrix(app: &TestApp) {
+    let people = [
+        ("admin", "admin"),
+        ("authority", "authority_officer"),
+        ("steward", "source_steward"),
+        ("industry", "industry_officer"),
+        ("implementer", "implementing_officer"),
+        ("registrar", "registrar"),
+        ("operator", "operator_admin"),
+        ("analyst", "operator_analyst"),
+        ("processor", "processor_analyst"),
+        ("auditor", "security_auditor"),
+        ("expert", "expert"),
+        ("consumer", "consumer"),
+    ];
+    let org = app.user_record("admin").await.org_id.to_string();
+    let mut tokens = Vec::new();
+    for (username, _) in people {
+        tokens.push(app.login(username).await);
+    }
+    let mut checked = HashSet::new();
+    for ep in endpoints() {
+        // Anonymous.
+        let path = ep
+            .path
+            .replace("{org}", &org)
+            .replace("{self}", &app.user_id("", "admin").await)
+            .replace("{other}", &app.user_id("", "expert").await);
+        let status = send(app, ep.method, &path, ep.body.as_ref(), None).await;
+        match ep.allowed {
+            None => assert!(status.is_success(), "anonymous {} {path}: {status}", ep.method),
+            Some(_) => assert_eq!(status, StatusCode::UNAUTHORIZED, "anonymous {} {path}", ep.method),
+        }
+        for ((username, role), token) in people.iter().zip(&tokens) {
+            let (username, role) = (*username, *role);
+            let me = app.user_id("", username).await;
+            let other = app.user_id("", if username == "expert" { "admin" } else { "expert" }).await;
+            let path = ep.path.replace("{org}", &org).replace("{self}", &me).replace("{other}", &other);
+            let status = send(app, ep.method, &path, ep.body.as_ref(), Some(token)).await;
+            let allowed = match ep.allowed {
+                None => true,
+                Some(roles) => roles.contains(&"*") || roles.contains(&role),
+            };
+            if allowed {
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "{role} {} {path} should be allowed, got {status}",
+                    ep.method
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} {} {path} should be refused", ep.method);
+            }
+            checked.insert((ep.method, ep.path, role));
+        }
+    }
+    assert_eq!(checked.len(), endpoints().len() * people.len());
+}
+
+async fn send(app: &TestApp, method: &str, path: &str, body: Option<&Value>, token: Option<&str>) -> StatusCode {
+    let url = app.url(path);
+    let mut req = match method {
+        "GET" => app.client.get(url),
+        "POST" => app.client.post(url),
+        other => panic!("method {other}"),
+    };
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req = match body {
+        Some(b) => req.json(b),
+        None if method == "POST" => req.json(&json!({})),
+        None => req,
+    };
+    req.send().await.unwrap().status()
+}
