@@ -1,0 +1,297 @@
+//! `shuyu bench audit`: audit appends with their state changes, inclusion proofs and full
+//! verification, each against the raw engine measured in the same run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+use serde_json::json;
+use shuyu_audit::{Outcome, TreeSigner};
+use shuyu_core::ids::{OrgId, UserId};
+use shuyu_core::roles::{OrgKind, Role};
+use shuyu_store::audit::Ledger;
+use shuyu_store::organisations::{self, Organisation};
+use shuyu_store::users::{self, UserRecord};
+use shuyu_store::{AuditContext, Store};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Audit appends with state changes, inclusion proofs, full verification.
+    Audit {
+        /// Events in the log for the proof and verification measurements.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// State changes (one transaction each) for the append measurement.
+        #[arg(long, default_value_t = 50_000)]
+        appends: u64,
+        /// Inclusion proofs to time.
+        #[arg(long, default_value_t = 10_000)]
+        proofs: u64,
+        /// Where to keep the benchmark database (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Write the results into this Markdown file's "audit" section.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        report: PathBuf,
+    },
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>28} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+struct Row {
+    what: &'static str,
+    shuyu: String,
+    raw: String,
+    ratio: f64,
+    goal: &'static str,
+}
+
+pub async fn run(command: BenchCommand) -> Result<ExitCode> {
+    let BenchCommand::Audit { events, appends, proofs, dir, report } = command;
+    let tmp = tempfile::tempdir().context("temporary directory")?;
+    let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join("bench.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let store = Store::open_sqlite(&db).await?;
+    let ctx = AuditContext {
+        actor: "bench".into(),
+        organisation: String::new(),
+        request_id: "bench".into(),
+        client_addr: "127.0.0.1".into(),
+    };
+
+    // A person whose lockout counter is the state being changed.
+    let mut tx = store.begin_write(Utc::now()).await?;
+    let org = Organisation {
+        id: OrgId::new(),
+        name: "基准测试机构".into(),
+        kind: OrgKind::Operator,
+        uscc: None,
+        created_at: Utc::now(),
+    };
+    organisations::insert(tx.conn(), &org).await?;
+    let user = UserRecord {
+        id: UserId::new(),
+        org_id: org.id,
+        username: "bench".into(),
+        display_name: "bench".into(),
+        password_hash: "-".into(),
+        roles: vec![Role::OperatorAnalyst],
+        real_name: None,
+        resident_id: None,
+        phone: None,
+        failed_logins: 0,
+        locked_until: None,
+        disabled: false,
+        created_at: Utc::now(),
+        password_changed_at: Utc::now(),
+    };
+    users::insert(tx.conn(), &user).await?;
+    tx.audit(&ctx, "user.create", &user.id.resource(), Outcome::Success, json!({})).await?;
+    tx.commit().await?;
+
+    let mut rows = Vec::new();
+
+    // 1. Raw engine: the same state change in its own transaction, without the audit event.
+    let pb = bar(appends, "raw SQLite state changes");
+    let started = Instant::now();
+    for i in 0..appends {
+        let mut conn_tx = store.pool().begin().await?;
+        sqlx::query("UPDATE users SET failed_logins = $1 WHERE id = $2")
+            .bind(i64::try_from(i).unwrap_or(0))
+            .bind(user.id.to_string())
+            .execute(&mut *conn_tx)
+            .await?;
+        conn_tx.commit().await?;
+        pb.inc(1);
+    }
+    let raw = appends as f64 / started.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+
+    // 2. Shuyu: the state change and its audit event in one transaction.
+    let pb = bar(appends, "state change + audit event");
+    let started = Instant::now();
+    for i in 0..appends {
+        let mut tx = store.begin_write(Utc::now()).await?;
+        users::set_login_state(tx.conn(), user.id, i64::try_from(i).unwrap_or(0) % 5, None).await?;
+        tx.audit(&ctx, "session.login", &user.id.resource(), Outcome::Failure, json!({"failures": i % 5})).await?;
+        tx.commit().await?;
+        pb.inc(1);
+    }
+    let ours = appends as f64 / started.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    rows.push(Row {
+        what: "audit appends with their state changes (one transaction each)",
+        shuyu: format!("{ours:.0} events/s"),
+        raw: format!("{raw:.0} tx/s"),
+        ratio: ours / raw,
+        goal: "≥ 20,000 events/s",
+    });
+
+    // Fill the log up to `events` (batched: this is set-up, not measured).
+    let mut conn = store.pool().acquire().await?;
+    let have = shuyu_store::audit::head_size(&mut conn).await?;
+    drop(conn);
+    if have < events {
+        let pb = bar(events - have, "filling the log");
+        let mut left = events - have;
+        while left > 0 {
+            let n = left.min(10_000);
+            let mut tx = store.begin_write(Utc::now()).await?;
+            for i in 0..n {
+                tx.audit(
+                    &ctx,
+                    "dataset.read",
+                    &format!("dataset:{}", i % 977),
+                    Outcome::Success,
+                    json!({"rows": i % 1000}),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            left -= n;
+            pb.inc(n);
+        }
+        pb.finish_and_clear();
+    }
+
+    // 3. Inclusion proofs against the in-memory tree, versus a raw point lookup of the row.
+    let ledger = Ledger::new();
+    let started = Instant::now();
+    let size = ledger.sync(&store).await?;
+    let load = started.elapsed();
+    let mut rng = rand::thread_rng();
+    let pb = bar(proofs, "inclusion proofs");
+    let mut worst = Duration::ZERO;
+    let started = Instant::now();
+    for _ in 0..proofs {
+        let index = rng.gen_range(0..size);
+        let t = Instant::now();
+        let (leaf, path, root) = ledger.inclusion_proof(index, size).await?;
+        worst = worst.max(t.elapsed());
+        shuyu_audit::verify_inclusion(&leaf, index, size, &path, &root)?;
+        pb.inc(1);
+    }
+    let per_proof = started.elapsed() / u32::try_from(proofs.max(1)).unwrap_or(u32::MAX);
+    pb.finish_and_clear();
+    let mut conn = store.pool().acquire().await?;
+    let started = Instant::now();
+    for _ in 0..proofs {
+        let index = rng.gen_range(0..size);
+        let _ = shuyu_store::audit::get(&mut conn, index).await?;
+    }
+    let per_lookup = started.elapsed() / u32::try_from(proofs.max(1)).unwrap_or(u32::MAX);
+    drop(conn);
+    rows.push(Row {
+        what: "inclusion proof (generate + check), mean",
+        shuyu: format!(
+            "{:.1} µs (worst {:.1} µs; tree of {size} loaded in {:.2} s)",
+            micros(per_proof),
+            micros(worst),
+            load.as_secs_f64()
+        ),
+        raw: format!("{:.1} µs per row lookup", micros(per_lookup)),
+        ratio: per_proof.as_secs_f64() / per_lookup.as_secs_f64().max(1e-9),
+        goal: "< 1 ms",
+    });
+
+    // 4. Full verification versus a raw scan of the same rows.
+    let mut conn = store.pool().acquire().await?;
+    let started = Instant::now();
+    let mut scanned = 0usize;
+    let mut from = 0u64;
+    loop {
+        let batch = shuyu_store::audit::batch(&mut conn, from, 20_000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        scanned += batch.len();
+        from += batch.len() as u64;
+    }
+    let raw_scan = started.elapsed();
+    drop(conn);
+    let signer = TreeSigner::generate();
+    ledger.issue_tree_head(&store, &signer, Utc::now()).await?;
+    let started = Instant::now();
+    let report_v = crate::verify::verify_store(&store, &signer.verifying_key(), true).await?;
+    let full = started.elapsed();
+    rows.push(Row {
+        what: "full verification of the log",
+        shuyu: format!("{:.2} s for {} events", full.as_secs_f64(), report_v.events),
+        raw: format!("{:.2} s to read {scanned} rows", raw_scan.as_secs_f64()),
+        ratio: full.as_secs_f64() / raw_scan.as_secs_f64().max(1e-9),
+        goal: "< 10 s for 1,000,000",
+    });
+
+    store.close().await;
+    let command = format!("cargo run --release -- bench audit --events {events} --appends {appends} --proofs {proofs}");
+    let table = render(&rows, &command);
+    println!("{table}");
+    write_report(&report, &table)?;
+    println!("written to {}", report.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn render(rows: &[Row], command: &str) -> String {
+    let mut out = String::new();
+    out.push_str("## audit\n\n");
+    out.push_str(&format!("Command: `{command}`  \n"));
+    out.push_str(&format!(
+        "Machine: {} cores, measured {}. SQLite (WAL, synchronous=NORMAL). Ratio = Shuyu / raw engine in the same run.\n\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        Utc::now().format("%Y-%m-%d")
+    ));
+    out.push_str("| measurement | Shuyu | raw engine | ratio | goal |\n|---|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!("| {} | {} | {} | {:.2} | {} |\n", r.what, r.shuyu, r.raw, r.ratio, r.goal));
+    }
+    out
+}
+
+/// Replaces the `## audit` section of the report, keeping the others.
+fn write_report(path: &PathBuf, section: &str) -> Result<()> {
+    let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
+    let mut out = String::new();
+    let mut skipping = false;
+    let mut replaced = false;
+    for line in existing.lines() {
+        if line.starts_with("## ") {
+            skipping = line.trim() == "## audit";
+            if skipping {
+                out.push_str(section);
+                out.push('\n');
+                replaced = true;
+                continue;
+            }
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !replaced {
+        out.push_str(section);
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,271 @@
+//! `shuyu`: run the platform, the demo, and the tools data stewards and auditors use.
+
+mod bench;
+mod verify;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use shuyu_core::calendar::WorkingCalendar;
+use shuyu_core::profile::PolicyProfile;
+use shuyu_core::validators::{check, IdentifierKind};
+use shuyu_server::ServerConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "shuyu", version, about = "数域 Shuyu — public data authorized operation platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a deployment from a config file and environment variables.
+    Serve(ServeArgs),
+    /// Create (or with --reset recreate) a demo data directory, seed demo accounts, and serve.
+    Demo(DemoArgs),
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The working-day calendar.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
+    /// Check an identifier: resident-id, uscc, mobile, bank-card, plate.
+    Check { kind: String, value: String },
+    /// Policy profiles.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
+    /// Benchmarks, reported as ratios against the raw engine measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+struct StoreArgs {
+    /// Data directory (SQLite file and signing key).
+    #[arg(long, env = "SHUYU_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// postgres://… to use PostgreSQL instead of the SQLite file.
+    #[arg(long, env = "SHUYU_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// TOML config file (keys as in ServerConfig); flags and environment override it.
+    #[arg(long, env = "SHUYU_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "SHUYU_LISTEN")]
+    listen: Option<SocketAddr>,
+    #[arg(long, env = "SHUYU_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[arg(long, env = "SHUYU_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Built-in profile name or path to a profile TOML.
+    #[arg(long, env = "SHUYU_PROFILE")]
+    profile: Option<String>,
+    /// Enable POST /api/v1/admin/test-clock (for rehearsing deadlines; never in production).
+    #[arg(long)]
+    test_clock: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[arg(long, default_value = "demo-data")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Delete the demo data directory first.
+    #[arg(long)]
+    reset: bool,
+    #[arg(long, default_value = "wuxi")]
+    profile: String,
+    #[arg(long)]
+    test_clock: bool,
+    /// Seed and exit instead of serving.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute every leaf and tree head from the database; exit non-zero naming the first
+    /// bad event.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Public key (PEM) to check tree-head signatures with; default: from the data
+        /// directory's signing key.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CalendarCommand {
+    /// Print the date N working days after DATE.
+    Add { date: NaiveDate, n: u32 },
+    /// Print true or false.
+    IsWorkday { date: NaiveDate },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Print a profile (built-in name or file path) after validating it.
+    Show { name: String },
+    /// List the built-in profiles.
+    List,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging();
+            runtime()?.block_on(serve(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            init_logging();
+            runtime()?.block_on(demo(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { store, public_key } } => {
+            runtime()?.block_on(verify::run(store.data_dir, store.database_url, public_key))
+        }
+        Command::Calendar { command } => {
+            let calendar = WorkingCalendar::shipped()?;
+            match command {
+                CalendarCommand::Add { date, n } => println!("{}", calendar.add_working_days(date, n)?),
+                CalendarCommand::IsWorkday { date } => println!("{}", calendar.is_workday(date)?),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { kind, value } => {
+            let kind: IdentifierKind = kind.parse()?;
+            match check(kind, &value) {
+                Ok(()) => {
+                    println!("valid");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(reason) => {
+                    println!("invalid: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Profile { command: ProfileCommand::Show { name } } => {
+            let profile = shuyu_server::load_profile(&name)?;
+            print!("{}", profile.to_toml_string());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profile { command: ProfileCommand::List } => {
+            for name in PolicyProfile::builtin_names() {
+                println!("{name}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { command } => runtime()?.block_on(bench::run(command)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let mut config: ServerConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.database_url {
+        config.database_url = Some(v);
+    }
+    if let Some(v) = args.profile {
+        config.profile = v;
+    }
+    config.test_clock |= args.test_clock;
+    let state = shuyu_server::build_state(config).await?;
+    let password = std::env::var("SHUYU_ADMIN_PASSWORD").ok();
+    if let Some(generated) = shuyu_server::demo::bootstrap_admin(&state, password).await.map_err(api_err)? {
+        // To the terminal only, once; never through the log.
+        println!("首次启动：已创建管理员账户 admin，初始密码 / first start: administrator `admin`, password:\n  {generated}\n请登录后立即修改 / change it after signing in.");
+    }
+    let server = shuyu_server::start(state, true).await?;
+    tracing::info!(url = %server.url(), "Shuyu is serving");
+    println!("Shuyu 数域 serving at {}/console", server.url());
+    server.wait().await?;
+    Ok(())
+}
+
+fn api_err(e: shuyu_server::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", e.body.code, e.body.message)
+}
+
+async fn demo(args: DemoArgs) -> Result<()> {
+    if args.reset && args.data_dir.exists() {
+        std::fs::remove_dir_all(&args.data_dir).with_context(|| format!("removing {}", args.data_dir.display()))?;
+    }
+    let config = ServerConfig {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        profile: args.profile.clone(),
+        test_clock: args.test_clock,
+        ..ServerConfig::default()
+    };
+    let state = shuyu_server::build_state(config).await?;
+    let accounts = shuyu_server::demo::seed(&state).await.map_err(api_err)?;
+    println!("数域 Shuyu demo — data in {}", args.data_dir.display());
+    if accounts.is_empty() {
+        println!("(demo accounts already exist; use --reset to recreate them; passwords are <username>-demo-2026)");
+    } else {
+        println!("{:<14} {:<22} {:<24} 机构 / organisation", "用户名 user", "密码 password", "角色 role");
+        for a in &accounts {
+            println!("{:<14} {:<22} {:<24} {}", a.username, a.password, a.role.as_str(), a.organisation);
+        }
+    }
+    if args.no_serve {
+        return Ok(());
+    }
+    let server = shuyu_server::start(state, true).await?;
+    println!("\n打开 / open: {}/console", server.url());
+    server.wait().await?;
+    Ok(())
+}

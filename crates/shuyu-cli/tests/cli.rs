@@ -1,0 +1,222 @@
+//! The `shuyu` binary as a user runs it: calendar, identifier checks, profiles, audit
+//! verification after tampering, and a SIGKILL in the middle of a burst of writes.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+fn shuyu() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shuyu"));
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    shuyu().args(args).output().expect("run shuyu")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+#[test]
+fn calendar_add_and_is_workday() {
+    let o = run(&["calendar", "add", "2025-09-30", "1"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "2025-10-09");
+    let o = run(&["calendar", "is-workday", "2026-02-14"]);
+    assert_eq!(stdout(&o), "true");
+    let o = run(&["calendar", "is-workday", "2026-02-16"]);
+    assert_eq!(stdout(&o), "false");
+    // A year with no published calendar is an error, never a guess.
+    let o = run(&["calendar", "add", "2023-12-29", "1"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2023"));
+}
+
+#[test]
+fn check_prints_valid_or_the_reason() {
+    let o = run(&["check", "mobile", "13800138000"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "valid");
+    let o = run(&["check", "bank-card", "6222020000000000001"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).starts_with("invalid: "));
+    let o = run(&["check", "resident-id", "11010519491231002X"]);
+    assert_eq!(stdout(&o), "valid", "{:?}", o);
+    let o = run(&["check", "resident-id", "110105194912310021"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn profile_show_validates_and_names_the_bad_key() {
+    let o = run(&["profile", "show", "wuxi"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!stdout(&o).is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.toml");
+    let text = stdout(&o);
+    // Break one number: a zero-day deadline.
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let idx = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("acceptance_days"))
+        .expect("a registration acceptance deadline");
+    lines[idx] = "acceptance_days = 0".into();
+    std::fs::write(&broken, lines.join("\n")).unwrap();
+    let o = run(&["profile", "show", broken.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("broken.toml") && err.contains("acceptance_days"), "{err}");
+}
+
+fn seed_demo(dir: &Path) {
+    let o = shuyu().args(["demo", "--no-serve", "--data-dir"]).arg(dir).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("admin-demo-2026"));
+}
+
+fn verify(dir: &Path) -> Output {
+    shuyu().args(["audit", "verify", "--data-dir"]).arg(dir).output().unwrap()
+}
+
+async fn sqlite(dir: &Path) -> sqlx::SqliteConnection {
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.join("shuyu.db").display())).await.unwrap()
+}
+
+#[tokio::test]
+async fn audit_verify_names_an_altered_or_deleted_event() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_demo(dir.path());
+    let o = verify(dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+
+    // Alter one row's action.
+    let mut db = sqlite(dir.path()).await;
+    sqlx::query("UPDATE audit_events SET action = 'user.harmless' WHERE seq = 5").execute(&mut db).await.unwrap();
+    let o = verify(dir.path());
+    assert!(!o.status.success());
+    let text = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("event 5"), "{text}");
+
+    // Put it back, delete another.
+    let dir2 = tempfile::tempdir().unwrap();
+    seed_demo(dir2.path());
+    let mut db = sqlite(dir2.path()).await;
+    sqlx::query("DELETE FROM audit_events WHERE seq = 7").execute(&mut db).await.unwrap();
+    let o = verify(dir2.path());
+    assert!(!o.status.success());
+    let text = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("event 7"), "{text}");
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_server(dir: &Path, port: u16) -> Server {
+    let child = shuyu()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .env("SHUYU_ADMIN_PASSWORD", "bootstrap-secret-42")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, url }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start_server(dir.path(), port);
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&json!({"username": "admin", "password": "bootstrap-secret-42"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_string();
+
+    // Eight writers create organisations as fast as they can; the server is killed mid-burst.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (client, url, token, acked) = (client.clone(), server.url.clone(), token.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let name = format!("突发写入-{w}-{i}");
+                let r = client
+                    .post(format!("{url}/api/v1/organisations"))
+                    .bearer_auth(&token)
+                    .json(&json!({"name": name, "kind": "operator"}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().as_u16() == 201 => acked.lock().unwrap().push(name),
+                    _ => break,
+                }
+            }
+        }));
+    }
+    while acked.lock().unwrap().len() < 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    // After a restart every acknowledged write is there, and the log verifies.
+    let server = start_server(dir.path(), port);
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&json!({"username": "admin", "password": "bootstrap-secret-42"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap();
+    let orgs: Value = client
+        .get(format!("{}/api/v1/organisations", server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: std::collections::HashSet<&str> =
+        orgs.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    for name in &acked {
+        assert!(names.contains(name.as_str()), "acknowledged {name} was lost");
+    }
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let o = verify(dir.path());
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+}
