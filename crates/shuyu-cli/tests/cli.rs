@@ -140,14 +140,10 @@ fn start_server(dir: &Path, port: u16) -> Server {
     Server { child, url }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = start_server(dir.path(), port);
-    let client = reqwest::Client::new();
+/// Signs in as the bootstrap administrator; returns the bearer token.
+async fn admin_token(client: &reqwest::Client, url: &str) -> String {
     let login: Value = client
-        .post(format!("{}/api/v1/auth/login", server.url))
+        .post(format!("{url}/api/v1/auth/login"))
         .json(&json!({"username": "admin", "password": "bootstrap-secret-42"}))
         .send()
         .await
@@ -155,7 +151,16 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
         .json()
         .await
         .unwrap();
-    let token = login["token"].as_str().unwrap().to_string();
+    login["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start_server(dir.path(), port);
+    let client = reqwest::Client::new();
+    let token = admin_token(&client, &server.url).await;
 
     // Eight writers create organisations as fast as they can; the server is killed mid-burst.
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -190,19 +195,10 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
 
     // After a restart every acknowledged write is there, and the log verifies.
     let server = start_server(dir.path(), port);
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", server.url))
-        .json(&json!({"username": "admin", "password": "bootstrap-secret-42"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap();
+    let token = admin_token(&client, &server.url).await;
     let orgs: Value = client
         .get(format!("{}/api/v1/organisations", server.url))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()

@@ -34,6 +34,15 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
+/// Argon2id is deliberately slow; run it off the async workers so other requests keep moving.
+pub async fn hash_password_blocking(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| ApiError::internal())?
+}
+
+pub async fn verify_password_blocking(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.unwrap_or(false)
+}
+
 /// A hash of a random password, verified against when the username is unknown so that a
 /// failed login takes as long whether or not the account exists.
 pub fn dummy_hash() -> &'static str {

@@ -86,9 +86,7 @@ struct Person<'a> {
 async fn insert_user(tx: &mut WriteTx, ctx: &AuditContext, org: &Organisation, p: Person<'_>) -> Result<(), ApiError> {
     let now = tx.now();
     let Person { role, username, display_name, password, real_name } = p;
-    let owned = password.to_string();
-    let password_hash =
-        tokio::task::spawn_blocking(move || auth::hash_password(&owned)).await.map_err(|_| ApiError::internal())??;
+    let password_hash = auth::hash_password_blocking(password.to_string()).await?;
     let user = UserRecord {
         id: UserId::new(),
         org_id: org.id,

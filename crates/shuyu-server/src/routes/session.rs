@@ -57,8 +57,7 @@ pub async fn login(
 
     let Some(user) = found else {
         // Same work as a real check, so response time does not reveal which accounts exist.
-        let password = req.password.clone();
-        let _ = tokio::task::spawn_blocking(move || auth::verify_password(&password, auth::dummy_hash())).await;
+        let _ = auth::verify_password_blocking(req.password.clone(), auth::dummy_hash().to_string()).await;
         app.metrics.login_failed();
         app.store
             .record(now, &caller.ctx, "session.login", "user:unknown", Outcome::Failure, json!({"username": username}))
@@ -80,9 +79,7 @@ pub async fn login(
             .with_details(json!({ "locked_until": format_instant(until) })));
     }
 
-    let password = req.password.clone();
-    let stored = user.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored)).await.unwrap_or(false);
+    let ok = auth::verify_password_blocking(req.password.clone(), user.password_hash.clone()).await;
 
     let mut tx = app.begin().await?;
     // Re-read inside the transaction so concurrent failures all count.
@@ -167,9 +164,7 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     let user = caller.require_user()?.clone();
     app.authorize(&caller, Action::UserChangePassword, &Resource::user(user.id)).await?;
-    let current = req.current_password.clone();
-    let stored = user.password_hash.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&current, &stored)).await.unwrap_or(false);
+    let ok = auth::verify_password_blocking(req.current_password.clone(), user.password_hash.clone()).await;
     if !ok {
         app.store
             .record(
@@ -194,10 +189,7 @@ pub async fn change_password(
             "至少 12 位，且包含字母和数字",
         )]));
     }
-    let new_password = req.new_password.clone();
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new_password))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let hash = auth::hash_password_blocking(req.new_password.clone()).await?;
     let mut tx = app.begin().await?;
     let now = tx.now();
     users::set_password(tx.conn(), user.id, &hash, now).await?;

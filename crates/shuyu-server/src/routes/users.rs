@@ -207,10 +207,7 @@ pub async fn create(
     let Some(org) = org.filter(|_| problems.is_empty()) else {
         return Err(ApiError::validation(problems));
     };
-    let password = req.password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|_| ApiError::internal())??;
+    let password_hash = auth::hash_password_blocking(req.password.clone()).await?;
     let now = tx.now();
     let user = UserRecord {
         id: UserId::new(),
