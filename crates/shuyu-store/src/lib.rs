@@ -161,3 +161,21 @@ mod tests {
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 }
+
+#[cfg(test)]
+mod sqlite_settings {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_sqlite_connection_uses_wal_and_normal_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        for _ in 0..3 {
+            let mut conn = store.pool().acquire().await.unwrap();
+            let row = sqlx::query("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(int(&row, "synchronous").unwrap(), 1, "synchronous=NORMAL");
+            let row = sqlx::query("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(text(&row, "journal_mode").unwrap(), "wal");
+        }
+    }
+}
