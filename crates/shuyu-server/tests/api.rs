@@ -483,3 +483,27 @@ mod browser {
         }
     }
 }
+
+/// The content security policy forbids inline styles and scripts; the pages must not need them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_pages_need_no_inline_styles_or_scripts() {
+    let app = TestApp::spawn(Backend::Sqlite, false).await;
+    let admin = app.cookie_client("admin").await;
+    for path in [
+        "/console/login",
+        "/console",
+        "/console/users",
+        "/console/audit",
+        "/console/calendar",
+        "/console/profile",
+        "/console/account",
+        "/console/organisations",
+    ] {
+        let r = admin.get(app.url(path)).send().await.unwrap();
+        let csp = r.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
+        assert!(csp.contains("default-src 'self'"));
+        let html = r.text().await.unwrap();
+        assert!(!html.contains("style=\""), "{path} has an inline style");
+        assert!(!html.contains("<script>"), "{path} has an inline script");
+    }
+}

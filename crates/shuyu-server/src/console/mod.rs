@@ -126,14 +126,14 @@ async fn login_page(caller: Caller) -> Response {
     let lang = caller.lang;
     let body = format!(
         r#"<div class="login"><h1>{name} · {title}</h1>
-<p class="muted" style="text-align:center">{tagline}</p>
+<p class="muted center">{tagline}</p>
 <form id="login-form" autocomplete="on">
 <label>{username}<input name="username" autocomplete="username" required></label>
 <label>{password}<input name="password" type="password" autocomplete="current-password" required></label>
 <div id="login-error" class="error" role="alert"></div>
 <button class="primary" type="submit">{submit}</button>
 </form>
-<p style="text-align:center"><a href="/console/lang/{other}?next=/console/login">{switch}</a></p></div>"#,
+<p class="center"><a href="/console/lang/{other}?next=/console/login">{switch}</a></p></div>"#,
         name = esc(&t(lang, "app.name")),
         title = esc(&t(lang, "login.title")),
         tagline = esc(&t(lang, "app.tagline")),
