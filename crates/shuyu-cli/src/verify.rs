@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use ed25519_dalek::VerifyingKey;
 use indicatif::{ProgressBar, ProgressStyle};
 use shuyu_audit::{TreeSigner, Verifier, VerifyReport};
-use shuyu_store::{audit, Store, StoreError};
+use shuyu_store::{Store, StoreError};
 
 /// Why the log is not intact, as opposed to failing to read it at all.
 #[derive(Debug, thiserror::Error)]
@@ -22,14 +22,11 @@ const BATCH: u32 = 20_000;
 
 /// Streams every event through the verifier.
 pub async fn verify_store(store: &Store, key: &VerifyingKey, progress: bool) -> Result<VerifyReport, VerifyFailure> {
-    // One read transaction: the head counter and the rows come from the same snapshot, so
-    // events committed while verifying are not mistaken for insertions.
-    let mut conn = store.pool().begin().await.context("database connection")?;
-    if store.backend() == shuyu_store::Backend::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *conn).await.context("snapshot")?;
-    }
-    let expected = audit::head_size(&mut conn).await.context("reading the audit head")?;
-    let heads = audit::tree_heads(&mut conn).await.map_err(|e| match e {
+    // One snapshot: the head counter and the rows agree, so events committed while verifying
+    // are not mistaken for insertions.
+    let mut snap = store.audit_snapshot().await.context("database connection")?;
+    let expected = snap.head_size().await.context("reading the audit head")?;
+    let heads = snap.tree_heads().await.map_err(|e| match e {
         StoreError::Corrupt(msg) => VerifyFailure::Tampered(msg),
         other => VerifyFailure::Other(other.into()),
     })?;
@@ -42,7 +39,7 @@ pub async fn verify_store(store: &Store, key: &VerifyingKey, progress: bool) -> 
     let mut verifier = Verifier::new(*key, heads, Some(expected));
     let mut from = 0u64;
     loop {
-        let batch = audit::batch(&mut conn, from, BATCH).await.context("reading audit events")?;
+        let batch = snap.batch(from, BATCH).await.context("reading audit events")?;
         let Some(last) = batch.last() else { break };
         let next = match last {
             Ok(stored) => stored.event.seq + 1,

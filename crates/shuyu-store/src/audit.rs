@@ -4,11 +4,10 @@
 use chrono::{DateTime, Utc};
 use shuyu_audit::{AuditEvent, Hash, MerkleTree, SignedTreeHead, StoredEvent, TreeHead, TreeSigner};
 use shuyu_core::clock::{format_instant, parse_instant};
-use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use tokio::sync::Mutex;
 
-use crate::{int, text, Result, Store, StoreError};
+use crate::{int, text, PlainRow, Result, Store, StoreError};
 
 /// Search criteria for the audit query API; all given criteria must match.
 #[derive(Debug, Clone, Default)]
@@ -24,15 +23,15 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-fn seq_of(row: &AnyRow) -> Result<u64> {
+fn seq_of<R: PlainRow>(row: &R) -> Result<u64> {
     u64::try_from(int(row, "seq")?).map_err(|_| StoreError::Corrupt("negative audit seq".into()))
 }
 
-fn hash_of(row: &AnyRow, col: &str) -> Result<Hash> {
+fn hash_of<R: PlainRow>(row: &R, col: &str) -> Result<Hash> {
     text(row, col)?.parse().map_err(|_| StoreError::Corrupt(format!("audit {col} is not a SHA-256 hex digest")))
 }
 
-fn event_from_row(row: &AnyRow) -> Result<StoredEvent> {
+fn event_from_row<R: PlainRow>(row: &R) -> Result<StoredEvent> {
     let seq = seq_of(row)?;
     let time_text = text(row, "time")?;
     // A row whose fields no longer parse was altered; the verifier reports it by its number.
@@ -111,44 +110,105 @@ pub async fn get(conn: &mut AnyConnection, seq: u64) -> Result<Option<StoredEven
     row.as_ref().map(event_from_row).transpose()
 }
 
-/// Rows in sequence order starting at `from`, for the verifier. Rows that no longer parse are
-/// returned as errors naming their sequence number.
-pub async fn batch(conn: &mut AnyConnection, from: u64, limit: u32) -> Result<Vec<Result<StoredEvent>>> {
-    let rows = sqlx::query("SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2")
-        .bind(i64::try_from(from).unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(conn)
-        .await?;
-    Ok(rows.iter().map(event_from_row).collect())
-}
-
 /// The committed event count, from the head row every writer updates.
 pub async fn head_size(conn: &mut AnyConnection) -> Result<u64> {
     let row = sqlx::query("SELECT size FROM audit_head WHERE id = 1").fetch_one(conn).await?;
     u64::try_from(int(&row, "size")?).map_err(|_| StoreError::Corrupt("negative audit size".into()))
 }
 
-async fn leaf_hashes(conn: &mut AnyConnection, from: u64, limit: u32) -> Result<Vec<(u64, Hash)>> {
-    let rows = sqlx::query("SELECT seq, leaf_hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2")
-        .bind(i64::try_from(from).unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|r| Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))).collect()
+const LEAF_HASHES: &str = "SELECT seq, leaf_hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
+const BATCH: &str = "SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
+const HEAD_SIZE: &str = "SELECT size FROM audit_head WHERE id = 1";
+const TREE_HEADS: &str = "SELECT * FROM audit_tree_heads ORDER BY size";
+
+fn seq_bind(from: u64) -> i64 {
+    i64::try_from(from).unwrap_or(i64::MAX)
 }
 
-fn tree_head_from_row(row: &AnyRow) -> Result<SignedTreeHead> {
+async fn leaf_hashes(store: &Store, from: u64, limit: u32) -> Result<Vec<(u64, Hash)>> {
+    let q = sqlx::query(LEAF_HASHES);
+    match store.native_sqlite() {
+        Some(native) => {
+            let rows = q.bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(native).await?;
+            rows.iter().map(|r| Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))).collect()
+        }
+        None => {
+            let q = sqlx::query(LEAF_HASHES);
+            let rows = q.bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(store.pool()).await?;
+            rows.iter().map(|r| Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))).collect()
+        }
+    }
+}
+
+/// One consistent read of the whole audit log (a single snapshot), on the fastest driver the
+/// backend has, for `shuyu audit verify`: the head counter and the rows agree even while a
+/// server keeps writing.
+pub enum AuditSnapshot {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Any(sqlx::Transaction<'static, sqlx::Any>),
+}
+
+/// Runs the same query text on whichever driver the snapshot holds.
+macro_rules! on_snapshot {
+    ($snap:expr, |$conn:ident| $body:expr) => {
+        match $snap {
+            AuditSnapshot::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+            AuditSnapshot::Any(tx) => {
+                let $conn = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+impl Store {
+    pub async fn audit_snapshot(&self) -> Result<AuditSnapshot> {
+        match self.native_sqlite() {
+            Some(native) => Ok(AuditSnapshot::Sqlite(native.begin().await?)),
+            None => {
+                let mut tx = self.pool().begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+                Ok(AuditSnapshot::Any(tx))
+            }
+        }
+    }
+}
+
+impl AuditSnapshot {
+    pub async fn head_size(&mut self) -> Result<u64> {
+        let size = on_snapshot!(self, |conn| int(&sqlx::query(HEAD_SIZE).fetch_one(conn).await?, "size")?);
+        u64::try_from(size).map_err(|_| StoreError::Corrupt("negative audit size".into()))
+    }
+
+    pub async fn tree_heads(&mut self) -> Result<Vec<SignedTreeHead>> {
+        on_snapshot!(self, |conn| sqlx::query(TREE_HEADS)
+            .fetch_all(conn)
+            .await?
+            .iter()
+            .map(tree_head_from_row)
+            .collect())
+    }
+
+    /// Rows in sequence order from `from`; rows that no longer parse are errors naming their
+    /// sequence number.
+    pub async fn batch(&mut self, from: u64, limit: u32) -> Result<Vec<Result<StoredEvent>>> {
+        on_snapshot!(self, |conn| {
+            let rows = sqlx::query(BATCH).bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(conn).await?;
+            Ok(rows.iter().map(event_from_row).collect())
+        })
+    }
+}
+
+fn tree_head_from_row<R: PlainRow>(row: &R) -> Result<SignedTreeHead> {
     let size = u64::try_from(int(row, "size")?).map_err(|_| StoreError::Corrupt("tree head size".into()))?;
     let timestamp = parse_instant(&text(row, "timestamp")?)
         .ok_or_else(|| StoreError::Corrupt(format!("tree head {size}: timestamp")))?;
     let signature = text(row, "signature")?;
     SignedTreeHead::from_parts(TreeHead { size, root: hash_of(row, "root")?, timestamp }, &signature)
         .map_err(|e| StoreError::Corrupt(format!("tree head {size}: {e}")))
-}
-
-pub async fn tree_heads(conn: &mut AnyConnection) -> Result<Vec<SignedTreeHead>> {
-    let rows = sqlx::query("SELECT * FROM audit_tree_heads ORDER BY size").fetch_all(conn).await?;
-    rows.iter().map(tree_head_from_row).collect()
 }
 
 pub async fn latest_tree_head(conn: &mut AnyConnection) -> Result<Option<SignedTreeHead>> {
@@ -174,10 +234,9 @@ impl Ledger {
     /// Reads events committed since the last sync; returns the tree size.
     pub async fn sync(&self, store: &Store) -> Result<u64> {
         let mut tree = self.tree.lock().await;
-        let mut conn = store.pool().acquire().await?;
         loop {
             let from = tree.size();
-            let hashes = leaf_hashes(&mut conn, from, SYNC_BATCH).await?;
+            let hashes = leaf_hashes(store, from, SYNC_BATCH).await?;
             let got = hashes.len();
             for (seq, hash) in hashes {
                 if seq != tree.size() {

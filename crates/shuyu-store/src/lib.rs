@@ -10,6 +10,7 @@ mod tx;
 pub mod users;
 
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ pub struct Store {
     /// latency fair and avoids SQLITE_BUSY under load. PostgreSQL serialises on the audit head
     /// row instead.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// The same SQLite file through the native driver, for the audit log's bulk reads (the
+    /// verifier and the ledger), where the `Any` driver's per-value conversion dominates.
+    native_sqlite: Option<sqlx::SqlitePool>,
 }
 
 impl Store {
@@ -101,7 +105,24 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
-        Ok(Self { pool, backend, write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))) })
+        let native_sqlite = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .map_err(|e| StoreError::Connect(redact_url(url), e.to_string()))?
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10));
+                let native = sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| StoreError::Connect(redact_url(url), e.to_string()))?;
+                Some(native)
+            }
+            Backend::Postgres => None,
+        };
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { pool, backend, write_gate, native_sqlite })
     }
 
     pub fn backend(&self) -> Backend {
@@ -119,7 +140,14 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(native) = &self.native_sqlite {
+            native.close().await;
+        }
         self.pool.close().await;
+    }
+
+    pub(crate) fn native_sqlite(&self) -> Option<&sqlx::SqlitePool> {
+        self.native_sqlite.as_ref()
     }
 }
 
@@ -136,14 +164,35 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Reads a column that both backends store as INTEGER/BIGINT.
-pub(crate) fn int(row: &sqlx::any::AnyRow, col: &str) -> Result<i64> {
-    use sqlx::Row;
-    Ok(row.try_get::<i64, _>(col)?)
+/// A row of any driver whose INTEGER/BIGINT and TEXT columns decode to `i64` and `String`: the
+/// `Any` rows used everywhere, and native SQLite rows on the audit log's bulk-read paths.
+pub(crate) trait PlainRow: sqlx::Row {
+    fn int_col(&self, col: &str) -> Result<i64>;
+    fn text_col(&self, col: &str) -> Result<String>;
 }
 
-pub(crate) fn text(row: &sqlx::any::AnyRow, col: &str) -> Result<String> {
-    use sqlx::Row;
-    Ok(row.try_get::<String, _>(col)?)
+impl<R> PlainRow for R
+where
+    R: sqlx::Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn int_col(&self, col: &str) -> Result<i64> {
+        Ok(self.try_get::<i64, _>(col)?)
+    }
+
+    fn text_col(&self, col: &str) -> Result<String> {
+        Ok(self.try_get::<String, _>(col)?)
+    }
+}
+
+pub(crate) fn int<R: PlainRow>(row: &R, col: &str) -> Result<i64> {
+    row.int_col(col)
+}
+
+pub(crate) fn text<R: PlainRow>(row: &R, col: &str) -> Result<String> {
+    row.text_col(col)
 }
 
 pub(crate) fn opt_text(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<String>> {
@@ -177,5 +226,54 @@ mod sqlite_settings {
             let row = sqlx::query("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
             assert_eq!(text(&row, "journal_mode").unwrap(), "wal");
         }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_reads {
+    use super::*;
+    use shuyu_audit::Outcome;
+
+    async fn exercise(store: Store) {
+        let ctx = AuditContext::system("t");
+        for i in 0..3 {
+            store
+                .record(
+                    chrono::Utc::now(),
+                    &ctx,
+                    "thing.do",
+                    &format!("thing:{i}"),
+                    Outcome::Success,
+                    serde_json::json!({"i": i}),
+                )
+                .await
+                .unwrap();
+        }
+        let mut snap = store.audit_snapshot().await.unwrap();
+        assert_eq!(snap.head_size().await.unwrap(), 3);
+        let rows = snap.batch(1, 10).await.unwrap();
+        let seqs: Vec<u64> = rows.into_iter().map(|r| r.unwrap().event.seq).collect();
+        assert_eq!(seqs, vec![1, 2]);
+        assert!(snap.tree_heads().await.unwrap().is_empty());
+        let ledger = audit::Ledger::new();
+        assert_eq!(ledger.sync(&store).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn sqlite_snapshot_reads_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        exercise(Store::open_sqlite(&dir.path().join("t.db")).await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_snapshot_reads_the_log() {
+        use sqlx::Connection;
+        let Ok(admin) = std::env::var("SHUYU_TEST_DATABASE_URL") else { return };
+        let name = format!("shuyu_t_store_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        exercise(Store::connect(&format!("{base}/{name}")).await.unwrap()).await;
     }
 }

@@ -47,6 +47,11 @@ impl TestApp {
     }
 
     pub async fn spawn(backend: Backend, test_clock: bool) -> TestApp {
+        Self::spawn_with(backend, |c| c.test_clock = test_clock).await
+    }
+
+    /// A server whose configuration `adjust` changes from the test default.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -55,15 +60,15 @@ impl TestApp {
                 Some(fresh_postgres_database(&admin).await)
             }
         };
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
             database_url,
             profile: "wuxi".into(),
-            test_clock,
             scheduler_interval_secs: 3600,
             ..ServerConfig::default()
         };
+        adjust(&mut config);
         let state = shuyu_server::build_state(config).await.unwrap();
         shuyu_server::demo::seed(&state).await.unwrap();
         let server = shuyu_server::start(state, false).await.unwrap();
