@@ -126,48 +126,40 @@ fn seq_bind(from: u64) -> i64 {
 }
 
 async fn leaf_hashes(store: &Store, from: u64, limit: u32) -> Result<Vec<(u64, Hash)>> {
-    let q = sqlx::query(LEAF_HASHES);
-    match store.native_sqlite() {
-        Some(native) => {
-            let rows = q.bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(native).await?;
-            rows.iter().map(|r| Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))).collect()
-        }
-        None => {
-            let q = sqlx::query(LEAF_HASHES);
-            let rows = q.bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(store.pool()).await?;
-            rows.iter().map(|r| Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))).collect()
-        }
+    if let Some(conn) = store.open_sqlite_reader()? {
+        return tokio::task::spawn_blocking(move || {
+            let mut stmt = conn.prepare(&LEAF_HASHES.replace('$', "?"))?;
+            let mut rows = stmt.query((seq_bind(from), i64::from(limit)))?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push((seq_of(r)?, hash_of(r, "leaf_hash")?));
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("reader task failed: {e}")))?;
     }
+    let rows = sqlx::query(LEAF_HASHES).bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(store.pool()).await?;
+    rows.iter().map(|r| Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))).collect()
 }
 
-/// One consistent read of the whole audit log (a single snapshot), on the fastest driver the
-/// backend has, for `shuyu audit verify`: the head counter and the rows agree even while a
-/// server keeps writing.
+/// One consistent read of the whole audit log (a single snapshot) for `shuyu audit verify`: the
+/// head counter and the rows agree even while a server keeps writing. On SQLite it reads the
+/// file directly with rusqlite (synchronously: this is for the offline verifier, not for
+/// request handlers).
 pub enum AuditSnapshot {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Sqlite(rusqlite::Connection),
     Any(sqlx::Transaction<'static, sqlx::Any>),
-}
-
-/// Runs the same query text on whichever driver the snapshot holds.
-macro_rules! on_snapshot {
-    ($snap:expr, |$conn:ident| $body:expr) => {
-        match $snap {
-            AuditSnapshot::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-            AuditSnapshot::Any(tx) => {
-                let $conn = &mut **tx;
-                $body
-            }
-        }
-    };
 }
 
 impl Store {
     pub async fn audit_snapshot(&self) -> Result<AuditSnapshot> {
-        match self.native_sqlite() {
-            Some(native) => Ok(AuditSnapshot::Sqlite(native.begin().await?)),
+        match self.open_sqlite_reader()? {
+            Some(conn) => {
+                // The first read inside BEGIN fixes the snapshot for the rest of the reads.
+                conn.execute_batch("BEGIN")?;
+                Ok(AuditSnapshot::Sqlite(conn))
+            }
             None => {
                 let mut tx = self.pool().begin().await?;
                 sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
@@ -177,28 +169,57 @@ impl Store {
     }
 }
 
+fn sqlite_rows<T>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut each: impl FnMut(&rusqlite::Row<'_>) -> T,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(&sql.replace('$', "?"))?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(each(r));
+    }
+    Ok(out)
+}
+
 impl AuditSnapshot {
     pub async fn head_size(&mut self) -> Result<u64> {
-        let size = on_snapshot!(self, |conn| int(&sqlx::query(HEAD_SIZE).fetch_one(conn).await?, "size")?);
+        let size =
+            match self {
+                AuditSnapshot::Sqlite(conn) => sqlite_rows(conn, HEAD_SIZE, (), |r| int(r, "size"))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::Corrupt("the audit head row is missing".into()))??,
+                AuditSnapshot::Any(tx) => int(&sqlx::query(HEAD_SIZE).fetch_one(&mut **tx).await?, "size")?,
+            };
         u64::try_from(size).map_err(|_| StoreError::Corrupt("negative audit size".into()))
     }
 
     pub async fn tree_heads(&mut self) -> Result<Vec<SignedTreeHead>> {
-        on_snapshot!(self, |conn| sqlx::query(TREE_HEADS)
-            .fetch_all(conn)
-            .await?
-            .iter()
-            .map(tree_head_from_row)
-            .collect())
+        match self {
+            AuditSnapshot::Sqlite(conn) => {
+                sqlite_rows(conn, TREE_HEADS, (), |r| tree_head_from_row(r))?.into_iter().collect()
+            }
+            AuditSnapshot::Any(tx) => {
+                sqlx::query(TREE_HEADS).fetch_all(&mut **tx).await?.iter().map(tree_head_from_row).collect()
+            }
+        }
     }
 
     /// Rows in sequence order from `from`; rows that no longer parse are errors naming their
     /// sequence number.
     pub async fn batch(&mut self, from: u64, limit: u32) -> Result<Vec<Result<StoredEvent>>> {
-        on_snapshot!(self, |conn| {
-            let rows = sqlx::query(BATCH).bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(conn).await?;
-            Ok(rows.iter().map(event_from_row).collect())
-        })
+        match self {
+            AuditSnapshot::Sqlite(conn) => {
+                sqlite_rows(conn, BATCH, (seq_bind(from), i64::from(limit)), |r| event_from_row(r))
+            }
+            AuditSnapshot::Any(tx) => {
+                let rows = sqlx::query(BATCH).bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(&mut **tx).await?;
+                Ok(rows.iter().map(event_from_row).collect())
+            }
+        }
     }
 }
 

@@ -8,6 +8,8 @@ pub enum StoreError {
     Migrate(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("{what} already exists")]
     Conflict { what: String },
     #[error("{what} not found")]

@@ -9,8 +9,7 @@ pub mod sessions;
 mod tx;
 pub mod users;
 
-use std::path::Path;
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,9 +49,9 @@ pub struct Store {
     /// latency fair and avoids SQLITE_BUSY under load. PostgreSQL serialises on the audit head
     /// row instead.
     write_gate: Option<Arc<Mutex<()>>>,
-    /// The same SQLite file through the native driver, for the audit log's bulk reads (the
-    /// verifier and the ledger), where the `Any` driver's per-value conversion dominates.
-    native_sqlite: Option<sqlx::SqlitePool>,
+    /// The SQLite file, read directly with rusqlite on the audit log's bulk-read paths (the
+    /// verifier and the ledger), where sqlx's per-row and per-value overhead dominates.
+    sqlite_file: Option<PathBuf>,
 }
 
 impl Store {
@@ -105,24 +104,12 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
-        let native_sqlite = match backend {
-            Backend::Sqlite => {
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-                    .map_err(|e| StoreError::Connect(redact_url(url), e.to_string()))?
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10));
-                let native = sqlx::sqlite::SqlitePoolOptions::new()
-                    .max_connections(2)
-                    .connect_with(options)
-                    .await
-                    .map_err(|e| StoreError::Connect(redact_url(url), e.to_string()))?;
-                Some(native)
-            }
+        let sqlite_file = match backend {
+            Backend::Sqlite => Some(sqlite_path(url)),
             Backend::Postgres => None,
         };
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend, write_gate, native_sqlite })
+        Ok(Self { pool, backend, write_gate, sqlite_file })
     }
 
     pub fn backend(&self) -> Backend {
@@ -140,15 +127,23 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(native) = &self.native_sqlite {
-            native.close().await;
-        }
         self.pool.close().await;
     }
 
-    pub(crate) fn native_sqlite(&self) -> Option<&sqlx::SqlitePool> {
-        self.native_sqlite.as_ref()
+    /// A read-only rusqlite connection to the SQLite file, when that is the backend.
+    pub(crate) fn open_sqlite_reader(&self) -> Result<Option<rusqlite::Connection>> {
+        let Some(path) = &self.sqlite_file else { return Ok(None) };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(Some(conn))
     }
+}
+
+/// The file of a `sqlite://path?params` URL.
+fn sqlite_path(url: &str) -> PathBuf {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    PathBuf::from(rest.split('?').next().unwrap_or(rest))
 }
 
 /// Hides the password in a database URL before it reaches an error message or a log.
@@ -164,26 +159,32 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Reads a column that both backends store as INTEGER/BIGINT.
-/// A row of any driver whose INTEGER/BIGINT and TEXT columns decode to `i64` and `String`: the
-/// `Any` rows used everywhere, and native SQLite rows on the audit log's bulk-read paths.
-pub(crate) trait PlainRow: sqlx::Row {
+/// A row whose INTEGER/BIGINT and TEXT columns read as `i64` and `String`: the `Any` rows used
+/// everywhere, and rusqlite rows on the audit log's bulk-read paths.
+pub(crate) trait PlainRow {
     fn int_col(&self, col: &str) -> Result<i64>;
     fn text_col(&self, col: &str) -> Result<String>;
 }
 
-impl<R> PlainRow for R
-where
-    R: sqlx::Row,
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
+impl PlainRow for sqlx::any::AnyRow {
     fn int_col(&self, col: &str) -> Result<i64> {
+        use sqlx::Row;
         Ok(self.try_get::<i64, _>(col)?)
     }
 
     fn text_col(&self, col: &str) -> Result<String> {
+        use sqlx::Row;
         Ok(self.try_get::<String, _>(col)?)
+    }
+}
+
+impl PlainRow for rusqlite::Row<'_> {
+    fn int_col(&self, col: &str) -> Result<i64> {
+        Ok(self.get::<_, i64>(col)?)
+    }
+
+    fn text_col(&self, col: &str) -> Result<String> {
+        Ok(self.get::<_, String>(col)?)
     }
 }
 
