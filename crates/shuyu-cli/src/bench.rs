@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use serde_json::json;
 use shuyu_audit::{Outcome, TreeSigner};
-use shuyu_core::ids::{OrgId, UserId};
+use shuyu_core::ids::OrgId;
 use shuyu_core::roles::{OrgKind, Role};
 use shuyu_store::audit::Ledger;
 use shuyu_store::organisations::{self, Organisation};
@@ -87,22 +87,14 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         created_at: Utc::now(),
     };
     organisations::insert(tx.conn(), &org).await?;
-    let user = UserRecord {
-        id: UserId::new(),
-        org_id: org.id,
-        username: "bench".into(),
-        display_name: "bench".into(),
-        password_hash: "-".into(),
-        roles: vec![Role::OperatorAnalyst],
-        real_name: None,
-        resident_id: None,
-        phone: None,
-        failed_logins: 0,
-        locked_until: None,
-        disabled: false,
-        created_at: Utc::now(),
-        password_changed_at: Utc::now(),
-    };
+    let user = UserRecord::new_account(
+        org.id,
+        "bench".into(),
+        "bench".into(),
+        "-".into(),
+        vec![Role::OperatorAnalyst],
+        Utc::now(),
+    );
     users::insert(tx.conn(), &user).await?;
     tx.audit(&ctx, "user.create", &user.id.resource(), Outcome::Success, json!({})).await?;
     tx.commit().await?;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use shuyu_audit::Outcome;
-use shuyu_core::ids::{OrgId, UserId};
+use shuyu_core::ids::OrgId;
 use shuyu_core::roles::{OrgKind, Role};
 use shuyu_core::validators::{ResidentId, Uscc};
 use shuyu_store::organisations::{self, Organisation};
@@ -88,20 +88,10 @@ async fn insert_user(tx: &mut WriteTx, ctx: &AuditContext, org: &Organisation, p
     let Person { role, username, display_name, password, real_name } = p;
     let password_hash = auth::hash_password_blocking(password.to_string()).await?;
     let user = UserRecord {
-        id: UserId::new(),
-        org_id: org.id,
-        username: username.into(),
-        display_name: display_name.into(),
-        password_hash,
-        roles: vec![role],
         real_name: real_name.map(|(n, _)| n.to_string()),
         resident_id: real_name.and_then(|(_, i)| resident_id_for(i)),
         phone: real_name.map(|(_, i)| mobile_for(i)),
-        failed_logins: 0,
-        locked_until: None,
-        disabled: false,
-        created_at: now,
-        password_changed_at: now,
+        ..UserRecord::new_account(org.id, username.into(), display_name.into(), password_hash, vec![role], now)
     };
     users::insert(tx.conn(), &user).await?;
     tx.audit(ctx, "user.create", &user.id.resource(), Outcome::Success, json!({"username": username, "roles": [role]}))

@@ -60,7 +60,7 @@ impl AppState {
                         self.clock.now(),
                         &caller.ctx,
                         action.as_str(),
-                        &resource_name(resource),
+                        &resource.to_string(),
                         Outcome::Denied,
                         json!({}),
                     )
@@ -91,8 +91,4 @@ impl AppState {
         self.store.record(self.clock.now(), &caller.ctx, action.as_str(), resource, Outcome::Success, details).await?;
         Ok(())
     }
-}
-
-pub fn resource_name(resource: &Resource) -> String {
-    resource.to_string()
 }

@@ -128,13 +128,11 @@ fn seq_bind(from: u64) -> i64 {
 async fn leaf_hashes(store: &Store, from: u64, limit: u32) -> Result<Vec<(u64, Hash)>> {
     if let Some(conn) = store.open_sqlite_reader()? {
         return tokio::task::spawn_blocking(move || {
-            let mut stmt = conn.prepare(&LEAF_HASHES.replace('$', "?"))?;
-            let mut rows = stmt.query((seq_bind(from), i64::from(limit)))?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push((seq_of(r)?, hash_of(r, "leaf_hash")?));
-            }
-            Ok(out)
+            sqlite_rows(&conn, LEAF_HASHES, (seq_bind(from), i64::from(limit)), |r| {
+                Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))
+            })?
+            .into_iter()
+            .collect()
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("reader task failed: {e}")))?;

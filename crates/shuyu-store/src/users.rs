@@ -29,6 +29,35 @@ pub struct UserRecord {
     pub password_changed_at: DateTime<Utc>,
 }
 
+impl UserRecord {
+    /// A new, active account with no failed sign-ins and no real-name record yet.
+    pub fn new_account(
+        org_id: OrgId,
+        username: String,
+        display_name: String,
+        password_hash: String,
+        roles: Vec<Role>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: UserId::new(),
+            org_id,
+            username,
+            display_name,
+            password_hash,
+            roles,
+            real_name: None,
+            resident_id: None,
+            phone: None,
+            failed_logins: 0,
+            locked_until: None,
+            disabled: false,
+            created_at: now,
+            password_changed_at: now,
+        }
+    }
+}
+
 impl std::fmt::Debug for UserRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserRecord")

@@ -101,25 +101,16 @@ fn signed_in(caller: &Caller) -> Option<Response> {
 
 /// Renders a refusal as a page; the refusal was already audited by `authorize`.
 async fn allowed(app: &AppState, caller: &Caller, action: Action, resource: &Resource) -> Result<(), Response> {
-    match app.authorize(caller, action, resource).await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let msg = match caller.lang {
-                Lang::Zh => e.body.message_zh.clone(),
-                Lang::En => e.body.message.clone(),
-            };
-            Err((e.status, page(app, caller, "", "app.name", format!("<p class=\"error\">{}</p>", esc(&msg))))
-                .into_response())
-        }
-    }
+    app.authorize(caller, action, resource).await.map_err(|e| internal(app, caller, e))
 }
 
+/// An API error shown as a console page in the caller's language.
 fn internal(app: &AppState, caller: &Caller, e: ApiError) -> Response {
     let msg = match caller.lang {
-        Lang::Zh => e.body.message_zh,
-        Lang::En => e.body.message,
+        Lang::Zh => &e.body.message_zh,
+        Lang::En => &e.body.message,
     };
-    (e.status, page(app, caller, "", "app.name", format!("<p class=\"error\">{}</p>", esc(&msg)))).into_response()
+    (e.status, page(app, caller, "", "app.name", format!("<p class=\"error\">{}</p>", esc(msg)))).into_response()
 }
 
 async fn login_page(caller: Caller) -> Response {

@@ -210,20 +210,17 @@ pub async fn create(
     let password_hash = auth::hash_password_blocking(req.password.clone()).await?;
     let now = tx.now();
     let user = UserRecord {
-        id: UserId::new(),
-        org_id: org.id,
-        username: req.username.clone(),
-        display_name: req.display_name.trim().to_string(),
-        password_hash,
-        roles,
         real_name: req.real_name.filter(|s| !s.trim().is_empty()),
         resident_id,
         phone,
-        failed_logins: 0,
-        locked_until: None,
-        disabled: false,
-        created_at: now,
-        password_changed_at: now,
+        ..UserRecord::new_account(
+            org.id,
+            req.username.clone(),
+            req.display_name.trim().to_string(),
+            password_hash,
+            roles,
+            now,
+        )
     };
     users::insert(tx.conn(), &user).await?;
     tx.audit(
