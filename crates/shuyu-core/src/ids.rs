@@ -64,6 +64,21 @@ uuid_id!(
     UserId,
     "user"
 );
+uuid_id!(
+    /// A registration application (登记申请) of any type.
+    RegistrationId,
+    "registration"
+);
+uuid_id!(
+    /// An objection (异议) raised against a registration in publicity.
+    ObjectionId,
+    "objection"
+);
+uuid_id!(
+    /// An uploaded file (application material), stored with its SHA-256.
+    AttachmentId,
+    "attachment"
+);
 
 #[cfg(test)]
 mod tests {

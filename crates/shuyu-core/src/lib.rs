@@ -2,11 +2,14 @@
 //! validators for Chinese identifiers, the clock. Nothing here talks to a database or network.
 
 pub mod calendar;
+pub mod certificate;
 pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod profile;
+pub mod registration;
 pub mod roles;
 pub mod validators;
+pub mod workflow;
 
 pub use error::CoreError;
