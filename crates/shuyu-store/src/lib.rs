@@ -2,10 +2,14 @@
 //! with the same migrations and queries on both. Every state change goes through a
 //! [`WriteTx`], which commits the change and its audit events together.
 
+pub mod attachments;
 pub mod audit;
+pub mod certificates;
 mod error;
 pub mod organisations;
+pub mod registrations;
 pub mod sessions;
+pub mod timers;
 mod tx;
 pub mod users;
 

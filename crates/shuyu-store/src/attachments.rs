@@ -1,0 +1,76 @@
+//! Uploaded files (application materials, objection evidence), stored in the database with
+//! their SHA-256 so a registration names exactly the bytes it was decided on.
+
+use chrono::{DateTime, Utc};
+use shuyu_core::clock::{format_instant, parse_instant};
+use shuyu_core::ids::{AttachmentId, OrgId, UserId};
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+
+use crate::{int, text, Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub org_id: OrgId,
+    pub uploaded_by: UserId,
+    pub filename: String,
+    pub media_type: String,
+    pub size: i64,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn from_row(r: &AnyRow) -> Result<Attachment> {
+    Ok(Attachment {
+        id: text(r, "id")?.parse()?,
+        org_id: text(r, "org_id")?.parse()?,
+        uploaded_by: text(r, "uploaded_by")?.parse()?,
+        filename: text(r, "filename")?,
+        media_type: text(r, "media_type")?,
+        size: int(r, "size")?,
+        sha256: text(r, "sha256")?,
+        created_at: parse_instant(&text(r, "created_at")?)
+            .ok_or_else(|| StoreError::Corrupt("attachments.created_at".into()))?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, a: &Attachment, content: &[u8]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO attachments (id, org_id, uploaded_by, filename, media_type, size, sha256, content, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(a.id.to_string())
+    .bind(a.org_id.to_string())
+    .bind(a.uploaded_by.to_string())
+    .bind(&a.filename)
+    .bind(&a.media_type)
+    .bind(a.size)
+    .bind(&a.sha256)
+    .bind(content.to_vec())
+    .bind(format_instant(a.created_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The attachment's description, without its content.
+pub async fn get(conn: &mut AnyConnection, id: AttachmentId) -> Result<Option<Attachment>> {
+    let row = sqlx::query(
+        "SELECT id, org_id, uploaded_by, filename, media_type, size, sha256, created_at FROM attachments WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn content(conn: &mut AnyConnection, id: AttachmentId) -> Result<Option<Vec<u8>>> {
+    use sqlx::Row;
+    let row = sqlx::query("SELECT content FROM attachments WHERE id = $1").bind(id.to_string()).fetch_optional(conn).await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get::<Vec<u8>, _>("content")?),
+        None => None,
+    })
+}
