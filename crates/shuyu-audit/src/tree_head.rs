@@ -157,6 +157,12 @@ impl TreeSigner {
         hex::encode(self.verifying_key().to_bytes())
     }
 
+    /// Signs other canonical bytes with the same kind of key (registration certificates have a
+    /// key of their own, held in this type); the signature as lowercase hex.
+    pub fn sign_message(&self, message: &[u8]) -> String {
+        hex::encode(self.key.sign(message).to_bytes())
+    }
+
     /// Signs `head`. The timestamp is cut to milliseconds first, so the head reads back from
     /// JSON or the database exactly as it was signed.
     pub fn sign(&self, head: &TreeHead) -> SignedTreeHead {

@@ -5,12 +5,12 @@
 mod action;
 mod error;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use cedar_policy::{
     Authorizer as CedarAuthorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet,
-    Request,
+    Request, RestrictedExpression,
 };
 use shuyu_core::ids::{OrgId, UserId};
 use shuyu_core::roles::{OrgKind, Role};
@@ -19,7 +19,10 @@ pub use action::Action;
 pub use error::AuthzError;
 
 /// The policy files, compiled into the binary so a deployment cannot run with a missing file.
-const POLICIES: &[(&str, &str)] = &[("foundation.cedar", include_str!("../policies/foundation.cedar"))];
+const POLICIES: &[(&str, &str)] = &[
+    ("foundation.cedar", include_str!("../policies/foundation.cedar")),
+    ("registration.cedar", include_str!("../policies/registration.cedar")),
+];
 
 /// Who is asking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,28 +49,36 @@ impl Principal {
 pub struct Resource {
     kind: &'static str,
     id: String,
+    /// The organisation the resource belongs to (an applicant's registration, a holder's
+    /// certificate); policies compare it with the caller's organisation.
+    owner: Option<OrgId>,
 }
 
 impl Resource {
     /// The platform itself, for actions on collections (list, create) and global functions.
     pub fn platform() -> Self {
-        Self { kind: "Platform", id: "shuyu".into() }
+        Self { kind: "Platform", id: "shuyu".into(), owner: None }
     }
 
     pub fn user(id: UserId) -> Self {
-        Self { kind: "User", id: id.to_string() }
+        Self { kind: "User", id: id.to_string(), owner: None }
     }
 
     pub fn organisation(id: OrgId) -> Self {
-        Self { kind: "Organisation", id: id.to_string() }
+        Self { kind: "Organisation", id: id.to_string(), owner: None }
     }
 
     pub fn audit_log() -> Self {
-        Self { kind: "AuditLog", id: "main".into() }
+        Self { kind: "AuditLog", id: "main".into(), owner: None }
     }
 
     pub fn new(kind: &'static str, id: impl Into<String>) -> Self {
-        Self { kind, id: id.into() }
+        Self { kind, id: id.into(), owner: None }
+    }
+
+    /// A resource that belongs to an organisation.
+    pub fn owned(kind: &'static str, id: impl Into<String>, owner: OrgId) -> Self {
+        Self { kind, id: id.into(), owner: Some(owner) }
     }
 }
 
@@ -120,19 +131,32 @@ impl Authorizer {
             }
             Principal::User { id, org, roles, .. } => {
                 let uid = uid("User", &id.to_string())?;
+                let org_uid = self::uid("Organisation", &org.to_string())?;
                 let mut parents = HashSet::new();
-                parents.insert(self::uid("Organisation", &org.to_string())?);
+                parents.insert(org_uid.clone());
                 for role in roles {
                     parents.insert(self::uid("Role", role.as_str())?);
                 }
-                (uid.clone(), Entity::new_no_attrs(uid, parents))
+                let attrs = HashMap::from([("org".to_string(), RestrictedExpression::new_entity_uid(org_uid))]);
+                let entity =
+                    Entity::new(uid.clone(), attrs, parents).map_err(|e| AuthzError::Internal(format!("entity: {e}")))?;
+                (uid, entity)
             }
         };
         let action_uid = uid("Action", action.as_str())?;
         let resource_uid = uid(resource.kind, &resource.id)?;
         let mut entities = vec![principal_entity];
         if resource_uid != principal_uid {
-            entities.push(Entity::new_no_attrs(resource_uid.clone(), HashSet::new()));
+            let mut attrs = HashMap::new();
+            if let Some(owner) = resource.owner {
+                attrs.insert(
+                    "owner".to_string(),
+                    RestrictedExpression::new_entity_uid(uid("Organisation", &owner.to_string())?),
+                );
+            }
+            let entity = Entity::new(resource_uid.clone(), attrs, HashSet::new())
+                .map_err(|e| AuthzError::Internal(format!("entity: {e}")))?;
+            entities.push(entity);
         }
         let entities =
             Entities::from_entities(entities, None).map_err(|e| AuthzError::Internal(format!("entities: {e}")))?;
@@ -196,5 +220,23 @@ mod tests {
         let my_id = me.user_id().unwrap();
         assert!(authz.authorize(&me, Action::UserRead, &Resource::user(my_id)).is_ok());
         assert!(authz.authorize(&me, Action::UserRead, &Resource::user(UserId::new())).is_err());
+    }
+
+    #[test]
+    fn applicants_reach_only_their_own_registrations() {
+        let authz = Authorizer::new().unwrap();
+        let org = OrgId::new();
+        let steward =
+            Principal::User { id: UserId::new(), org, org_kind: OrgKind::SourceDepartment, roles: vec![Role::SourceSteward] };
+        let own = Resource::owned("Registration", "a", org);
+        let theirs = Resource::owned("Registration", "b", OrgId::new());
+        assert!(authz.authorize(&steward, Action::RegistrationApplicantAct, &own).is_ok());
+        assert!(authz.authorize(&steward, Action::RegistrationApplicantAct, &theirs).is_err());
+        assert!(authz.authorize(&steward, Action::RegistrationRead, &theirs).is_err());
+        assert!(authz.authorize(&steward, Action::RegistrationReview, &own).is_err(), "no one reviews their own");
+        let registrar = user(&[Role::Registrar]);
+        assert!(authz.authorize(&registrar, Action::RegistrationReview, &theirs).is_ok());
+        assert!(authz.authorize(&registrar, Action::RegistrationStatistics, &Resource::platform()).is_err());
+        assert!(authz.authorize(&Principal::Anonymous, Action::CertificateVerify, &Resource::platform()).is_ok());
     }
 }

@@ -142,6 +142,9 @@ pub struct Certificate {
     /// Calendar days before expiry in which renewal is requested.
     pub renewal_window_calendar_days: u32,
     pub renewal_max_years: u32,
+    /// GB/T 2260 administrative division code of the registry's region: the first part of
+    /// every certificate code, so codes stay unique when synchronised upward.
+    pub region_code: String,
 }
 
 /// SPEC §3.3, §3.6: selecting and evaluating operators and processors.
@@ -344,6 +347,9 @@ impl PolicyProfile {
             "a window in calendar days",
         )?;
         v.years("certificate.renewal_max_years", cert.renewal_max_years, "a renewal")?;
+        if cert.region_code.len() != 6 || !cert.region_code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(v.err("certificate.region_code", "must be a 6-digit GB/T 2260 division code"));
+        }
 
         let o = &self.operators;
         v.days("operators.publicity_days", o.publicity_days)?;

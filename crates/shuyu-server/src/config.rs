@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub calendar_dir: Option<PathBuf>,
     /// Path of the Ed25519 key that signs audit tree heads (PKCS#8 PEM); created when missing.
     pub audit_key: Option<PathBuf>,
+    /// Path of the Ed25519 key that signs registration certificates; created when missing.
+    pub certificate_key: Option<PathBuf>,
     /// Mark session cookies `Secure` (set when served over HTTPS).
     pub secure_cookies: bool,
     /// Enables `POST /api/v1/admin/test-clock`. Never set in production.
@@ -41,6 +43,7 @@ impl Default for ServerConfig {
             profile: "national".into(),
             calendar_dir: None,
             audit_key: None,
+            certificate_key: None,
             secure_cookies: false,
             test_clock: false,
             scheduler_interval_secs: 30,
@@ -56,6 +59,10 @@ impl ServerConfig {
             Some(url) if !url.is_empty() => url.clone(),
             _ => format!("sqlite://{}?mode=rwc", self.data_dir.join("shuyu.db").display()),
         }
+    }
+
+    pub fn certificate_key_path(&self) -> PathBuf {
+        self.certificate_key.clone().unwrap_or_else(|| self.data_dir.join("certificate-signing-key.pem"))
     }
 
     pub fn audit_key_path(&self) -> PathBuf {

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod i18n;
 pub mod metrics;
 pub mod openapi;
+pub mod registry;
 pub mod routes;
 pub mod scheduler;
 pub mod state;
@@ -98,6 +99,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
     }
     let store = Store::connect(&config.database_url()).await?;
     let signer = load_or_create_signer(&config.audit_key_path())?;
+    let certificate_signer = load_or_create_signer(&config.certificate_key_path())?;
     let authz = Authorizer::new()?;
     let ledger = Ledger::new();
     ledger.sync(&store).await?;
@@ -113,6 +115,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             authz,
             ledger,
             signer,
+            certificate_signer,
             clock,
             test_clock,
             profile,

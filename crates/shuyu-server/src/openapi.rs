@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{audit, organisations, platform, session, users};
+use crate::routes::{attachments, audit, certificates, organisations, platform, registrations, session, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,11 @@ use crate::routes::{audit, organisations, platform, session, users};
         audit::issue_tree_head, audit::public_key,
         platform::calendar_add, platform::calendar_is_workday, platform::profile, platform::clock,
         platform::move_test_clock,
+        attachments::upload,
+        registrations::apply, registrations::list, registrations::get, registrations::act,
+        registrations::statistics, registrations::publicity, registrations::status,
+        certificates::verify, certificates::public_key, certificates::announcements,
+        certificates::list, certificates::get, certificates::act,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(
@@ -24,6 +29,8 @@ use crate::routes::{audit, organisations, platform, session, users};
         (name = "audit", description = "Tamper-evident audit log"),
         (name = "calendar", description = "Working-day calendar"),
         (name = "platform", description = "Profile, clock"),
+        (name = "registration", description = "Registration applications, objections, publicity (YXR §14–§22)"),
+        (name = "certificate", description = "Registration certificates: verification, renewal, revocation (YXR §23, §27)"),
     )
 )]
 pub struct ApiDoc;

@@ -20,6 +20,11 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
 
 /// Runs everything due at the clock's current time.
 pub async fn run_due(state: &AppState) {
+    match crate::registry::run_due(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(transitions = n, "deadlines fell due"),
+        Err(e) => tracing::warn!(code = %e.body.code, "registration deadlines not processed"),
+    }
     if let Err(e) = issue_tree_head_if_grown(state).await {
         tracing::warn!(error = %e, "could not issue a signed tree head");
     }

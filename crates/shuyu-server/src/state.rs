@@ -27,6 +27,8 @@ pub struct Inner {
     pub authz: Authorizer,
     pub ledger: Ledger,
     pub signer: TreeSigner,
+    /// Signs registration certificates; a key of its own, so rotating one never touches the other.
+    pub certificate_signer: TreeSigner,
     pub clock: Arc<dyn Clock>,
     /// Present only when started with `--test-clock`.
     pub test_clock: Option<Arc<TestClock>>,

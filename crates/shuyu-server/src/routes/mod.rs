@@ -1,9 +1,12 @@
 //! The JSON API under `/api/v1`, one module per part of the platform.
 
+pub mod attachments;
 pub mod audit;
+pub mod certificates;
 pub mod health;
 pub mod organisations;
 pub mod platform;
+pub mod registrations;
 pub mod session;
 pub mod users;
 
@@ -32,6 +35,19 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/calendar/is-workday", get(platform::calendar_is_workday))
         .route("/api/v1/profile", get(platform::profile))
         .route("/api/v1/clock", get(platform::clock))
+        .route("/api/v1/attachments", post(attachments::upload))
+        .route("/api/v1/registrations", get(registrations::list).post(registrations::apply))
+        .route("/api/v1/registrations/statistics", get(registrations::statistics))
+        .route("/api/v1/registrations/{id}", get(registrations::get))
+        .route("/api/v1/registrations/{id}/actions/{action}", post(registrations::act))
+        .route("/api/v1/certificates", get(certificates::list))
+        .route("/api/v1/certificates/{code}", get(certificates::get))
+        .route("/api/v1/certificates/{code}/actions/{action}", post(certificates::act))
+        .route("/api/v1/public/publicity", get(registrations::publicity))
+        .route("/api/v1/public/registrations/status", get(registrations::status))
+        .route("/api/v1/public/certificates/{code}", get(certificates::verify))
+        .route("/api/v1/public/certificate-key", get(certificates::public_key))
+        .route("/api/v1/public/announcements", get(certificates::announcements))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
