@@ -513,3 +513,269 @@ async fn console_pages_need_no_inline_styles_or_scripts() {
         assert!(!html.contains("<script>"), "{path} has an inline script");
     }
 }
+
+/// Registration (YXR §14–§23) driven through the API with the test clock: every deadline
+/// lands on the working day the calendar and the profile predict, across the 2026 National
+/// Day holiday and its make-up Saturday (10 October).
+mod registration {
+    use super::*;
+
+    struct Flow {
+        app: TestApp,
+    }
+
+    impl Flow {
+        async fn new(backend: Backend) -> Option<Flow> {
+            let app = match backend {
+                Backend::Sqlite => TestApp::spawn(Backend::Sqlite, true).await,
+                Backend::Postgres => TestApp::try_spawn_postgres(true).await?,
+            };
+            let flow = Flow { app };
+            // Monday 28 September 2026, 09:00 in Beijing.
+            flow.set_clock(json!({"set": "2026-09-28T01:00:00Z"})).await;
+            Some(flow)
+        }
+
+        async fn set_clock(&self, body: Value) -> Value {
+            let admin = self.app.login("admin").await;
+            let r = self.app.client.post(self.app.url("/api/v1/admin/test-clock")).bearer_auth(admin).json(&body);
+            let r = r.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json().await.unwrap()
+        }
+
+        /// Moves the clock to 09:00 Beijing time on `date`; the scheduler runs at once.
+        async fn go_to(&self, date: &str) {
+            let v = self.set_clock(json!({"set": format!("{date}T01:00:00Z")})).await;
+            assert_eq!(v["today"], date);
+        }
+
+        async fn get(&self, who: &str, path: &str) -> (StatusCode, Value) {
+            let token = self.app.login(who).await;
+            let r = self.app.client.get(self.app.url(path)).bearer_auth(token).send().await.unwrap();
+            let status = r.status();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+
+        async fn reg(&self, id: &str) -> Value {
+            let (s, v) = self.get("registrar", &format!("/api/v1/registrations/{id}")).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            v
+        }
+
+        async fn act(&self, who: &str, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
+            let token = self.app.login(who).await;
+            let url = self.app.url(&format!("/api/v1/registrations/{id}/actions/{action}"));
+            let r = self.app.client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+            let status = r.status();
+            (status, r.json().await.unwrap())
+        }
+
+        async fn ok(&self, who: &str, id: &str, action: &str, body: Value) -> Value {
+            let (s, v) = self.act(who, id, action, body).await;
+            assert_eq!(s, StatusCode::OK, "{who} {action}: {v}");
+            v
+        }
+
+        async fn submit(&self, skip: Option<&str>) -> (String, String) {
+            let steward = self.app.login("steward").await;
+            self.app.submit_registration(&steward, "first", skip).await
+        }
+    }
+
+    async fn supplement_then_silence_withdraws(backend: Backend) {
+        let Some(f) = Flow::new(backend).await else { return };
+        let (id, query) = f.submit(Some("identity_proof")).await;
+        let v = f.reg(&id).await;
+        assert_eq!(v["state"], "submitted");
+        // Three working days from Monday 28 September: 29, 30 September, then 8 October.
+        assert_eq!(v["deadline"], "2026-10-08");
+        assert_eq!(v["missing_materials"], json!(["identity_proof"]));
+        assert_eq!(v["allowed_actions"], json!(["accept", "not_accept", "request_supplement"]));
+        f.go_to("2026-10-08").await;
+        let v = f.ok("registrar", &id, "request_supplement", json!({"missing": ["identity_proof: 身份证明材料"]})).await;
+        assert_eq!(v["state"], "supplement_requested");
+        // Ten working days, the make-up Saturday 10 October among them.
+        assert_eq!(v["deadline"], "2026-10-21");
+        assert_eq!(v["awaiting"], "applicant");
+        let steward = f.get("steward", &format!("/api/v1/registrations/{id}")).await.1;
+        assert_eq!(steward["allowed_actions"], json!(["supplement", "withdraw"]));
+        assert_eq!(steward["supplement_notice"], json!(["identity_proof: 身份证明材料"]));
+        f.go_to("2026-10-21").await;
+        assert_eq!(f.reg(&id).await["state"], "supplement_requested");
+        // The eleventh working day: withdrawn by the scheduler.
+        f.go_to("2026-10-22").await;
+        let v = f.reg(&id).await;
+        assert_eq!(v["state"], "withdrawn");
+        assert_eq!(v["deadline"], Value::Null);
+        assert_eq!(v["allowed_actions"], json!([]));
+        let r = f.app.get_anon(&format!("/api/v1/public/registrations/status?query_code={query}")).await;
+        assert_eq!(r.json::<Value>().await.unwrap()["state"], "withdrawn");
+        // The audit log shows who did it: the scheduler, as `system`.
+        let (_, events) = f.get("auditor", &format!("/api/v1/audit/events?resource=registration:{id}")).await;
+        let events = events["events"].as_array().unwrap().clone();
+        let last = events.iter().find(|e| e["action"] == "registration.withdrawn_unsupplemented").unwrap();
+        assert_eq!(last["actor"], "system");
+    }
+
+    async fn objection_upheld_ends_the_registration(backend: Backend) {
+        let Some(f) = Flow::new(backend).await else { return };
+        let (id, _) = f.submit(None).await;
+        // The registry lets the acceptance deadline pass: the registration is flagged overdue
+        // and the authority sees it.
+        f.go_to("2026-10-09").await;
+        let v = f.reg(&id).await;
+        assert_eq!(v["overdue_since"], "2026-10-09");
+        let (_, overdue) = f.get("authority", "/api/v1/registrations?overdue=true").await;
+        assert!(overdue.as_array().unwrap().iter().any(|r| r["id"] == id.as_str()));
+        f.ok("registrar", &id, "accept", json!({})).await;
+        f.go_to("2026-10-12").await;
+        let v = f.ok("registrar", &id, "start_publicity", json!({})).await;
+        assert_eq!(v["state"], "publicity");
+        assert_eq!(v["publicity_until"], "2026-10-26");
+        let public: Value = f.app.get_anon("/api/v1/public/publicity").await.json().await.unwrap();
+        let notice = public.as_array().unwrap().iter().find(|n| n["registration_id"] == id.as_str()).unwrap().clone();
+        assert_eq!(notice["subject_name"], "市场主体登记信息");
+        assert!(notice["applicant"].as_str().unwrap().len() > 1);
+        // No withdrawal once publicity has started (YXR §18).
+        let (s, e) = f.act("steward", &id, "withdraw", json!({})).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert_eq!(e["basis"], "YXR §18");
+        // An objection under a real name suspends the registration.
+        f.go_to("2026-10-13").await;
+        let consumer = f.app.login("consumer").await;
+        let evidence = f.app.upload(&consumer, "contract.pdf", b"%PDF evidence").await;
+        let v = f.ok("consumer", &id, "object", json!({"statement": "该数据含本公司提供的数据，未经授权。", "evidence": [evidence]})).await;
+        assert_eq!(v["state"], "suspended");
+        let objection = v["objections"][0].clone();
+        assert_eq!(objection["deadline"], "2026-10-16");
+        let oid = objection["id"].as_str().unwrap().to_string();
+        f.go_to("2026-10-14").await;
+        let v = f.ok("registrar", &id, "forward_objection", json!({"objection_id": oid})).await;
+        assert_eq!(v["objections"][0]["deadline"], "2026-10-28");
+        let (s, _) = f.act("registrar", &id, "decide_objection", json!({"objection_id": oid, "upheld": true, "reason": "x"})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "the applicant has not answered and its time has not run out");
+        f.ok("steward", &id, "answer_objection", json!({"objection_id": oid, "answer": "已取得授权，附协议。"})).await;
+        // While suspended the publicity period ends but nothing is approved.
+        f.go_to("2026-10-27").await;
+        assert_eq!(f.reg(&id).await["state"], "suspended");
+        let v = f
+            .ok("registrar", &id, "decide_objection", json!({"objection_id": oid, "upheld": true, "reason": "授权协议不覆盖该数据"}))
+            .await;
+        assert_eq!(v["state"], "terminated");
+        assert_eq!(v["decision_ground"], "objection_upheld");
+        assert_eq!(v["certificate_code"], Value::Null);
+    }
+
+    async fn clean_run_ends_in_a_certificate_that_verifies(backend: Backend) {
+        let Some(f) = Flow::new(backend).await else { return };
+        let (id, _) = f.submit(None).await;
+        // Acceptance on day 3 is on time.
+        f.go_to("2026-10-08").await;
+        let v = f.ok("registrar", &id, "accept", json!({})).await;
+        assert_eq!(v["overdue_since"], Value::Null);
+        assert_eq!(v["deadline"], "2026-11-04", "20 working days for the review, 10 October among them");
+        f.go_to("2026-10-09").await;
+        let v = f.ok("registrar", &id, "start_publicity", json!({})).await;
+        assert_eq!(v["publicity_until"], "2026-10-22");
+        f.go_to("2026-10-22").await;
+        assert_eq!(f.reg(&id).await["state"], "publicity");
+        f.go_to("2026-10-23").await;
+        let v = f.reg(&id).await;
+        assert_eq!(v["state"], "approved");
+        let code = v["certificate_code"].as_str().unwrap().to_string();
+        assert!(code.starts_with("320200-2026-D-000001-"), "{code}");
+
+        let check = || async {
+            let r = f.app.get_anon(&format!("/api/v1/public/certificates/{code}")).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        };
+        let c = check().await;
+        assert_eq!(c["status"], "valid");
+        assert_eq!(c["verified"], true);
+        assert_eq!(c["facts"]["valid_from"], "2026-10-23");
+        assert_eq!(c["facts"]["valid_until"], "2029-10-22");
+        assert_eq!(c["facts"]["subject_name"], "市场主体登记信息");
+        // The signature verifies offline with the published key.
+        let key: Value = f.app.get_anon("/api/v1/public/certificate-key").await.json().await.unwrap();
+        assert_eq!(key["public_key"], c["public_key"]);
+        // A mistyped code is caught by its check character.
+        let mut typo = code.clone();
+        let last = typo.pop().unwrap();
+        typo.push(if last == '0' { '1' } else { '0' });
+        assert_eq!(f.app.get_anon(&format!("/api/v1/public/certificates/{typo}")).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+        // Holders and the registry read it; other organisations and anonymous callers do not.
+        assert_eq!(f.get("steward", &format!("/api/v1/certificates/{code}")).await.0, StatusCode::OK);
+        assert_eq!(f.get("operator", &format!("/api/v1/certificates/{code}")).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(f.app.get_anon(&format!("/api/v1/certificates/{code}")).await.status(), StatusCode::UNAUTHORIZED);
+        // Statistics are the authority's alone (YXR §24).
+        assert_eq!(f.get("registrar", "/api/v1/registrations/statistics").await.0, StatusCode::FORBIDDEN);
+        let (s, stats) = f.get("authority", "/api/v1/registrations/statistics").await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(stats.as_array().unwrap().iter().any(|r| r["state"] == "approved" && r["count"] == 1));
+
+        // Renewal only in the 60 days before expiry.
+        let token = f.app.login("steward").await;
+        let renew = |token: String| {
+            let url = f.app.url(&format!("/api/v1/certificates/{code}/actions/renew"));
+            let req = f.app.client.post(url).bearer_auth(token).json(&json!({"years": 3}));
+            async move { req.send().await.unwrap() }
+        };
+        let r = renew(token).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["code"], "renewal_window_closed");
+        assert_eq!(e["basis"], "YXR §23");
+        assert_eq!(e["details"]["opens_on"], "2029-08-24");
+        f.go_to("2029-08-24").await;
+        let r = renew(f.app.login("steward").await).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["deadline"], "2032-10-22");
+        assert_eq!(v["versions"].as_array().unwrap().len(), 2);
+        assert_eq!(check().await["verified"], true);
+
+        // Unrenewed past its last day: cancelled by the scheduler and announced.
+        f.go_to("2032-10-23").await;
+        let c = check().await;
+        assert_eq!(c["status"], "cancelled");
+        assert_eq!(c["verified"], false);
+        let notices: Value = f.app.get_anon("/api/v1/public/announcements").await.json().await.unwrap();
+        assert!(notices.as_array().unwrap().iter().any(|n| n["certificate_code"] == code.as_str()));
+
+        // Facts edited in the database no longer carry the signature.
+        let pool = f.app.state().store.pool().clone();
+        sqlx::query("UPDATE certificates SET valid_until = '2099-12-31' WHERE code = $1")
+            .bind(&code)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let c = check().await;
+        assert_eq!(c["signature_valid"], false);
+        assert_eq!(c["verified"], false);
+    }
+
+    macro_rules! on_both {
+        ($name:ident) => {
+            mod $name {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Backend::Postgres).await;
+                }
+            }
+        };
+    }
+
+    on_both!(supplement_then_silence_withdraws);
+    on_both!(objection_upheld_ends_the_registration);
+    on_both!(clean_run_ends_in_a_certificate_that_verifies);
+}

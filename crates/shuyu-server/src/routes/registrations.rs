@@ -312,9 +312,11 @@ fn new_query_code() -> String {
 pub async fn apply(
     State(app): State<AppState>,
     caller: Caller,
-    ApiJson(req): ApiJson<NewRegistration>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
+    // The body is read only after authorization: a refused caller learns nothing about it.
     app.authorize(&caller, Action::RegistrationApply, &Resource::platform()).await?;
+    let req: NewRegistration = parse_body(body)?;
     let user = caller.require_user()?.clone();
     let mut problems = Vec::new();
     let kind = req.kind.parse::<RegistrationType>().map_err(|_| {

@@ -117,6 +117,64 @@ impl TestApp {
         client
     }
 
+    /// Uploads one file as `token`; returns its attachment id.
+    pub async fn upload(&self, token: &str, filename: &str, content: &[u8]) -> String {
+        let r = self
+            .client
+            .post(self.url(&format!("/api/v1/attachments?filename={filename}")))
+            .bearer_auth(token)
+            .header("content-type", "application/pdf")
+            .body(content.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    /// Submits a registration with every required material but `skip`; returns its id and
+    /// status query code.
+    pub async fn submit_registration(&self, token: &str, kind: &str, skip: Option<&str>) -> (String, String) {
+        let keys: &[&str] = match kind {
+            "first" => &[
+                "application_form",
+                "basic_information",
+                "source_compliance_proof",
+                "products_scenarios_risk_assessment",
+                "no_dispute_commitment",
+                "identity_proof",
+            ],
+            _ => &["change_application", "identity_proof"],
+        };
+        let mut materials = Vec::new();
+        for key in keys.iter().filter(|k| Some(**k) != skip) {
+            let id = self.upload(token, &format!("{key}.pdf"), format!("%PDF {key}").as_bytes()).await;
+            materials.push(json!({"key": key, "attachment_id": id}));
+        }
+        let r = self
+            .client
+            .post(self.url("/api/v1/registrations"))
+            .bearer_auth(token)
+            .json(&json!({
+                "type": kind,
+                "subject_kind": "data_resource",
+                "subject_name": "市场主体登记信息",
+                "summary": "全市市场主体的登记、变更、注销信息，按日更新。",
+                "industry": "L7212",
+                "region": "320200",
+                "facts": {"scenarios": "普惠金融授信", "update_frequency": "daily", "records": 1200000},
+                "materials": materials,
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        (v["id"].as_str().unwrap().to_string(), v["query_code"].as_str().unwrap().to_string())
+    }
+
     pub async fn user_record(&self, username: &str) -> UserRecord {
         let mut conn = self.state().store.pool().acquire().await.unwrap();
         shuyu_store::users::find_by_username(&mut conn, username).await.unwrap().unwrap()
@@ -174,6 +232,11 @@ const EVERYONE: &[&str] = &["*"];
 const ADMIN: &[&str] = &["admin"];
 const PEOPLE_READERS: &[&str] = &["admin", "security_auditor"];
 const AUDIT_READERS: &[&str] = &["admin", "security_auditor", "authority_officer"];
+const APPLICANTS_AND_SUPERVISORS: &[&str] = &["source_steward", "operator_admin", "registrar", "authority_officer"];
+const APPLICANTS: &[&str] = &["source_steward", "operator_admin"];
+const REGISTRY_AND_AUTHORITY: &[&str] = &["registrar", "authority_officer"];
+/// The steward's own registration: its organisation, the registry and the authority.
+const REGISTRATION_READERS: &[&str] = &["source_steward", "registrar", "authority_officer"];
 
 fn endpoints() -> Vec<Endpoint> {
     let e = |method, path, body: Option<Value>, allowed| Endpoint { method, path, body, allowed };
@@ -208,6 +271,19 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/calendar/is-workday?date=2025-01-02", None, None),
         e("GET", "/api/v1/profile", None, Some(EVERYONE)),
         e("GET", "/api/v1/clock", None, Some(EVERYONE)),
+        e("POST", "/api/v1/attachments?filename=a.pdf", None, Some(EVERYONE)),
+        e("GET", "/api/v1/registrations", None, Some(APPLICANTS_AND_SUPERVISORS)),
+        e("POST", "/api/v1/registrations", Some(json!({"type": "nope"})), Some(APPLICANTS)),
+        e("GET", "/api/v1/registrations/statistics", None, Some(&["authority_officer"])),
+        e("GET", "/api/v1/registrations/{reg}", None, Some(REGISTRATION_READERS)),
+        e("POST", "/api/v1/registrations/{reg}/actions/not_accept", None, Some(&["registrar"])),
+        e("POST", "/api/v1/registrations/{reg}/actions/withdraw", Some(json!({"reason": 5})), Some(&["source_steward"])),
+        e("POST", "/api/v1/registrations/{reg}/actions/object", Some(json!({"statement": ""})), Some(EVERYONE)),
+        e("GET", "/api/v1/certificates", None, Some(REGISTRY_AND_AUTHORITY)),
+        e("GET", "/api/v1/public/publicity", None, None),
+        e("GET", "/api/v1/public/registrations/status?query_code={query}", None, None),
+        e("GET", "/api/v1/public/announcements", None, None),
+        e("GET", "/api/v1/public/certificate-key", None, None),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
     ]
@@ -230,6 +306,9 @@ pub async fn role_matrix(app: &TestApp) {
         ("consumer", "consumer"),
     ];
     let org = app.user_record("admin").await.org_id.to_string();
+    let steward = app.login("steward").await;
+    let (reg, query) = app.submit_registration(&steward, "first", None).await;
+    let fill = |p: &str| p.replace("{reg}", &reg).replace("{query}", &query).replace("{org}", &org);
     let mut tokens = Vec::new();
     for (username, _) in people {
         tokens.push(app.login(username).await);
@@ -237,9 +316,7 @@ pub async fn role_matrix(app: &TestApp) {
     let mut checked = HashSet::new();
     for ep in endpoints() {
         // Anonymous.
-        let path = ep
-            .path
-            .replace("{org}", &org)
+        let path = fill(ep.path)
             .replace("{self}", &app.user_id("", "admin").await)
             .replace("{other}", &app.user_id("", "expert").await);
         let status = send(app, ep.method, &path, ep.body.as_ref(), None).await;
@@ -251,7 +328,7 @@ pub async fn role_matrix(app: &TestApp) {
             let (username, role) = (*username, *role);
             let me = app.user_id("", username).await;
             let other = app.user_id("", if username == "expert" { "admin" } else { "expert" }).await;
-            let path = ep.path.replace("{org}", &org).replace("{self}", &me).replace("{other}", &other);
+            let path = fill(ep.path).replace("{self}", &me).replace("{other}", &other);
             let status = send(app, ep.method, &path, ep.body.as_ref(), Some(token)).await;
             let allowed = match ep.allowed {
                 None => true,
