@@ -138,8 +138,8 @@ impl Authorizer {
                     parents.insert(self::uid("Role", role.as_str())?);
                 }
                 let attrs = HashMap::from([("org".to_string(), RestrictedExpression::new_entity_uid(org_uid))]);
-                let entity =
-                    Entity::new(uid.clone(), attrs, parents).map_err(|e| AuthzError::Internal(format!("entity: {e}")))?;
+                let entity = Entity::new(uid.clone(), attrs, parents)
+                    .map_err(|e| AuthzError::Internal(format!("entity: {e}")))?;
                 (uid, entity)
             }
         };
@@ -226,8 +226,12 @@ mod tests {
     fn applicants_reach_only_their_own_registrations() {
         let authz = Authorizer::new().unwrap();
         let org = OrgId::new();
-        let steward =
-            Principal::User { id: UserId::new(), org, org_kind: OrgKind::SourceDepartment, roles: vec![Role::SourceSteward] };
+        let steward = Principal::User {
+            id: UserId::new(),
+            org,
+            org_kind: OrgKind::SourceDepartment,
+            roles: vec![Role::SourceSteward],
+        };
         let own = Resource::owned("Registration", "a", org);
         let theirs = Resource::owned("Registration", "b", OrgId::new());
         assert!(authz.authorize(&steward, Action::RegistrationApplicantAct, &own).is_ok());

@@ -108,7 +108,7 @@ impl std::str::FromStr for CertificateCode {
             return Err(bad("expected the form RRRRRR-YYYY-T-NNNNNN-C"));
         }
         let expected = check_character(&format!("{region}{year}{kind}{seq}")).ok_or_else(|| bad("bad character"))?;
-        if check.chars().next() != Some(expected) {
+        if !check.starts_with(expected) {
             return Err(bad("the check character does not match: the code was mistyped"));
         }
         Ok(Self(s))
@@ -222,7 +222,7 @@ fn hex_encode(bytes: &[u8]) -> String {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
@@ -305,6 +305,8 @@ mod tests {
         edited.valid_until = d("2039-05-07");
         assert!(!edited.verify(&key.verifying_key(), &sig));
         assert!(!facts.verify(&key.verifying_key(), "zz"));
-        assert!(String::from_utf8(facts.canonical_bytes()).unwrap().contains("subject_name=\"企业登记信息\\n伪造=行\""));
+        assert!(String::from_utf8(facts.canonical_bytes())
+            .unwrap()
+            .contains("subject_name=\"企业登记信息\\n伪造=行\""));
     }
 }

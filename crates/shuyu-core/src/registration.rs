@@ -174,16 +174,22 @@ pub enum Party {
 pub enum Command {
     Accept,
     NotAccept,
-    RequestSupplement { missing: Vec<String> },
+    RequestSupplement {
+        missing: Vec<String>,
+    },
     Supplement,
     Withdraw,
-    Refuse { ground: RefusalGround },
+    Refuse {
+        ground: RefusalGround,
+    },
     StartPublicity,
     CompleteCancellation,
     /// An objection was filed (the objection itself is a separate object).
     ObjectionFiled,
     /// The last open objection was decided.
-    ObjectionsSettled { upheld: bool },
+    ObjectionsSettled {
+        upheld: bool,
+    },
     WithdrawUnsupplemented,
     EndPublicity,
 }
@@ -243,9 +249,13 @@ impl Registration {
             Ok(Some(Timer { due_on: cal.add_working_days(from, days)?, awaiting, expiry }))
         };
         match self.state {
-            RegistrationState::Submitted => timer(self.received_on, rules.acceptance_days, "registry", Expiry::Escalate),
+            RegistrationState::Submitted => {
+                timer(self.received_on, rules.acceptance_days, "registry", Expiry::Escalate)
+            }
             RegistrationState::SupplementRequested => match self.supplement_requested_on {
-                Some(on) => timer(on, rules.supplement_days, "applicant", Expiry::Transition("withdraw_unsupplemented")),
+                Some(on) => {
+                    timer(on, rules.supplement_days, "applicant", Expiry::Transition("withdraw_unsupplemented"))
+                }
                 None => Ok(None),
             },
             RegistrationState::Accepted => match self.accepted_on {
@@ -387,7 +397,7 @@ impl Registration {
                 "registration.withdrawn_unsupplemented"
             }
             (Command::EndPublicity, S::Publicity) => {
-                if !self.publicity_until.is_some_and(|until| today > until) {
+                if self.publicity_until.is_none_or(|until| today <= until) {
                     return Err(not_allowed(Some("YXR §22")));
                 }
                 next.state = S::Approved;
@@ -417,7 +427,9 @@ pub enum ObjectionCommand {
     Answer,
     /// The answer period passed in silence: the registry decides on what it has.
     AnswerLapsed,
-    Decide { upheld: bool },
+    Decide {
+        upheld: bool,
+    },
     /// Another objection was upheld and ended the registration.
     Moot,
 }
@@ -551,7 +563,12 @@ mod tests {
         let (cal, rules) = setup();
         let r = Registration::new(RegistrationType::First, d("2026-03-02"));
         let s = r
-            .apply(&Command::RequestSupplement { missing: vec!["identity_proof".into()] }, d("2026-03-04"), &cal, &rules)
+            .apply(
+                &Command::RequestSupplement { missing: vec!["identity_proof".into()] },
+                d("2026-03-04"),
+                &cal,
+                &rules,
+            )
             .unwrap();
         assert_eq!(s.object.state, RegistrationState::SupplementRequested);
         let due = s.timer.unwrap();
@@ -573,7 +590,8 @@ mod tests {
         assert_eq!(s.object.state, RegistrationState::Submitted);
         assert_eq!(s.timer.unwrap().due_on, d("2026-03-13"));
         assert_eq!(s.object.allowed_actions(Party::Registry, d("2026-03-10")), vec!["accept", "not_accept"]);
-        let again = s.object.apply(&Command::RequestSupplement { missing: vec!["y".into()] }, d("2026-03-11"), &cal, &rules);
+        let again =
+            s.object.apply(&Command::RequestSupplement { missing: vec!["y".into()] }, d("2026-03-11"), &cal, &rules);
         assert!(matches!(again, Err(WorkflowError::NotAllowed { basis: Some(b), .. }) if b == "YXR §16"));
         let empty = r.apply(&Command::RequestSupplement { missing: vec![" ".into()] }, d("2026-03-03"), &cal, &rules);
         assert!(matches!(empty, Err(WorkflowError::Invalid { field: "missing", .. })));

@@ -35,8 +35,10 @@ pub fn workflow_error(e: WorkflowError) -> ApiError {
         WorkflowError::Invalid { field, problem } => {
             ApiError::validation(vec![FieldProblem::new(field, problem, "请按提示补充或更正该项")])
         }
-        WorkflowError::Calendar(reason) => ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "calendar_year_missing")
-            .with_details(json!({ "reason": reason })),
+        WorkflowError::Calendar(reason) => {
+            ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "calendar_year_missing")
+                .with_details(json!({ "reason": reason }))
+        }
     }
 }
 
@@ -221,7 +223,8 @@ async fn apply_approval(
         }
         RegistrationType::Change | RegistrationType::Correction => {
             let code = rec.certificate_code.clone().ok_or_else(ApiError::internal)?;
-            let mut cert = certificates::get(tx.conn(), &code).await?.ok_or_else(|| ApiError::not_found("certificate"))?;
+            let mut cert =
+                certificates::get(tx.conn(), &code).await?.ok_or_else(|| ApiError::not_found("certificate"))?;
             cert.facts.version += 1;
             cert.facts.subject_name = rec.subject_name.clone();
             cert.facts.summary = rec.summary.clone();
@@ -358,10 +361,11 @@ async fn fire(
     match (timer.kind.as_str(), timer.action.as_str()) {
         (REGISTRATION, "escalate") => {
             let id: RegistrationId = timer.object_id.parse()?;
-            let mut rec = registrations::get(tx.conn(), id).await?.ok_or_else(|| ApiError::not_found("registration"))?;
+            let mut rec =
+                registrations::get(tx.conn(), id).await?.ok_or_else(|| ApiError::not_found("registration"))?;
             rec.overdue_since = Some(today);
             let now = tx.now();
-    registrations::update(tx.conn(), &mut rec, now).await?;
+            registrations::update(tx.conn(), &mut rec, now).await?;
             timers::set(tx.conn(), REGISTRATION, &timer.object_id, None).await?;
             tx.audit(ctx, "registration.overdue", &id.resource(), Outcome::Success, details).await?;
         }
@@ -376,7 +380,8 @@ async fn fire(
         }
         (OBJECTION, "escalate") => {
             let id: ObjectionId = timer.object_id.parse()?;
-            let mut o = registrations::get_objection(tx.conn(), id).await?.ok_or_else(|| ApiError::not_found("objection"))?;
+            let mut o =
+                registrations::get_objection(tx.conn(), id).await?.ok_or_else(|| ApiError::not_found("objection"))?;
             o.overdue_since = Some(today);
             registrations::update_objection(tx.conn(), &o).await?;
             timers::set(tx.conn(), OBJECTION, &timer.object_id, None).await?;

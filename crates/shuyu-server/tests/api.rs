@@ -593,7 +593,8 @@ mod registration {
         assert_eq!(v["missing_materials"], json!(["identity_proof"]));
         assert_eq!(v["allowed_actions"], json!(["accept", "not_accept", "request_supplement"]));
         f.go_to("2026-10-08").await;
-        let v = f.ok("registrar", &id, "request_supplement", json!({"missing": ["identity_proof: 身份证明材料"]})).await;
+        let v =
+            f.ok("registrar", &id, "request_supplement", json!({"missing": ["identity_proof: 身份证明材料"]})).await;
         assert_eq!(v["state"], "supplement_requested");
         // Ten working days, the make-up Saturday 10 October among them.
         assert_eq!(v["deadline"], "2026-10-21");
@@ -645,7 +646,14 @@ mod registration {
         f.go_to("2026-10-13").await;
         let consumer = f.app.login("consumer").await;
         let evidence = f.app.upload(&consumer, "contract.pdf", b"%PDF evidence").await;
-        let v = f.ok("consumer", &id, "object", json!({"statement": "该数据含本公司提供的数据，未经授权。", "evidence": [evidence]})).await;
+        let v = f
+            .ok(
+                "consumer",
+                &id,
+                "object",
+                json!({"statement": "该数据含本公司提供的数据，未经授权。", "evidence": [evidence]}),
+            )
+            .await;
         assert_eq!(v["state"], "suspended");
         let objection = v["objections"][0].clone();
         assert_eq!(objection["deadline"], "2026-10-16");
@@ -653,14 +661,21 @@ mod registration {
         f.go_to("2026-10-14").await;
         let v = f.ok("registrar", &id, "forward_objection", json!({"objection_id": oid})).await;
         assert_eq!(v["objections"][0]["deadline"], "2026-10-28");
-        let (s, _) = f.act("registrar", &id, "decide_objection", json!({"objection_id": oid, "upheld": true, "reason": "x"})).await;
+        let (s, _) = f
+            .act("registrar", &id, "decide_objection", json!({"objection_id": oid, "upheld": true, "reason": "x"}))
+            .await;
         assert_eq!(s, StatusCode::CONFLICT, "the applicant has not answered and its time has not run out");
         f.ok("steward", &id, "answer_objection", json!({"objection_id": oid, "answer": "已取得授权，附协议。"})).await;
         // While suspended the publicity period ends but nothing is approved.
         f.go_to("2026-10-27").await;
         assert_eq!(f.reg(&id).await["state"], "suspended");
         let v = f
-            .ok("registrar", &id, "decide_objection", json!({"objection_id": oid, "upheld": true, "reason": "授权协议不覆盖该数据"}))
+            .ok(
+                "registrar",
+                &id,
+                "decide_objection",
+                json!({"objection_id": oid, "upheld": true, "reason": "授权协议不覆盖该数据"}),
+            )
             .await;
         assert_eq!(v["state"], "terminated");
         assert_eq!(v["decision_ground"], "objection_upheld");
@@ -704,7 +719,10 @@ mod registration {
         let mut typo = code.clone();
         let last = typo.pop().unwrap();
         typo.push(if last == '0' { '1' } else { '0' });
-        assert_eq!(f.app.get_anon(&format!("/api/v1/public/certificates/{typo}")).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            f.app.get_anon(&format!("/api/v1/public/certificates/{typo}")).await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
 
         // Holders and the registry read it; other organisations and anonymous callers do not.
         assert_eq!(f.get("steward", &format!("/api/v1/certificates/{code}")).await.0, StatusCode::OK);

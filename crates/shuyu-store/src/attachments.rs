@@ -68,7 +68,8 @@ pub async fn get(conn: &mut AnyConnection, id: AttachmentId) -> Result<Option<At
 
 pub async fn content(conn: &mut AnyConnection, id: AttachmentId) -> Result<Option<Vec<u8>>> {
     use sqlx::Row;
-    let row = sqlx::query("SELECT content FROM attachments WHERE id = $1").bind(id.to_string()).fetch_optional(conn).await?;
+    let row =
+        sqlx::query("SELECT content FROM attachments WHERE id = $1").bind(id.to_string()).fetch_optional(conn).await?;
     Ok(match row {
         Some(r) => Some(r.try_get::<Vec<u8>, _>("content")?),
         None => None,

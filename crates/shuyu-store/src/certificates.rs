@@ -56,7 +56,8 @@ fn from_row(r: &AnyRow) -> Result<CertificateRecord> {
     Ok(CertificateRecord {
         facts: CertificateFacts {
             code: text(r, "code")?,
-            version: u32::try_from(int(r, "version")?).map_err(|_| StoreError::Corrupt("certificates.version".into()))?,
+            version: u32::try_from(int(r, "version")?)
+                .map_err(|_| StoreError::Corrupt("certificates.version".into()))?,
             subject_kind: text(r, "subject_kind")?,
             subject_name: text(r, "subject_name")?,
             summary: text(r, "summary")?,

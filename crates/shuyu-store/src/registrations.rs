@@ -193,13 +193,13 @@ pub async fn update(conn: &mut AnyConnection, r: &mut RegistrationRecord, now: D
 }
 
 pub async fn get(conn: &mut AnyConnection, id: RegistrationId) -> Result<Option<RegistrationRecord>> {
-    let row = sqlx::query("SELECT * FROM registrations WHERE id = $1").bind(id.to_string()).fetch_optional(conn).await?;
+    let row =
+        sqlx::query("SELECT * FROM registrations WHERE id = $1").bind(id.to_string()).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn find_by_query_code(conn: &mut AnyConnection, code: &str) -> Result<Option<RegistrationRecord>> {
-    let row =
-        sqlx::query("SELECT * FROM registrations WHERE query_code = $1").bind(code).fetch_optional(conn).await?;
+    let row = sqlx::query("SELECT * FROM registrations WHERE query_code = $1").bind(code).fetch_optional(conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -241,11 +241,10 @@ pub async fn list(conn: &mut AnyConnection, f: &RegistrationFilter) -> Result<Ve
 
 /// Counts by type and state, for the authority's statistics (YXR §24).
 pub async fn statistics(conn: &mut AnyConnection) -> Result<Vec<(String, String, i64)>> {
-    let rows = sqlx::query(
-        "SELECT kind, state, COUNT(*) AS n FROM registrations GROUP BY kind, state ORDER BY kind, state",
-    )
-    .fetch_all(conn)
-    .await?;
+    let rows =
+        sqlx::query("SELECT kind, state, COUNT(*) AS n FROM registrations GROUP BY kind, state ORDER BY kind, state")
+            .fetch_all(conn)
+            .await?;
     rows.iter().map(|r| Ok((text(r, "kind")?, text(r, "state")?, int(r, "n")?))).collect()
 }
 

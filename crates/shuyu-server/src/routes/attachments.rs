@@ -49,7 +49,11 @@ pub async fn upload(
     let filename = params.filename.trim().to_string();
     let mut problems = Vec::new();
     if filename.is_empty() || filename.chars().count() > 200 || filename.contains(['/', '\\', '\0']) {
-        problems.push(FieldProblem::new("filename", "1–200 characters, no path separators", "文件名应为1至200个字符，不含路径"));
+        problems.push(FieldProblem::new(
+            "filename",
+            "1–200 characters, no path separators",
+            "文件名应为1至200个字符，不含路径",
+        ));
     }
     if body.is_empty() {
         problems.push(FieldProblem::new("body", "the file is empty", "文件内容为空"));
@@ -87,6 +91,12 @@ pub async fn upload(
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
-        Json(AttachmentView { id: a.id.to_string(), filename: a.filename, media_type: a.media_type, size: a.size, sha256: a.sha256 }),
+        Json(AttachmentView {
+            id: a.id.to_string(),
+            filename: a.filename,
+            media_type: a.media_type,
+            size: a.size,
+            sha256: a.sha256,
+        }),
     ))
 }

@@ -246,7 +246,8 @@ pub async fn act(
     let basis = app.profile.citation("certificate.renewal_window_calendar_days").unwrap_or("YXR §23").to_string();
     match action.as_str() {
         "renew" => {
-            let b: Renewal = serde_json::from_value(body).map_err(|e| invalid("body", e.to_string(), "请求内容有误"))?;
+            let b: Renewal =
+                serde_json::from_value(body).map_err(|e| invalid("body", e.to_string(), "请求内容有误"))?;
             let max = app.profile.certificate.renewal_max_years;
             let years = b.years.unwrap_or(max);
             if years == 0 || years > max {
@@ -282,10 +283,15 @@ pub async fn act(
             .await?;
         }
         _ => {
-            let b: Revocation = serde_json::from_value(body).map_err(|e| invalid("body", e.to_string(), "请求内容有误"))?;
+            let b: Revocation =
+                serde_json::from_value(body).map_err(|e| invalid("body", e.to_string(), "请求内容有误"))?;
             if !REVOCATION_GROUNDS.contains(&b.ground.as_str()) {
-                return Err(invalid("ground", format!("one of {}", REVOCATION_GROUNDS.join(", ")), "撤销登记须依据第二十七条所列情形")
-                    .with_basis("YXR §27"));
+                return Err(invalid(
+                    "ground",
+                    format!("one of {}", REVOCATION_GROUNDS.join(", ")),
+                    "撤销登记须依据第二十七条所列情形",
+                )
+                .with_basis("YXR §27"));
             }
             if b.reason.trim().is_empty() {
                 return Err(invalid("reason", "required".into(), "撤销登记须说明理由"));
@@ -299,7 +305,10 @@ pub async fn act(
                 kind: "certificate_revoked".into(),
                 certificate_code: Some(code.to_string()),
                 title: format!("撤销登记公告：{code}"),
-                body: format!("“{}”（持有主体：{}）的登记经核实予以撤销，电子凭证 {code} 自 {today} 起失效。", c.facts.subject_name, c.facts.holder),
+                body: format!(
+                    "“{}”（持有主体：{}）的登记经核实予以撤销，电子凭证 {code} 自 {today} 起失效。",
+                    c.facts.subject_name, c.facts.holder
+                ),
                 published_on: today.to_string(),
             };
             let now = tx.now();

@@ -40,7 +40,11 @@ async fn load(app: &AppState, id: RegistrationId) -> ApiResult<RegistrationRecor
 fn parse_body<T: DeserializeOwned>(body: Value) -> ApiResult<T> {
     serde_json::from_value(body).map_err(|e| {
         let text = e.to_string();
-        ApiError::validation(vec![FieldProblem::new("body", text.clone(), format!("请求内容不符合该操作的要求：{text}"))])
+        ApiError::validation(vec![FieldProblem::new(
+            "body",
+            text.clone(),
+            format!("请求内容不符合该操作的要求：{text}"),
+        )])
     })
 }
 
@@ -256,7 +260,10 @@ fn industry_code_ok(s: &str) -> bool {
     let mut chars = s.chars();
     let Some(section) = chars.next() else { return false };
     let digits: String = chars.collect();
-    ('A'..='T').contains(&section) && digits.len() <= 4 && digits.len() != 1 && digits.bytes().all(|b| b.is_ascii_digit())
+    ('A'..='T').contains(&section)
+        && digits.len() <= 4
+        && digits.len() != 1
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 async fn resolve_materials(
@@ -320,15 +327,22 @@ pub async fn apply(
     let user = caller.require_user()?.clone();
     let mut problems = Vec::new();
     let kind = req.kind.parse::<RegistrationType>().map_err(|_| {
-        problems.push(FieldProblem::new("type", "use first, change, correction or cancellation", "登记类型应为首次、变更、更正或注销"))
+        problems.push(FieldProblem::new(
+            "type",
+            "use first, change, correction or cancellation",
+            "登记类型应为首次、变更、更正或注销",
+        ))
     });
     let subject_kind = SubjectKind::parse(&req.subject_kind).map_err(|_| {
-        problems.push(FieldProblem::new("subject_kind", "use data_resource or product", "登记对象应为数据资源或产品和服务"))
+        problems.push(FieldProblem::new(
+            "subject_kind",
+            "use data_resource or product",
+            "登记对象应为数据资源或产品和服务",
+        ))
     });
-    for (field, value, zh) in [
-        ("subject_name", &req.subject_name, "请填写数据名称"),
-        ("summary", &req.summary, "请填写数据内容简介"),
-    ] {
+    for (field, value, zh) in
+        [("subject_name", &req.subject_name, "请填写数据名称"), ("summary", &req.summary, "请填写数据内容简介")]
+    {
         if blank(value) || value.chars().count() > 2000 {
             problems.push(FieldProblem::new(field, "required, at most 2000 characters", zh));
         }
@@ -465,9 +479,9 @@ pub async fn list(
     let user = caller.require_user()?;
     let mut states = Vec::new();
     for s in params.state.as_deref().unwrap_or("").split(',').filter(|s| !s.is_empty()) {
-        let parsed = s.parse::<RegistrationState>().map_err(|e| {
-            ApiError::validation(vec![FieldProblem::new("state", e.to_string(), "未知的登记状态")])
-        })?;
+        let parsed = s
+            .parse::<RegistrationState>()
+            .map_err(|e| ApiError::validation(vec![FieldProblem::new("state", e.to_string(), "未知的登记状态")]))?;
         states.push(parsed.as_str().to_string());
     }
     let filter = RegistrationFilter {
@@ -576,14 +590,22 @@ fn need_text(field: &str, value: &str, zh: &str) -> ApiResult<()> {
 }
 
 fn objection_id(s: &str) -> ApiResult<ObjectionId> {
-    s.parse().map_err(|_| ApiError::validation(vec![FieldProblem::new("objection_id", "not an objection id", "异议编号有误")]))
+    s.parse().map_err(|_| {
+        ApiError::validation(vec![FieldProblem::new("objection_id", "not an objection id", "异议编号有误")])
+    })
 }
 
 /// Which party an action belongs to, and the policy action that guards it.
 fn guard(action: &str) -> Option<(Party, Action)> {
     Some(match action {
-        "accept" | "not_accept" | "request_supplement" | "refuse" | "start_publicity" | "complete_cancellation"
-        | "forward_objection" | "decide_objection" => (Party::Registry, Action::RegistrationReview),
+        "accept"
+        | "not_accept"
+        | "request_supplement"
+        | "refuse"
+        | "start_publicity"
+        | "complete_cancellation"
+        | "forward_objection"
+        | "decide_objection" => (Party::Registry, Action::RegistrationReview),
         "supplement" | "withdraw" | "answer_objection" => (Party::Applicant, Action::RegistrationApplicantAct),
         "object" => (Party::RealNamePerson, Action::RegistrationObject),
         _ => return None,
@@ -642,7 +664,8 @@ pub async fn act(
         }
         "request_supplement" => {
             let b: SupplementNotice = parse_body(body)?;
-            let missing: Vec<String> = b.missing.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let missing: Vec<String> =
+                b.missing.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
             let cmd = Command::RequestSupplement { missing: missing.clone() };
             registry::transition(&app, &mut tx, &ctx, id, &cmd, json!({ "missing": missing }), |r| {
                 r.missing = missing.clone();
@@ -721,7 +744,11 @@ pub async fn act(
                         size: a.size,
                         sha256: a.sha256,
                     }),
-                    _ => problems.push(FieldProblem::new(&format!("evidence[{i}]"), "no attachment of yours has this id", "未找到您上传的该证据材料")),
+                    _ => problems.push(FieldProblem::new(
+                        &format!("evidence[{i}]"),
+                        "no attachment of yours has this id",
+                        "未找到您上传的该证据材料",
+                    )),
                 }
             }
             if !problems.is_empty() {
@@ -743,12 +770,26 @@ pub async fn act(
                 overdue_since: None,
                 created_at: app.clock.now(),
             };
-            let rec = registry::transition(&app, &mut tx, &ctx, id, &Command::ObjectionFiled, json!({ "objection": o.id.to_string() }), |_| {})
-                .await?;
+            let rec = registry::transition(
+                &app,
+                &mut tx,
+                &ctx,
+                id,
+                &Command::ObjectionFiled,
+                json!({ "objection": o.id.to_string() }),
+                |_| {},
+            )
+            .await?;
             registrations::insert_objection(tx.conn(), &o).await?;
             timers::set(tx.conn(), OBJECTION, &o.id.to_string(), timer.as_ref()).await?;
-            tx.audit(&ctx, "objection.filed", &o.id.resource(), Outcome::Success, json!({ "registration": id.to_string() }))
-                .await?;
+            tx.audit(
+                &ctx,
+                "objection.filed",
+                &o.id.resource(),
+                Outcome::Success,
+                json!({ "registration": id.to_string() }),
+            )
+            .await?;
             rec
         }
         "forward_objection" | "answer_objection" | "decide_objection" => {
@@ -766,7 +807,13 @@ pub async fn act(
                     let b: ObjectionDecision = parse_body(body)?;
                     need_text("reason", &b.reason, "请写明异议处理理由")?;
                     let d = json!({ "upheld": b.upheld, "reason": b.reason });
-                    (objection_id(&b.objection_id)?, ObjectionCommand::Decide { upheld: b.upheld }, d, None, Some(b.reason))
+                    (
+                        objection_id(&b.objection_id)?,
+                        ObjectionCommand::Decide { upheld: b.upheld },
+                        d,
+                        None,
+                        Some(b.reason),
+                    )
                 }
             };
             let o = registrations::get_objection(tx.conn(), oid).await?;
@@ -829,11 +876,8 @@ pub struct PublicityNotice {
 pub async fn publicity(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<PublicityNotice>>> {
     app.authorize(&caller, Action::RegistrationPublicity, &Resource::platform()).await?;
     let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
-    let filter = RegistrationFilter {
-        states: vec!["publicity".into(), "suspended".into()],
-        limit: 500,
-        ..Default::default()
-    };
+    let filter =
+        RegistrationFilter { states: vec!["publicity".into(), "suspended".into()], limit: 500, ..Default::default() };
     let recs = registrations::list(&mut conn, &filter).await?;
     let orgs = organisations::list(&mut conn).await?;
     drop(conn);
@@ -879,7 +923,9 @@ pub async fn status(
     app.authorize(&caller, Action::RegistrationStatusQuery, &Resource::platform()).await?;
     let code = params.query_code.trim().to_ascii_uppercase();
     let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
-    let rec = registrations::find_by_query_code(&mut conn, &code).await?.ok_or_else(|| ApiError::not_found("registration"))?;
+    let rec = registrations::find_by_query_code(&mut conn, &code)
+        .await?
+        .ok_or_else(|| ApiError::not_found("registration"))?;
     drop(conn);
     let timer = registry::registration_timer(&app, &rec)?;
     Ok(Json(StatusView {

@@ -277,7 +277,12 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/registrations/statistics", None, Some(&["authority_officer"])),
         e("GET", "/api/v1/registrations/{reg}", None, Some(REGISTRATION_READERS)),
         e("POST", "/api/v1/registrations/{reg}/actions/not_accept", None, Some(&["registrar"])),
-        e("POST", "/api/v1/registrations/{reg}/actions/withdraw", Some(json!({"reason": 5})), Some(&["source_steward"])),
+        e(
+            "POST",
+            "/api/v1/registrations/{reg}/actions/withdraw",
+            Some(json!({"reason": 5})),
+            Some(&["source_steward"]),
+        ),
         e("POST", "/api/v1/registrations/{reg}/actions/object", Some(json!({"statement": ""})), Some(EVERYONE)),
         e("GET", "/api/v1/certificates", None, Some(REGISTRY_AND_AUTHORITY)),
         e("GET", "/api/v1/public/publicity", None, None),
