@@ -239,6 +239,9 @@ mod tests {
 
     #[test]
     fn codes_carry_a_check_character() {
+        // Worked by hand (and in docs/certificates.md) with the MOD 37,36 steps.
+        let documented = CertificateCode::new("320200", 2026, SubjectKind::DataResource, 1).unwrap();
+        assert_eq!(documented.as_str(), "320200-2026-D-000001-J");
         let code = CertificateCode::new("530400", 2026, SubjectKind::DataResource, 1).unwrap();
         assert!(code.as_str().starts_with("530400-2026-D-000001-"), "{code}");
         assert_eq!(code.as_str().parse::<CertificateCode>().unwrap(), code);
