@@ -94,70 +94,57 @@ pub async fn next_sequence(conn: &mut AnyConnection, region: &str, year: i32, su
     u32::try_from(int(&row, "last")?).map_err(|_| StoreError::Corrupt("certificate_sequences.last".into()))
 }
 
-pub async fn insert(conn: &mut AnyConnection, c: &CertificateRecord, now: DateTime<Utc>) -> Result<()> {
+/// The columns insert and update share, bound as `$1`…`$17` in this order.
+const SHARED: &str = "registration_id, version, subject_name, summary, holder, holder_uscc, industry, region, issuer, \
+    issued_on, valid_from, valid_until, operation_term_end, signature, status, status_reason, status_changed_on";
+
+fn bind_shared<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    c: &CertificateRecord,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     let f = &c.facts;
-    sqlx::query(
-        "INSERT INTO certificates (code, registration_id, holder_org, version, subject_kind, subject_name, summary, \
-         holder, holder_uscc, industry, region, issuer, issued_on, valid_from, valid_until, operation_term_end, \
-         signature, status, status_reason, status_changed_on, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(&f.code)
-    .bind(&f.registration_id)
-    .bind(c.holder_org.to_string())
-    .bind(i64::from(f.version))
-    .bind(&f.subject_kind)
-    .bind(&f.subject_name)
-    .bind(&f.summary)
-    .bind(&f.holder)
-    .bind(&f.holder_uscc)
-    .bind(&f.industry)
-    .bind(&f.region)
-    .bind(&f.issuer)
-    .bind(f.issued_on.to_string())
-    .bind(f.valid_from.to_string())
-    .bind(f.valid_until.to_string())
-    .bind(c.operation_term_end.map(|d| d.to_string()))
-    .bind(&c.signature)
-    .bind(c.status.as_str())
-    .bind(c.status_reason.clone())
-    .bind(c.status_changed_on.map(|d| d.to_string()))
-    .bind(format_instant(now))
-    .execute(conn)
-    .await
-    .map_err(|e| StoreError::conflict_or(e, &format!("certificate {}", f.code)))?;
+    q.bind(f.registration_id.clone())
+        .bind(i64::from(f.version))
+        .bind(f.subject_name.clone())
+        .bind(f.summary.clone())
+        .bind(f.holder.clone())
+        .bind(f.holder_uscc.clone())
+        .bind(f.industry.clone())
+        .bind(f.region.clone())
+        .bind(f.issuer.clone())
+        .bind(f.issued_on.to_string())
+        .bind(f.valid_from.to_string())
+        .bind(f.valid_until.to_string())
+        .bind(c.operation_term_end.map(|d| d.to_string()))
+        .bind(c.signature.clone())
+        .bind(c.status.as_str())
+        .bind(c.status_reason.clone())
+        .bind(c.status_changed_on.map(|d| d.to_string()))
+}
+
+pub async fn insert(conn: &mut AnyConnection, c: &CertificateRecord, now: DateTime<Utc>) -> Result<()> {
+    let marks: Vec<String> = (1..=21).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "INSERT INTO certificates ({SHARED}, code, holder_org, subject_kind, created_at) VALUES ({})",
+        marks.join(", ")
+    );
+    bind_shared(sqlx::query(&sql), c)
+        .bind(c.facts.code.clone())
+        .bind(c.holder_org.to_string())
+        .bind(c.facts.subject_kind.clone())
+        .bind(format_instant(now))
+        .execute(conn)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, &format!("certificate {}", c.facts.code)))?;
     Ok(())
 }
 
 /// Replaces the facts, signature and status of a certificate.
 pub async fn update(conn: &mut AnyConnection, c: &CertificateRecord) -> Result<()> {
-    let f = &c.facts;
-    sqlx::query(
-        "UPDATE certificates SET registration_id = $1, version = $2, subject_name = $3, summary = $4, holder = $5, \
-         holder_uscc = $6, industry = $7, region = $8, issuer = $9, issued_on = $10, valid_from = $11, \
-         valid_until = $12, operation_term_end = $13, signature = $14, status = $15, status_reason = $16, \
-         status_changed_on = $17 WHERE code = $18",
-    )
-    .bind(&f.registration_id)
-    .bind(i64::from(f.version))
-    .bind(&f.subject_name)
-    .bind(&f.summary)
-    .bind(&f.holder)
-    .bind(&f.holder_uscc)
-    .bind(&f.industry)
-    .bind(&f.region)
-    .bind(&f.issuer)
-    .bind(f.issued_on.to_string())
-    .bind(f.valid_from.to_string())
-    .bind(f.valid_until.to_string())
-    .bind(c.operation_term_end.map(|d| d.to_string()))
-    .bind(&c.signature)
-    .bind(c.status.as_str())
-    .bind(c.status_reason.clone())
-    .bind(c.status_changed_on.map(|d| d.to_string()))
-    .bind(&f.code)
-    .execute(conn)
-    .await?;
+    let sets: Vec<String> =
+        SHARED.split(',').enumerate().map(|(i, col)| format!("{} = ${}", col.trim(), i + 1)).collect();
+    let sql = format!("UPDATE certificates SET {} WHERE code = $18", sets.join(", "));
+    bind_shared(sqlx::query(&sql), c).bind(c.facts.code.clone()).execute(conn).await?;
     Ok(())
 }
 

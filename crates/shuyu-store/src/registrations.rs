@@ -111,79 +111,77 @@ fn d(v: Option<NaiveDate>) -> Option<String> {
     v.map(|d| d.to_string())
 }
 
-pub async fn insert(conn: &mut AnyConnection, r: &RegistrationRecord) -> Result<()> {
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// The columns a transition changes, bound as `$1`…`$14` in this order by [`bind_workflow`].
+const WORKFLOW_COLUMNS: &str = "state, certificate_code, facts, materials, received_on, accepted_on, \
+    supplement_requested_on, supplement_notices, missing, publicity_from, publicity_until, decision_ground, \
+    decision_reason, overdue_since";
+
+fn bind_workflow<'q>(q: AnyQuery<'q>, r: &RegistrationRecord) -> Result<AnyQuery<'q>> {
     let w = &r.workflow;
-    sqlx::query(
-        "INSERT INTO registrations (id, query_code, kind, subject_kind, state, applicant_org, applicant_user, \
-         certificate_code, catalogue_entry_id, subject_name, summary, industry, region, facts, materials, \
-         operation_term_end, received_on, accepted_on, supplement_requested_on, supplement_notices, missing, \
-         publicity_from, publicity_until, decision_ground, decision_reason, overdue_since, version, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
-    )
-    .bind(r.id.to_string())
-    .bind(&r.query_code)
-    .bind(w.kind.as_str())
-    .bind(r.subject_kind.as_str())
-    .bind(w.state.as_str())
-    .bind(r.applicant_org.to_string())
-    .bind(r.applicant_user.to_string())
-    .bind(r.certificate_code.clone())
-    .bind(r.catalogue_entry_id.clone())
-    .bind(&r.subject_name)
-    .bind(&r.summary)
-    .bind(&r.industry)
-    .bind(&r.region)
-    .bind(r.facts.to_string())
-    .bind(serde_json::to_string(&r.materials).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-    .bind(d(r.operation_term_end))
-    .bind(w.received_on.to_string())
-    .bind(d(w.accepted_on))
-    .bind(d(w.supplement_requested_on))
-    .bind(i64::from(w.supplement_notices))
-    .bind(if r.missing.is_empty() { None } else { Some(serde_json::Value::from(r.missing.clone()).to_string()) })
-    .bind(d(w.publicity_from))
-    .bind(d(w.publicity_until))
-    .bind(r.decision_ground.clone())
-    .bind(r.decision_reason.clone())
-    .bind(d(r.overdue_since))
-    .bind(r.version)
-    .bind(format_instant(r.created_at))
-    .bind(format_instant(r.updated_at))
-    .execute(conn)
-    .await
-    .map_err(|e| StoreError::conflict_or(e, "registration query code"))?;
+    let materials = serde_json::to_string(&r.materials).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let missing = (!r.missing.is_empty()).then(|| serde_json::Value::from(r.missing.clone()).to_string());
+    Ok(q.bind(w.state.as_str())
+        .bind(r.certificate_code.clone())
+        .bind(r.facts.to_string())
+        .bind(materials)
+        .bind(w.received_on.to_string())
+        .bind(d(w.accepted_on))
+        .bind(d(w.supplement_requested_on))
+        .bind(i64::from(w.supplement_notices))
+        .bind(missing)
+        .bind(d(w.publicity_from))
+        .bind(d(w.publicity_until))
+        .bind(r.decision_ground.clone())
+        .bind(r.decision_reason.clone())
+        .bind(d(r.overdue_since)))
+}
+
+pub async fn insert(conn: &mut AnyConnection, r: &RegistrationRecord) -> Result<()> {
+    let marks: Vec<String> = (1..=29).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "INSERT INTO registrations ({WORKFLOW_COLUMNS}, id, query_code, kind, subject_kind, applicant_org, \
+         applicant_user, catalogue_entry_id, subject_name, summary, industry, region, operation_term_end, version, \
+         created_at, updated_at) VALUES ({})",
+        marks.join(", ")
+    );
+    bind_workflow(sqlx::query(&sql), r)?
+        .bind(r.id.to_string())
+        .bind(r.query_code.clone())
+        .bind(r.workflow.kind.as_str())
+        .bind(r.subject_kind.as_str())
+        .bind(r.applicant_org.to_string())
+        .bind(r.applicant_user.to_string())
+        .bind(r.catalogue_entry_id.clone())
+        .bind(r.subject_name.clone())
+        .bind(r.summary.clone())
+        .bind(r.industry.clone())
+        .bind(r.region.clone())
+        .bind(d(r.operation_term_end))
+        .bind(r.version)
+        .bind(format_instant(r.created_at))
+        .bind(format_instant(r.updated_at))
+        .execute(conn)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "registration query code"))?;
     Ok(())
 }
 
 /// Writes the record back if nobody changed it since it was read; bumps its version.
 pub async fn update(conn: &mut AnyConnection, r: &mut RegistrationRecord, now: DateTime<Utc>) -> Result<()> {
-    let w = &r.workflow;
-    let done = sqlx::query(
-        "UPDATE registrations SET state = $1, certificate_code = $2, facts = $3, materials = $4, \
-         received_on = $5, accepted_on = $6, supplement_requested_on = $7, supplement_notices = $8, missing = $9, \
-         publicity_from = $10, publicity_until = $11, decision_ground = $12, decision_reason = $13, \
-         overdue_since = $14, version = version + 1, updated_at = $15 WHERE id = $16 AND version = $17",
-    )
-    .bind(w.state.as_str())
-    .bind(r.certificate_code.clone())
-    .bind(r.facts.to_string())
-    .bind(serde_json::to_string(&r.materials).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-    .bind(w.received_on.to_string())
-    .bind(d(w.accepted_on))
-    .bind(d(w.supplement_requested_on))
-    .bind(i64::from(w.supplement_notices))
-    .bind(if r.missing.is_empty() { None } else { Some(serde_json::Value::from(r.missing.clone()).to_string()) })
-    .bind(d(w.publicity_from))
-    .bind(d(w.publicity_until))
-    .bind(r.decision_ground.clone())
-    .bind(r.decision_reason.clone())
-    .bind(d(r.overdue_since))
-    .bind(format_instant(now))
-    .bind(r.id.to_string())
-    .bind(r.version)
-    .execute(conn)
-    .await?;
+    let sets: Vec<String> =
+        WORKFLOW_COLUMNS.split(',').enumerate().map(|(i, col)| format!("{} = ${}", col.trim(), i + 1)).collect();
+    let sql = format!(
+        "UPDATE registrations SET {}, version = version + 1, updated_at = $15 WHERE id = $16 AND version = $17",
+        sets.join(", ")
+    );
+    let done = bind_workflow(sqlx::query(&sql), r)?
+        .bind(format_instant(now))
+        .bind(r.id.to_string())
+        .bind(r.version)
+        .execute(conn)
+        .await?;
     if done.rows_affected() != 1 {
         return Err(StoreError::Conflict { what: format!("a newer version of registration {}", r.id) });
     }
