@@ -2,10 +2,12 @@
 //! validators for Chinese identifiers, the clock. Nothing here talks to a database or network.
 
 pub mod calendar;
+pub mod catalogue;
 pub mod certificate;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod industry;
 pub mod profile;
 pub mod registration;
 pub mod roles;
