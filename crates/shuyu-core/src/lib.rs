@@ -11,6 +11,7 @@ pub mod industry;
 pub mod profile;
 pub mod registration;
 pub mod roles;
+pub mod sharing;
 pub mod validators;
 pub mod workflow;
 

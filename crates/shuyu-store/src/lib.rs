@@ -4,6 +4,7 @@
 
 pub mod attachments;
 pub mod audit;
+pub mod catalogue;
 pub mod certificates;
 mod error;
 pub mod organisations;
