@@ -54,6 +54,20 @@ actions! {
     CertificateRenew => "certificate.renew",
     CertificateRevoke => "certificate.revoke",
     AnnouncementRead => "announcement.read",
+    CatalogueCreate => "catalogue.create",
+    CatalogueList => "catalogue.list",
+    CatalogueListAll => "catalogue.list_all",
+    CatalogueRead => "catalogue.read",
+    CatalogueHolderAct => "catalogue.holder_act",
+    CatalogueReview => "catalogue.review",
+    CatalogueSearch => "catalogue.search",
+    CatalogueDownload => "catalogue.download",
+    SharingRequest => "sharing.request",
+    SharingList => "sharing.list",
+    SharingListAll => "sharing.list_all",
+    SharingRead => "sharing.read",
+    SharingAuthorityReview => "sharing.authority_review",
+    SharingProviderReview => "sharing.provider_review",
 }
 
 #[cfg(test)]

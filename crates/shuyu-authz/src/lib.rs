@@ -22,6 +22,7 @@ pub use error::AuthzError;
 const POLICIES: &[(&str, &str)] = &[
     ("foundation.cedar", include_str!("../policies/foundation.cedar")),
     ("registration.cedar", include_str!("../policies/registration.cedar")),
+    ("catalogue.cedar", include_str!("../policies/catalogue.cedar")),
 ];
 
 /// Who is asking.
@@ -49,36 +50,43 @@ impl Principal {
 pub struct Resource {
     kind: &'static str,
     id: String,
-    /// The organisation the resource belongs to (an applicant's registration, a holder's
-    /// certificate); policies compare it with the caller's organisation.
-    owner: Option<OrgId>,
+    /// Organisations the resource belongs to or involves, as Cedar attributes: `owner` (an
+    /// applicant's registration, a holder's certificate or entry), `provider` (the department
+    /// asked to share). Policies compare them with the caller's organisation.
+    orgs: Vec<(&'static str, OrgId)>,
 }
 
 impl Resource {
     /// The platform itself, for actions on collections (list, create) and global functions.
     pub fn platform() -> Self {
-        Self { kind: "Platform", id: "shuyu".into(), owner: None }
+        Self { kind: "Platform", id: "shuyu".into(), orgs: Vec::new() }
     }
 
     pub fn user(id: UserId) -> Self {
-        Self { kind: "User", id: id.to_string(), owner: None }
+        Self { kind: "User", id: id.to_string(), orgs: Vec::new() }
     }
 
     pub fn organisation(id: OrgId) -> Self {
-        Self { kind: "Organisation", id: id.to_string(), owner: None }
+        Self { kind: "Organisation", id: id.to_string(), orgs: Vec::new() }
     }
 
     pub fn audit_log() -> Self {
-        Self { kind: "AuditLog", id: "main".into(), owner: None }
+        Self { kind: "AuditLog", id: "main".into(), orgs: Vec::new() }
     }
 
     pub fn new(kind: &'static str, id: impl Into<String>) -> Self {
-        Self { kind, id: id.into(), owner: None }
+        Self { kind, id: id.into(), orgs: Vec::new() }
     }
 
     /// A resource that belongs to an organisation.
     pub fn owned(kind: &'static str, id: impl Into<String>, owner: OrgId) -> Self {
-        Self { kind, id: id.into(), owner: Some(owner) }
+        Self { kind, id: id.into(), orgs: vec![("owner", owner)] }
+    }
+
+    /// Adds another organisation attribute, e.g. `provider`.
+    pub fn with_org(mut self, attr: &'static str, org: OrgId) -> Self {
+        self.orgs.push((attr, org));
+        self
     }
 }
 
@@ -148,10 +156,10 @@ impl Authorizer {
         let mut entities = vec![principal_entity];
         if resource_uid != principal_uid {
             let mut attrs = HashMap::new();
-            if let Some(owner) = resource.owner {
+            for (attr, org) in &resource.orgs {
                 attrs.insert(
-                    "owner".to_string(),
-                    RestrictedExpression::new_entity_uid(uid("Organisation", &owner.to_string())?),
+                    attr.to_string(),
+                    RestrictedExpression::new_entity_uid(uid("Organisation", &org.to_string())?),
                 );
             }
             let entity = Entity::new(resource_uid.clone(), attrs, HashSet::new())

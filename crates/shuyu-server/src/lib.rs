@@ -1,6 +1,7 @@
 //! Shuyu's HTTP server: the JSON API, the OpenAPI document, the web console and the scheduler.
 
 pub mod auth;
+pub mod catalogue;
 pub mod config;
 pub mod console;
 pub mod demo;
@@ -55,6 +56,8 @@ pub enum ServerError {
     Authz(#[from] shuyu_authz::AuthzError),
     #[error(transparent)]
     Core(#[from] shuyu_core::CoreError),
+    #[error("search index: {0}")]
+    Search(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
@@ -101,6 +104,8 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
     let signer = load_or_create_signer(&config.audit_key_path())?;
     let certificate_signer = load_or_create_signer(&config.certificate_key_path())?;
     let authz = Authorizer::new()?;
+    let catalogue_index =
+        shuyu_search::CatalogueIndex::in_memory().map_err(|e| ServerError::Search(e.to_string()))?;
     let ledger = Ledger::new();
     ledger.sync(&store).await?;
     let test_clock = config.test_clock.then(|| Arc::new(TestClock::new()));
@@ -108,7 +113,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
         Some(tc) => tc.clone(),
         None => Arc::new(SystemClock),
     };
-    Ok(AppState {
+    let state = AppState {
         inner: Arc::new(state::Inner {
             config,
             store,
@@ -119,10 +124,13 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             clock,
             test_clock,
             profile,
+            catalogue_index,
             calendar,
             metrics: Default::default(),
         }),
-    })
+    };
+    catalogue::rebuild_index(&state).await.map_err(|e| ServerError::Search(e.body.message.clone()))?;
+    Ok(state)
 }
 
 /// A built-in profile name, or a path to a TOML file.

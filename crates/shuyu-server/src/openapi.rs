@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{attachments, audit, certificates, organisations, platform, registrations, session, users};
+use crate::routes::{attachments, audit, catalogue, certificates, organisations, platform, registrations, session, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +20,9 @@ use crate::routes::{attachments, audit, certificates, organisations, platform, r
         registrations::statistics, registrations::publicity, registrations::status,
         certificates::verify, certificates::public_key, certificates::announcements,
         certificates::list, certificates::get, certificates::act,
+        catalogue::create, catalogue::list, catalogue::get, catalogue::act,
+        catalogue::request_sharing, catalogue::list_sharing, catalogue::get_sharing, catalogue::act_sharing,
+        catalogue::search, catalogue::public_get, catalogue::download, catalogue::authorizable,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(
@@ -29,6 +32,7 @@ use crate::routes::{attachments, audit, certificates, organisations, platform, r
         (name = "audit", description = "Tamper-evident audit log"),
         (name = "calendar", description = "Working-day calendar"),
         (name = "platform", description = "Profile, clock"),
+        (name = "catalogue", description = "Data resource catalogue, sharing between agencies, open data (WH §10–§26)"),
         (name = "registration", description = "Registration applications, objections, publicity (YXR §14–§22)"),
         (name = "certificate", description = "Registration certificates: verification, renewal, revocation (YXR §23, §27)"),
     )

@@ -391,7 +391,7 @@ async fn fire(
             let id: ObjectionId = timer.object_id.parse()?;
             objection_transition(app, tx, ctx, id, ObjectionCommand::AnswerLapsed, details, |_| {}).await?;
         }
-        (kind, action) => return Err(ApiError::bad_request(&format!("unknown timer {kind}/{action}"))),
+        _ => crate::catalogue::fire(tx, ctx, timer, today).await?,
     }
     Ok(())
 }

@@ -33,6 +33,8 @@ pub struct Inner {
     /// Present only when started with `--test-clock`.
     pub test_clock: Option<Arc<TestClock>>,
     pub profile: PolicyProfile,
+    /// The public catalogue's search index, rebuilt from the database at start.
+    pub catalogue_index: shuyu_search::CatalogueIndex,
     pub calendar: WorkingCalendar,
     pub metrics: Metrics,
 }

@@ -2,6 +2,7 @@
 
 pub mod attachments;
 pub mod audit;
+pub mod catalogue;
 pub mod certificates;
 pub mod health;
 pub mod organisations;
@@ -48,6 +49,16 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/public/certificates/{code}", get(certificates::verify))
         .route("/api/v1/public/certificate-key", get(certificates::public_key))
         .route("/api/v1/public/announcements", get(certificates::announcements))
+        .route("/api/v1/catalogue", get(catalogue::list).post(catalogue::create))
+        .route("/api/v1/catalogue/{id}", get(catalogue::get))
+        .route("/api/v1/catalogue/{id}/actions/{action}", post(catalogue::act))
+        .route("/api/v1/sharing-requests", get(catalogue::list_sharing).post(catalogue::request_sharing))
+        .route("/api/v1/sharing-requests/{id}", get(catalogue::get_sharing))
+        .route("/api/v1/sharing-requests/{id}/actions/{action}", post(catalogue::act_sharing))
+        .route("/api/v1/public/catalogue", get(catalogue::search))
+        .route("/api/v1/public/catalogue/{id}", get(catalogue::public_get))
+        .route("/api/v1/public/catalogue/{id}/download", get(catalogue::download))
+        .route("/api/v1/public/catalogue/{id}/authorizable", get(catalogue::authorizable))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
