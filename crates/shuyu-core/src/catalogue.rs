@@ -301,7 +301,13 @@ impl EntryCommand {
 
 impl Entry {
     pub fn new() -> Self {
-        Self { state: EntryState::Draft, submitted_on: None, changed_on: None, has_pending: true, ever_published: false }
+        Self {
+            state: EntryState::Draft,
+            submitted_on: None,
+            changed_on: None,
+            has_pending: true,
+            ever_published: false,
+        }
     }
 
     /// The authority's review deadline while a version is under review (WH §10: 2 working days).
@@ -317,7 +323,11 @@ impl Entry {
     }
 
     /// The last day a change to the resource may be submitted on time.
-    pub fn change_due(&self, cal: &WorkingCalendar, rules: &profile::Catalogue) -> Result<Option<NaiveDate>, CoreError> {
+    pub fn change_due(
+        &self,
+        cal: &WorkingCalendar,
+        rules: &profile::Catalogue,
+    ) -> Result<Option<NaiveDate>, CoreError> {
         self.changed_on.map(|d| cal.add_working_days(d, rules.change_submit_days)).transpose()
     }
 

@@ -68,7 +68,8 @@ impl std::str::FromStr for IndustryCode {
         let bad = |reason: &str| CoreError::InvalidIdentifier { kind: "industry code", reason: reason.into() };
         let s = s.trim();
         let letter = s.get(..1).ok_or_else(|| bad("empty"))?;
-        let section = list().sections.get(letter).ok_or_else(|| bad("the first character must be a section letter A–T"))?;
+        let section =
+            list().sections.get(letter).ok_or_else(|| bad("the first character must be a section letter A–T"))?;
         let digits = &s[1..];
         if digits.is_empty() {
             return Ok(Self(s.to_string()));

@@ -34,7 +34,9 @@ impl SharingState {
             "provider_review" => SharingState::ProviderReview,
             "granted" => SharingState::Granted,
             "refused" => SharingState::Refused,
-            other => return Err(CoreError::UnknownName { kind: "sharing state", value: other.chars().take(64).collect() }),
+            other => {
+                return Err(CoreError::UnknownName { kind: "sharing state", value: other.chars().take(64).collect() })
+            }
         })
     }
 }
@@ -75,7 +77,11 @@ impl SharingRequest {
             SharingState::ProviderReview => (rules.provider_review_days, "provider"),
             _ => return Ok(None),
         };
-        Ok(Some(Timer { due_on: cal.add_working_days(self.stage_started_on, days)?, awaiting, expiry: Expiry::Escalate }))
+        Ok(Some(Timer {
+            due_on: cal.add_working_days(self.stage_started_on, days)?,
+            awaiting,
+            expiry: Expiry::Escalate,
+        }))
     }
 
     /// `authority` / `provider`: which reviewer the caller is.

@@ -105,7 +105,9 @@ impl CatalogueIndex {
     pub fn in_memory() -> Result<Self> {
         let mut b = Schema::builder();
         let text = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default().set_tokenizer(TOKENIZER).set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
         let f = Fields {
             id: b.add_text_field("id", STRING | STORED),

@@ -87,18 +87,14 @@ pub async fn check_authorizable(app: &AppState, entry_id: &str) -> ApiResult<()>
 
 /// Escalates a catalogue review or sharing review whose deadline passed: the object is
 /// flagged overdue for the authority and stays where it is.
-pub async fn fire(
-    tx: &mut WriteTx,
-    ctx: &AuditContext,
-    timer: &timers::DueTimer,
-    today: NaiveDate,
-) -> ApiResult<()> {
+pub async fn fire(tx: &mut WriteTx, ctx: &AuditContext, timer: &timers::DueTimer, today: NaiveDate) -> ApiResult<()> {
     let details = json!({ "due_on": timer.due_on.to_string(), "awaiting": timer.awaiting });
     let now = tx.now();
     match (timer.kind.as_str(), timer.action.as_str()) {
         (ENTRY, "escalate") => {
-            let mut e =
-                catalogue::get(tx.conn(), &timer.object_id).await?.ok_or_else(|| ApiError::not_found("catalogue entry"))?;
+            let mut e = catalogue::get(tx.conn(), &timer.object_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("catalogue entry"))?;
             e.overdue_since = Some(today);
             catalogue::update(tx.conn(), &mut e, now).await?;
             timers::set(tx.conn(), ENTRY, &timer.object_id, None).await?;

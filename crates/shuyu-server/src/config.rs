@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub certificate_key: Option<PathBuf>,
     /// Mark session cookies `Secure` (set when served over HTTPS).
     pub secure_cookies: bool,
+    /// The address the public reaches this server at, for links in exports (DCAT) and on
+    /// certificates (the verification URL in the QR code).
+    pub public_url: String,
     /// Enables `POST /api/v1/admin/test-clock`. Never set in production.
     pub test_clock: bool,
     /// Seconds between scheduler runs (deadlines, periodic tree heads).
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             audit_key: None,
             certificate_key: None,
             secure_cookies: false,
+            public_url: "http://127.0.0.1:8080".into(),
             test_clock: false,
             scheduler_interval_secs: 30,
             max_body_bytes: 2 * 1024 * 1024,

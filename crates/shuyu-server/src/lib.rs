@@ -104,8 +104,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
     let signer = load_or_create_signer(&config.audit_key_path())?;
     let certificate_signer = load_or_create_signer(&config.certificate_key_path())?;
     let authz = Authorizer::new()?;
-    let catalogue_index =
-        shuyu_search::CatalogueIndex::in_memory().map_err(|e| ServerError::Search(e.to_string()))?;
+    let catalogue_index = shuyu_search::CatalogueIndex::in_memory().map_err(|e| ServerError::Search(e.to_string()))?;
     let ledger = Ledger::new();
     ledger.sync(&store).await?;
     let test_clock = config.test_clock.then(|| Arc::new(TestClock::new()));

@@ -2,7 +2,9 @@
 
 use utoipa::OpenApi;
 
-use crate::routes::{attachments, audit, catalogue, certificates, organisations, platform, registrations, session, users};
+use crate::routes::{
+    attachments, audit, catalogue, certificates, dcat, organisations, platform, registrations, session, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +25,7 @@ use crate::routes::{attachments, audit, catalogue, certificates, organisations, 
         catalogue::create, catalogue::list, catalogue::get, catalogue::act,
         catalogue::request_sharing, catalogue::list_sharing, catalogue::get_sharing, catalogue::act_sharing,
         catalogue::search, catalogue::public_get, catalogue::download, catalogue::authorizable,
+        dcat::catalog, dcat::entry,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

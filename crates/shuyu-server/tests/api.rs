@@ -797,3 +797,211 @@ mod registration {
     on_both!(objection_upheld_ends_the_registration);
     on_both!(clean_run_ends_in_a_certificate_that_verifies);
 }
+
+/// The catalogue (WH §10–§26) through the API with the test clock.
+mod catalogue {
+    use super::*;
+    use kit::entry_metadata;
+
+    struct C {
+        app: TestApp,
+    }
+
+    impl C {
+        async fn call(&self, who: Option<&str>, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+            let url = self.app.url(path);
+            let mut req = match method {
+                "GET" => self.app.client.get(url),
+                _ => self.app.client.post(url),
+            };
+            if let Some(who) = who {
+                req = req.bearer_auth(self.app.login(who).await);
+            }
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+
+        async fn act(&self, who: &str, id: &str, action: &str, body: Value) -> (StatusCode, Value) {
+            self.call(Some(who), "POST", &format!("/api/v1/catalogue/{id}/actions/{action}"), Some(body)).await
+        }
+
+        async fn go_to(&self, date: &str) {
+            let (s, v) = self
+                .call(
+                    Some("admin"),
+                    "POST",
+                    "/api/v1/admin/test-clock",
+                    Some(json!({"set": format!("{date}T01:00:00Z")})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK);
+            assert_eq!(v["today"], date);
+        }
+
+        async fn public_names(&self, query: &str) -> Vec<String> {
+            let (s, v) = self.call(None, "GET", &format!("/api/v1/public/catalogue?{query}"), None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            v["entries"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect()
+        }
+
+        /// Creates, submits and has the authority approve an entry; returns its id.
+        async fn publish(&self, metadata: Value) -> String {
+            let steward = self.app.login("steward").await;
+            let id = self.app.create_entry(&steward, &metadata).await;
+            assert_eq!(self.act("steward", &id, "submit", json!({})).await.0, StatusCode::OK);
+            let (s, v) = self.act("authority", &id, "approve", json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            id
+        }
+    }
+
+    async fn review_restriction_search_sharing_and_export(backend: Backend) {
+        let app = match backend {
+            Backend::Sqlite => TestApp::spawn(Backend::Sqlite, true).await,
+            Backend::Postgres => match TestApp::try_spawn_postgres(true).await {
+                Some(app) => app,
+                None => return,
+            },
+        };
+        let c = C { app };
+        c.go_to("2026-09-30").await;
+        let steward = c.app.login("steward").await;
+        let id =
+            c.app.create_entry(&steward, &entry_metadata("市场主体企业登记信息", "unconditional", "conditional")).await;
+        // Drafts are never public.
+        assert!(c.public_names("q=企业登记").await.is_empty());
+        assert_eq!(c.call(None, "GET", &format!("/api/v1/public/catalogue/{id}"), None).await.0, StatusCode::NOT_FOUND);
+        let (_, v) = c.act("steward", &id, "submit", json!({})).await;
+        assert_eq!(v["state"], "under_review");
+        assert_eq!(v["deadline"], "2026-10-09", "2 working days across National Day (WH §10)");
+        // The authority lets it pass: flagged overdue.
+        c.go_to("2026-10-12").await;
+        let (_, v) = c.call(Some("authority"), "GET", &format!("/api/v1/catalogue/{id}"), None).await;
+        assert_eq!(v["overdue_since"], "2026-10-12");
+        assert_eq!(v["allowed_actions"], json!(["approve", "reject"]));
+        let (s, v) = c.act("authority", &id, "approve", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["state"], "published");
+        assert_eq!(v["authorizable"], true);
+
+        // Public search finds it by a sub-word, in Chinese and English, without restricted details.
+        assert_eq!(c.public_names("q=企业登记").await, vec!["市场主体企业登记信息"]);
+        assert_eq!(c.public_names("q=market&industry=S").await.len(), 1);
+        assert!(c.public_names("q=企业登记&open_class=unconditional").await.is_empty());
+        let (_, p) = c.call(None, "GET", &format!("/api/v1/public/catalogue/{id}"), None).await;
+        assert_eq!(p["sensitive_fields"], 1);
+        assert!(!p.to_string().contains("legal_rep_id"), "sensitive field names stay private");
+        assert!(p.get("storage").is_none());
+        assert_eq!(p["industry_name"], "国家机构");
+
+        // Restricting a class without a reason is refused, and nothing changes.
+        let mut restricted = entry_metadata("市场主体企业登记信息", "conditional", "conditional");
+        let (s, e) = c.act("steward", &id, "edit", json!({"metadata": restricted})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["basis"], "WH §17");
+        restricted["restriction_reason"] = json!("含法定代表人身份信息，须按需共享");
+        let (s, v) = c.act("steward", &id, "edit", json!({"metadata": restricted})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["restricts_class"], true);
+        assert_eq!(v["published"]["share_class"], "unconditional", "not effective before approval");
+        assert_eq!(v["change_due"], "2026-11-02", "15 working days to submit the change");
+        c.act("steward", &id, "submit", json!({})).await;
+        let (_, v) = c.act("authority", &id, "approve", json!({})).await;
+        assert_eq!(v["published"]["share_class"], "conditional");
+        assert_eq!(v["published_version"], 2);
+
+        // Sharing a conditional entry: the authority, then the provider; a refusal states its reason.
+        let (s, r) = c
+            .call(
+                Some("industry"),
+                "POST",
+                "/api/v1/sharing-requests",
+                Some(json!({"entry_id": id, "purpose": "行业监管执法核查", "fields": ["uscc"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let rid = r["id"].as_str().unwrap().to_string();
+        assert_eq!(r["state"], "authority_review");
+        assert_eq!(r["deadline"], "2026-10-13");
+        let path = |a: &str| format!("/api/v1/sharing-requests/{rid}/actions/{a}");
+        assert_eq!(c.call(Some("steward"), "POST", &path("approve"), Some(json!({}))).await.0, StatusCode::FORBIDDEN);
+        let (_, r) = c.call(Some("authority"), "POST", &path("approve"), Some(json!({}))).await;
+        assert_eq!(r["state"], "provider_review");
+        assert_eq!(r["deadline"], "2026-10-14");
+        c.go_to("2026-10-15").await;
+        let (_, r) = c.call(Some("authority"), "GET", &format!("/api/v1/sharing-requests/{rid}"), None).await;
+        assert_eq!(r["overdue_since"], "2026-10-15", "a missed deadline is visible to the authority");
+        let (s, e) = c.call(Some("steward"), "POST", &path("refuse"), Some(json!({}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["basis"], "WH §18");
+        let (_, r) = c.call(Some("steward"), "POST", &path("refuse"), Some(json!({"reason": "超出履职范围"}))).await;
+        assert_eq!(r["state"], "refused");
+        assert_eq!(r["decision_reason"], "超出履职范围");
+
+        // Not-open data can never be authorized for operation (WX §2).
+        let closed = c.publish(entry_metadata("不动产登记信息", "conditional", "not_allowed")).await;
+        let (s, e) = c.call(None, "GET", &format!("/api/v1/public/catalogue/{closed}/authorizable"), None).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert_eq!(e["basis"], "WX §2");
+        let steward = c.app.login("steward").await;
+        let draft = c.app.create_entry(&steward, &entry_metadata("草稿", "unconditional", "unconditional")).await;
+        assert_eq!(
+            c.call(None, "GET", &format!("/api/v1/public/catalogue/{draft}/authorizable"), None).await.0,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            c.call(None, "GET", &format!("/api/v1/public/catalogue/{id}/authorizable"), None).await.0,
+            StatusCode::OK
+        );
+
+        // Unconditional open data is downloadable by anyone, with its source and retrieval date.
+        let open = c.publish(entry_metadata("公交线路站点", "unconditional", "unconditional")).await;
+        let file = c.app.upload(&steward, "stops.csv", b"line,stop\n1,Xihu\n").await;
+        let (s, v) = c.act("steward", &open, "attach_open_data", json!({"attachment_id": file})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let r = c.app.get_anon(&format!("/api/v1/public/catalogue/{open}/download")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["x-shuyu-retrieved-on"], "2026-10-15");
+        assert_eq!(r.text().await.unwrap(), "line,stop\n1,Xihu\n");
+        let (s, e) = c.call(None, "GET", &format!("/api/v1/public/catalogue/{id}/download"), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(e["basis"], "WH §24");
+
+        // DCAT-AP 3: the whole catalogue and one dataset, as JSON-LD.
+        let r = c.app.get_anon("/api/v1/public/dcat").await;
+        assert_eq!(r.headers()["content-type"], "application/ld+json");
+        let cat: Value = r.json().await.unwrap();
+        assert_eq!(cat["@type"], "dcat:Catalog");
+        let datasets = cat["dcat:dataset"].as_array().unwrap();
+        assert_eq!(datasets.len(), 3, "published entries only");
+        let ds = datasets.iter().find(|d| d["dct:identifier"] == open.as_str()).unwrap();
+        assert!(ds["dcat:distribution"][0]["dcat:downloadURL"]["@id"].as_str().unwrap().ends_with("/download"));
+        assert!(ds["dct:accrualPeriodicity"]["@id"].as_str().unwrap().ends_with("/DAILY"));
+        let one: Value = c.app.get_anon(&format!("/api/v1/public/catalogue/{id}/dcat")).await.json().await.unwrap();
+        assert_eq!(one["@type"], "dcat:Dataset");
+        assert!(one["@context"]["dcat"].is_string());
+
+        // Retiring takes it out of public search.
+        let (s, _) = c.act("steward", &open, "retire", json!({"reason": "线路调整，数据停止更新"})).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(c.public_names("q=公交").await.is_empty());
+    }
+
+    mod review_restriction_search_sharing_and_export {
+        use super::*;
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            super::review_restriction_search_sharing_and_export(Backend::Sqlite).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn postgres() {
+            super::review_restriction_search_sharing_and_export(Backend::Postgres).await;
+        }
+    }
+}

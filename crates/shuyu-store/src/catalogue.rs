@@ -283,16 +283,15 @@ pub async fn get_sharing(conn: &mut AnyConnection, id: &str) -> Result<Option<Sh
 
 /// Requests an organisation made or must review; all with `None`.
 pub async fn list_sharing(conn: &mut AnyConnection, org: Option<OrgId>) -> Result<Vec<SharingRecord>> {
-    let rows = match org {
-        Some(o) => {
-            sqlx::query(
+    let rows =
+        match org {
+            Some(o) => sqlx::query(
                 "SELECT * FROM sharing_requests WHERE requester_org = $1 OR provider_org = $1 ORDER BY created_at, id",
             )
             .bind(o.to_string())
             .fetch_all(conn)
-            .await?
-        }
-        None => sqlx::query("SELECT * FROM sharing_requests ORDER BY created_at, id").fetch_all(conn).await?,
-    };
+            .await?,
+            None => sqlx::query("SELECT * FROM sharing_requests ORDER BY created_at, id").fetch_all(conn).await?,
+        };
     rows.iter().map(sharing_from_row).collect()
 }

@@ -258,15 +258,18 @@ pub async fn act(
                     if e.workflow.state == EntryState::Published && e.pending.is_none() {
                         e.workflow.changed_on = Some(b.changed_on.unwrap_or(today));
                     }
-                    details = json!({ "restricts_class": e.published.as_ref().is_some_and(|p| b.metadata.restricts(p)) });
+                    details =
+                        json!({ "restricts_class": e.published.as_ref().is_some_and(|p| b.metadata.restricts(p)) });
                     e.pending = Some(b.metadata);
                 }
                 EntryCommand::Submit => {
-                    let pending = e.pending.clone().ok_or_else(|| workflow_error(shuyu_core::workflow::WorkflowError::NotAllowed {
-                        action: "submit".into(),
-                        state: e.workflow.state.as_str(),
-                        basis: None,
-                    }))?;
+                    let pending = e.pending.clone().ok_or_else(|| {
+                        workflow_error(shuyu_core::workflow::WorkflowError::NotAllowed {
+                            action: "submit".into(),
+                            state: e.workflow.state.as_str(),
+                            basis: None,
+                        })
+                    })?;
                     check(&pending, e.published.as_ref())?;
                     if let Some(due) = e.workflow.change_due(&app.calendar, rules)? {
                         e.late_submission = today > due;
@@ -388,9 +391,11 @@ pub async fn request_sharing(
             .with_basis(app.profile.citation("sharing.purpose_limit").unwrap_or("WH §20")));
     }
     let e = load(&app, &b.entry_id).await?;
-    let Some(published) = e.published.as_ref().filter(|_| {
-        matches!(e.workflow.state, EntryState::Published | EntryState::ChangeUnderReview)
-    }) else {
+    let Some(published) = e
+        .published
+        .as_ref()
+        .filter(|_| matches!(e.workflow.state, EntryState::Published | EntryState::ChangeUnderReview))
+    else {
         return Err(ApiError::not_found("catalogue entry"));
     };
     let unknown: Vec<&String> =
@@ -500,8 +505,12 @@ pub async fn act_sharing(
     let b: SharingDecision = parse(body)?;
     let reason = b.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     if command == SharingCommand::Refuse && reason.is_none() {
-        return Err(ApiError::validation(vec![FieldProblem::new("reason", "a refusal states its reason", "不予共享须说明理由")])
-            .with_basis("WH §18"));
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "reason",
+            "a refusal states its reason",
+            "不予共享须说明理由",
+        )])
+        .with_basis("WH §18"));
     }
     let today = app.clock.today();
     let mut tx = app.begin().await?;

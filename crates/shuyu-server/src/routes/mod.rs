@@ -4,6 +4,7 @@ pub mod attachments;
 pub mod audit;
 pub mod catalogue;
 pub mod certificates;
+pub mod dcat;
 pub mod health;
 pub mod organisations;
 pub mod platform;
@@ -59,6 +60,8 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/public/catalogue/{id}", get(catalogue::public_get))
         .route("/api/v1/public/catalogue/{id}/download", get(catalogue::download))
         .route("/api/v1/public/catalogue/{id}/authorizable", get(catalogue::authorizable))
+        .route("/api/v1/public/catalogue/{id}/dcat", get(dcat::entry))
+        .route("/api/v1/public/dcat", get(dcat::catalog))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -175,6 +175,15 @@ impl TestApp {
         (v["id"].as_str().unwrap().to_string(), v["query_code"].as_str().unwrap().to_string())
     }
 
+    /// Creates a catalogue entry draft as `token`; returns its id.
+    pub async fn create_entry(&self, token: &str, metadata: &Value) -> String {
+        let r = self.client.post(self.url("/api/v1/catalogue")).bearer_auth(token).json(metadata).send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+
     pub async fn user_record(&self, username: &str) -> UserRecord {
         let mut conn = self.state().store.pool().acquire().await.unwrap();
         shuyu_store::users::find_by_username(&mut conn, username).await.unwrap().unwrap()
@@ -183,6 +192,34 @@ impl TestApp {
     pub async fn user_id(&self, _token: &str, username: &str) -> String {
         self.user_record(username).await.id.to_string()
     }
+}
+
+/// Catalogue metadata with every SPEC §1.1 field; `name` and classes vary per test.
+pub fn entry_metadata(name: &str, share: &str, open: &str) -> Value {
+    json!({
+        "name": name,
+        "description": "全市市场主体的登记、变更、注销信息，按日更新",
+        "tags": ["市场监管", "Market Supervision"],
+        "industry": "S92",
+        "scenarios": ["普惠金融授信"],
+        "source": "市场监督管理局登记业务系统",
+        "compliance_proof": "《市场主体登记管理条例》第三十五条",
+        "fields": [
+            {"name": "uscc", "type": "string", "format": "GB 32100", "description": "统一社会信用代码", "sensitivity": 1},
+            {"name": "company_name", "type": "string", "description": "企业名称", "sensitivity": 1},
+            {"name": "legal_rep_id", "type": "string", "format": "GB 11643", "description": "法定代表人身份证号", "sensitivity": 4, "pii": "resident_id"}
+        ],
+        "records": 1200000,
+        "bytes": 800000000,
+        "region": "320200",
+        "co_owners": [],
+        "update_frequency": "daily",
+        "share_class": share,
+        "open_class": open,
+        "acquisition_mode": "authorized_operation",
+        "storage": "市政务云 PostgreSQL 集群",
+        "grade": "general"
+    })
 }
 
 pub fn hash(v: &Value) -> shuyu_audit::Hash {
@@ -289,6 +326,20 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/public/registrations/status?query_code={query}", None, None),
         e("GET", "/api/v1/public/announcements", None, None),
         e("GET", "/api/v1/public/certificate-key", None, None),
+        e("POST", "/api/v1/catalogue", Some(json!({"name": 1})), Some(&["source_steward"])),
+        e("GET", "/api/v1/catalogue", None, Some(&["source_steward", "authority_officer"])),
+        e("GET", "/api/v1/catalogue/{entry}", None, Some(&["source_steward", "authority_officer"])),
+        e("POST", "/api/v1/catalogue/{entry}/actions/edit", Some(json!({"metadata": 1})), Some(&["source_steward"])),
+        e("POST", "/api/v1/catalogue/{entry}/actions/approve", None, Some(&["authority_officer"])),
+        e(
+            "POST",
+            "/api/v1/sharing-requests",
+            Some(json!({"entry_id": 1})),
+            Some(&["source_steward", "industry_officer"]),
+        ),
+        e("GET", "/api/v1/sharing-requests", None, Some(&["source_steward", "industry_officer", "authority_officer"])),
+        e("GET", "/api/v1/public/catalogue?q=登记", None, None),
+        e("GET", "/api/v1/public/dcat", None, None),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
     ]
@@ -313,7 +364,9 @@ pub async fn role_matrix(app: &TestApp) {
     let org = app.user_record("admin").await.org_id.to_string();
     let steward = app.login("steward").await;
     let (reg, query) = app.submit_registration(&steward, "first", None).await;
-    let fill = |p: &str| p.replace("{reg}", &reg).replace("{query}", &query).replace("{org}", &org);
+    let entry = app.create_entry(&steward, &entry_metadata("企业登记信息", "unconditional", "conditional")).await;
+    let fill =
+        |p: &str| p.replace("{reg}", &reg).replace("{query}", &query).replace("{org}", &org).replace("{entry}", &entry);
     let mut tokens = Vec::new();
     for (username, _) in people {
         tokens.push(app.login(username).await);
