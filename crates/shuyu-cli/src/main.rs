@@ -252,6 +252,9 @@ async fn demo(args: DemoArgs) -> Result<()> {
     };
     let state = shuyu_server::build_state(config).await?;
     let accounts = shuyu_server::demo::seed(&state).await.map_err(api_err)?;
+    if !accounts.is_empty() {
+        shuyu_server::demo::seed_showcase(&state).await.map_err(api_err)?;
+    }
     println!("数域 Shuyu demo — data in {}", args.data_dir.display());
     if accounts.is_empty() {
         println!("(demo accounts already exist; use --reset to recreate them; passwords are <username>-demo-2026)");

@@ -197,3 +197,205 @@ mod tests {
         }
     }
 }
+
+/// A published catalogue entry for the demo: `(name, industry, share, open, frequency, fields)`.
+type DemoEntry =
+    (&'static str, &'static str, &'static str, &'static str, &'static str, &'static [(&'static str, &'static str, u8)]);
+
+const DEMO_ENTRIES: &[DemoEntry] = &[
+    (
+        "市场主体登记信息",
+        "S92",
+        "unconditional",
+        "conditional",
+        "daily",
+        &[("uscc", "统一社会信用代码", 1), ("company_name", "企业名称", 1), ("legal_rep_id", "法定代表人身份证号", 4)],
+    ),
+    (
+        "公交线路与站点",
+        "G54",
+        "unconditional",
+        "unconditional",
+        "monthly",
+        &[("line", "线路编号", 1), ("stop", "站点名称", 1), ("lng", "经度", 1), ("lat", "纬度", 1)],
+    ),
+    (
+        "不动产登记信息",
+        "K70",
+        "conditional",
+        "not_allowed",
+        "daily",
+        &[("parcel", "不动产单元号", 2), ("owner_id", "权利人身份证号", 4)],
+    ),
+    (
+        "医疗机构执业信息",
+        "Q84",
+        "unconditional",
+        "unconditional",
+        "quarterly",
+        &[("licence", "执业许可证号", 1), ("name", "机构名称", 1), ("beds", "核定床位", 1)],
+    ),
+    (
+        "企业用电量统计",
+        "D44",
+        "conditional",
+        "conditional",
+        "monthly",
+        &[("uscc", "统一社会信用代码", 1), ("kwh", "月用电量", 2)],
+    ),
+    (
+        "空气质量监测",
+        "N77",
+        "unconditional",
+        "unconditional",
+        "realtime",
+        &[("station", "监测站点", 1), ("aqi", "空气质量指数", 1), ("pm25", "PM2.5浓度", 1)],
+    ),
+];
+
+fn demo_metadata(entry: &DemoEntry, region: &str) -> Result<shuyu_core::catalogue::EntryMetadata, ApiError> {
+    let (name, industry, share, open, frequency, fields) = entry;
+    let fields: Vec<_> = fields
+        .iter()
+        .map(|(n, d, level)| {
+            let pii = (*level >= 4).then_some("resident_id");
+            json!({"name": n, "type": "string", "description": d, "sensitivity": level, "pii": pii})
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "name": name,
+        "description": format!("{name}（演示数据）"),
+        "tags": ["演示", "demo"],
+        "industry": industry,
+        "scenarios": ["城市治理"],
+        "source": "数源部门业务系统",
+        "fields": fields,
+        "records": 100000,
+        "region": region,
+        "update_frequency": frequency,
+        "share_class": share,
+        "open_class": open,
+        "acquisition_mode": "authorized_operation",
+        "storage": "市政务云",
+        "grade": "general"
+    }))
+    .map_err(|e| ApiError::bad_request(&e.to_string()))
+}
+
+/// Published catalogue entries (one with an open dataset) and two registrations, one in
+/// publicity, so every screen has something to show. Only for `shuyu demo`; tests start empty.
+pub async fn seed_showcase(state: &AppState) -> Result<(), ApiError> {
+    use shuyu_core::catalogue::{Entry, EntryState};
+    use shuyu_store::catalogue::{self as cat, EntryRecord};
+
+    let ctx = AuditContext::system("demo-seed");
+    let mut tx = state.begin().await?;
+    let all = organisations::list(tx.conn()).await?;
+    let Some(holder) = all.iter().find(|o| o.kind == OrgKind::SourceDepartment).cloned() else { return Ok(()) };
+    let steward = users::find_by_username(tx.conn(), "steward").await?;
+    let authority = users::find_by_username(tx.conn(), "authority").await?;
+    let (Some(steward), Some(authority)) = (steward, authority) else { return Ok(()) };
+    let region = state.profile.certificate.region_code.clone();
+    let now = tx.now();
+    let mut first_entry = None;
+    for (i, entry) in DEMO_ENTRIES.iter().enumerate() {
+        let meta = demo_metadata(entry, &region)?;
+        let mut e = EntryRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            holder_org: holder.id,
+            workflow: Entry { state: EntryState::Published, ..Entry::new() },
+            published: Some(meta.clone()),
+            pending: None,
+            late_submission: false,
+            decision_reason: None,
+            overdue_since: None,
+            open_data: None,
+            published_version: 1,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        if i == 1 {
+            let content = b"line,stop,lng,lat\n1,Central Station,120.30,31.57\n1,Xihu Road,120.31,31.58\n".to_vec();
+            let a = shuyu_store::attachments::Attachment {
+                id: shuyu_core::ids::AttachmentId::new(),
+                org_id: holder.id,
+                uploaded_by: steward.id,
+                filename: "bus-stops.csv".into(),
+                media_type: "text/csv".into(),
+                size: i64::try_from(content.len()).unwrap_or_default(),
+                sha256: {
+                    use sha2::Digest;
+                    hex::encode(sha2::Sha256::digest(&content))
+                },
+                created_at: now,
+            };
+            shuyu_store::attachments::insert(tx.conn(), &a, &content).await?;
+            e.open_data = Some(a.id.to_string());
+        }
+        e.workflow.ever_published = true;
+        cat::insert(tx.conn(), &e).await?;
+        cat::add_version(tx.conn(), &e.id, 1, &meta, authority.id, now).await?;
+        tx.audit(
+            &ctx,
+            "catalogue.published",
+            &format!("catalogue_entry:{}", e.id),
+            Outcome::Success,
+            json!({"name": meta.name}),
+        )
+        .await?;
+        first_entry.get_or_insert(e.id.clone());
+    }
+    tx.commit().await?;
+    crate::catalogue::rebuild_index(state).await?;
+
+    // A first registration of the first entry, accepted and in publicity, and one awaiting the
+    // registry's acceptance decision.
+    use shuyu_core::registration::{Command, Registration, RegistrationType};
+    use shuyu_store::registrations::{self, RegistrationRecord};
+    let today = state.clock.today();
+    for (name, publicise) in [("市场主体登记信息", true), ("医疗机构执业信息", false)] {
+        let rec = RegistrationRecord {
+            id: shuyu_core::ids::RegistrationId::new(),
+            query_code: auth::new_token()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(12)
+                .collect::<String>()
+                .to_uppercase(),
+            workflow: Registration::new(RegistrationType::First, today),
+            subject_kind: shuyu_core::certificate::SubjectKind::DataResource,
+            applicant_org: holder.id,
+            applicant_user: steward.id,
+            certificate_code: None,
+            catalogue_entry_id: first_entry.clone(),
+            subject_name: name.into(),
+            summary: format!("{name}，覆盖全市，按规定更新（演示数据）"),
+            industry: "S92".into(),
+            region: region.clone(),
+            facts: json!({"scenarios": "城市治理"}),
+            materials: Vec::new(),
+            operation_term_end: None,
+            missing: Vec::new(),
+            decision_ground: None,
+            decision_reason: None,
+            overdue_since: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = state.begin().await?;
+        let timer = crate::registry::registration_timer(state, &rec)?;
+        registrations::insert(tx.conn(), &rec).await?;
+        shuyu_store::timers::set(tx.conn(), crate::registry::REGISTRATION, &rec.id.to_string(), timer.as_ref()).await?;
+        tx.audit(&ctx, "registration.submitted", &rec.id.resource(), Outcome::Success, json!({"subject_name": name}))
+            .await?;
+        if publicise {
+            for command in [Command::Accept, Command::StartPublicity] {
+                crate::registry::transition(state, &mut tx, &ctx, rec.id, &command, json!({}), |_| {}).await?;
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
