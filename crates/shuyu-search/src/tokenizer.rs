@@ -2,7 +2,7 @@
 //! their dictionary sub-words ("企业登记信息" → 企业, 登记, 信息, …), so a short query finds a long
 //! name. Whitespace and punctuation are dropped.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -14,13 +14,13 @@ fn jieba() -> &'static Jieba {
 
 #[derive(Clone)]
 pub struct ChineseTokenizer {
-    // Shared so cloning the analyzer per field does not reload the dictionary.
-    jieba: Arc<&'static Jieba>,
+    // One dictionary for the process: cloning the analyzer per field never reloads it.
+    jieba: &'static Jieba,
 }
 
 impl ChineseTokenizer {
     pub fn new() -> Self {
-        Self { jieba: Arc::new(jieba()) }
+        Self { jieba: jieba() }
     }
 }
 

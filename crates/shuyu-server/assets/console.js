@@ -69,4 +69,57 @@
       if (r.ok) pw.reset();
     });
   }
+
+  // Workflow forms: <form class="api-action" data-url="…"> posts its fields as JSON. Files
+  // (inputs with data-material) are uploaded first and sent as `materials`; textareas with
+  // data-list become arrays (one item per line); checkboxes become booleans; empty fields are
+  // left out. On success the page reloads, or goes to data-redirect + the new object's id.
+  async function upload(file) {
+    var res = await fetch("/api/v1/attachments?filename=" + encodeURIComponent(file.name), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": file.type || "application/octet-stream" },
+      body: file,
+    });
+    var body = null;
+    try { body = await res.json(); } catch (e) { body = null; }
+    return { ok: res.ok, body: body };
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("form.api-action"), function (form) {
+    form.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      var out = form.querySelector(".error");
+      if (out) out.textContent = "";
+      var data = {};
+      var materials = [];
+      var els = form.querySelectorAll("input, select, textarea");
+      for (var i = 0; i < els.length; i++) {
+        var el = els[i];
+        if (el.type === "file") {
+          for (var j = 0; j < el.files.length; j++) {
+            var up = await upload(el.files[j]);
+            if (!up.ok) { if (out) out.textContent = errorText(up.body, lang); return; }
+            materials.push({ key: el.getAttribute("data-material"), attachment_id: up.body.id });
+          }
+          continue;
+        }
+        if (!el.name) continue;
+        if (el.type === "checkbox") { data[el.name] = el.checked; continue; }
+        if (el.hasAttribute("data-list")) {
+          data[el.name] = el.value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
+          continue;
+        }
+        if (el.value !== "") data[el.name] = el.value;
+      }
+      if (materials.length) data.materials = materials;
+      var r = await postJson(form.getAttribute("data-url"), data);
+      if (!r.ok) { if (out) out.textContent = errorText(r.body, lang); return; }
+      var next = form.getAttribute("data-redirect");
+      if (next && r.body && r.body.id) { window.location.href = next + r.body.id; } else { window.location.reload(); }
+    });
+  });
+
+  var print = document.getElementById("print");
+  if (print) print.addEventListener("click", function () { window.print(); });
 })();

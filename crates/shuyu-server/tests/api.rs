@@ -488,6 +488,96 @@ mod browser {
             page.wait_for("location.pathname === '/console/login'").await;
         }
     }
+
+    async fn sign_in(page: &mut kit::browser::Page, app: &TestApp, username: &str) {
+        page.goto(&app.url("/console/login")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('login-form')").await;
+        let js = format!(
+            "(() => {{ const f = document.getElementById('login-form'); f.username.value = '{username}'; \
+             f.password.value = '{username}-demo-2026'; f.requestSubmit(); return true; }})()"
+        );
+        page.eval(&js).await;
+        page.wait_for("location.pathname === '/console'").await;
+    }
+
+    async fn click_action(page: &mut kit::browser::Page, action: &str, state_after: &str) {
+        page.wait_for(&format!("!!document.querySelector('form[data-action={action}]')")).await;
+        page.eval(&format!("document.querySelector('form[data-action={action}]').requestSubmit(); true")).await;
+        page.wait_for(&format!(
+            "document.readyState === 'complete' && (document.getElementById('reg-state') || {{}}).innerText === '{state_after}'"
+        ))
+        .await;
+    }
+
+    /// One registration from the application form to a certificate that verifies publicly,
+    /// entirely through the console and the public portal.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_registration_from_application_to_verified_certificate() {
+        let Some(chromium) = chromium_path() else {
+            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
+            eprintln!("Chromium not installed: browser test not run here");
+            return;
+        };
+        let app = TestApp::spawn(Backend::Sqlite, true).await;
+        let admin = app.login("admin").await;
+        let clock = |set: &str| {
+            let req =
+                app.client.post(app.url("/api/v1/admin/test-clock")).bearer_auth(&admin).json(&json!({"set": set}));
+            async move { assert_eq!(req.send().await.unwrap().status(), StatusCode::OK) }
+        };
+        clock("2026-10-12T01:00:00Z").await;
+        let browser = Browser::launch(&chromium).await;
+        let mut page = browser.page().await;
+
+        // The source department applies, attaching every material.
+        sign_in(&mut page, &app, "steward").await;
+        page.goto(&app.url("/console/registrations/new")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('new-registration')").await;
+        page.eval(
+            "(() => { const f = document.getElementById('new-registration'); \
+             f.subject_name.value = '城市公交运行数据'; f.summary.value = '公交线路、站点与到站时间'; f.industry.value = 'G54'; \
+             f.querySelectorAll('input[type=file]').forEach((input, i) => { const dt = new DataTransfer(); \
+               dt.items.add(new File(['%PDF-1.4 material ' + i], 'material-' + i + '.pdf', {type: 'application/pdf'})); \
+               input.files = dt.files; }); \
+             f.requestSubmit(); return true; })()",
+        )
+        .await;
+        page.wait_for(
+            "location.pathname.startsWith('/console/registrations/0') && !!document.getElementById('reg-state')",
+        )
+        .await;
+        assert_eq!(page.eval("document.getElementById('reg-state').innerText").await, "待受理");
+        let path = page.eval("location.pathname").await.as_str().unwrap().to_string();
+        page.eval("document.getElementById('logout').click(); true").await;
+        page.wait_for("location.pathname === '/console/login'").await;
+
+        // The registry accepts and, after review, starts publicity.
+        sign_in(&mut page, &app, "registrar").await;
+        page.goto(&app.url(&path)).await;
+        click_action(&mut page, "accept", "审查中").await;
+        click_action(&mut page, "start_publicity", "公示中").await;
+        // Anyone reads the publicity notice.
+        let mut public = browser.page().await;
+        public.goto(&app.url("/public/publicity")).await;
+        public.wait_for("document.readyState === 'complete'").await;
+        assert!(public.eval("document.body.innerText").await.as_str().unwrap().contains("城市公交运行数据"));
+
+        // Ten working days of publicity without objection: approved, certificate issued.
+        clock("2026-10-27T01:00:00Z").await;
+        // Sessions expire by the platform's clock: two weeks later the registrar signs in again.
+        sign_in(&mut page, &app, "registrar").await;
+        page.goto(&app.url(&path)).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('certificate-link')").await;
+        assert_eq!(page.eval("document.getElementById('reg-state').innerText").await, "已核准");
+        page.eval("document.getElementById('certificate-link').click(); true").await;
+        page.wait_for(
+            "location.pathname.startsWith('/public/certificates/') && !!document.getElementById('cert-status')",
+        )
+        .await;
+        assert_eq!(page.eval("document.getElementById('cert-status').innerText").await, "有效");
+        assert!(page.eval("document.getElementById('signature').className").await == "ok");
+        assert_eq!(page.eval("!!document.querySelector('.qr svg')").await, true, "a QR code of the verification URL");
+    }
 }
 
 /// The content security policy forbids inline styles and scripts; the pages must not need them.
@@ -504,6 +594,14 @@ async fn console_pages_need_no_inline_styles_or_scripts() {
         "/console/profile",
         "/console/account",
         "/console/organisations",
+        "/console/registrations",
+        "/console/registrations/new",
+        "/console/certificates",
+        "/console/catalogue",
+        "/console/sharing",
+        "/public/catalogue",
+        "/public/publicity",
+        "/public/verify",
     ] {
         let r = admin.get(app.url(path)).send().await.unwrap();
         let csp = r.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();

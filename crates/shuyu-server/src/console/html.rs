@@ -80,3 +80,28 @@ impl Page {
         (crate::html_headers(), html).into_response()
     }
 }
+
+/// A public portal page: the portal's own links instead of the role menu.
+pub fn public_page(lang: Lang, title: &str, body: &str) -> Response {
+    let links = [
+        ("nav.public_catalogue", "/public/catalogue"),
+        ("nav.publicity", "/public/publicity"),
+        ("nav.verify", "/public/verify"),
+        ("login.title", "/console/login"),
+    ]
+    .iter()
+    .map(|(key, href)| format!("<a href=\"{href}\">{}</a>", esc(&t(lang, key))))
+    .collect::<String>();
+    let html = format!(
+        "{head}<body><header class=\"top\"><div class=\"brand\">{name}<small>{tagline}</small></div>\
+         <div class=\"who\">{links}<a href=\"/console/lang/{other}?next=/public/catalogue\">{switch}</a></div></header>\
+         <main class=\"public\">{body}</main><footer>{footer}</footer></body></html>",
+        head = head(lang, title),
+        name = esc(&t(lang, "app.name")),
+        tagline = esc(&t(lang, "app.tagline")),
+        other = lang.other().code(),
+        switch = esc(&t(lang, "app.switch_language")),
+        footer = esc(&t(lang, "app.footer")),
+    );
+    (crate::html_headers(), html).into_response()
+}

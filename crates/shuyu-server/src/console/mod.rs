@@ -2,7 +2,10 @@
 //! A menu item shows only when the policies would allow its action, so the menu and the API
 //! can never disagree. Every label comes from the message catalogue.
 
+mod catalogue;
 mod html;
+mod public;
+mod registration;
 
 use axum::extract::State;
 use axum::http::header::{self, SET_COOKIE};
@@ -35,6 +38,17 @@ pub fn router() -> Router<AppState> {
         .route("/console/calendar", get(calendar_page))
         .route("/console/profile", get(profile_page))
         .route("/console/account", get(account_page))
+        .route("/console/registrations", get(registration::list_page))
+        .route("/console/registrations/new", get(registration::new_page))
+        .route("/console/registrations/{id}", get(registration::detail_page))
+        .route("/console/certificates", get(registration::certificates_page))
+        .route("/console/catalogue", get(catalogue::catalogue_page))
+        .route("/console/sharing", get(catalogue::sharing_page))
+        .route("/public", get(|| async { Redirect::to("/public/catalogue") }))
+        .route("/public/catalogue", get(public::catalogue_page))
+        .route("/public/publicity", get(public::publicity_page))
+        .route("/public/verify", get(public::verify_form))
+        .route("/public/certificates/{code}", get(public::certificate_page))
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/console.js", get(js))
 }
@@ -56,6 +70,25 @@ const NAV: &[NavItem] = &[
         resource: Resource::platform,
     },
     NavItem { key: "nav.users", href: "/console/users", action: Action::UserList, resource: Resource::platform },
+    NavItem {
+        key: "nav.catalogue",
+        href: "/console/catalogue",
+        action: Action::CatalogueList,
+        resource: Resource::platform,
+    },
+    NavItem { key: "nav.sharing", href: "/console/sharing", action: Action::SharingList, resource: Resource::platform },
+    NavItem {
+        key: "nav.registrations",
+        href: "/console/registrations",
+        action: Action::RegistrationList,
+        resource: Resource::platform,
+    },
+    NavItem {
+        key: "nav.certificates",
+        href: "/console/certificates",
+        action: Action::CertificateList,
+        resource: Resource::platform,
+    },
     NavItem { key: "nav.audit", href: "/console/audit", action: Action::AuditQuery, resource: Resource::audit_log },
     NavItem {
         key: "nav.calendar",

@@ -105,8 +105,12 @@ impl Page {
         }
     }
 
+    /// Navigates and waits for the new document: the old one is marked first, so a check that
+    /// runs before the navigation commits cannot mistake the old page for the new one.
     pub async fn goto(&mut self, url: &str) {
+        self.eval("window.__shuyu_stale = true").await;
         self.call("Page.navigate", json!({"url": url})).await;
+        self.wait_for("!window.__shuyu_stale && document.readyState === 'complete'").await;
     }
 
     /// Evaluates an expression in the page and returns its value.
