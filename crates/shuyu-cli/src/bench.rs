@@ -39,9 +39,22 @@ pub enum BenchCommand {
         #[arg(long, default_value = "BENCHMARKS.md")]
         report: PathBuf,
     },
+    /// Public catalogue search: index build and query latency over many published entries,
+    /// through the API handler and through tantivy alone.
+    Catalogue {
+        /// Published entries to index.
+        #[arg(long, default_value_t = 100_000)]
+        entries: u64,
+        /// Queries to time (a mix of words, word pairs, filters).
+        #[arg(long, default_value_t = 2_000)]
+        queries: u64,
+        /// Write the results into this Markdown file's "catalogue" section.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        report: PathBuf,
+    },
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template("{msg:>28} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
@@ -52,16 +65,21 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-struct Row {
-    what: &'static str,
-    shuyu: String,
-    raw: String,
-    ratio: f64,
-    goal: &'static str,
+pub(crate) struct Row {
+    pub what: &'static str,
+    pub shuyu: String,
+    pub raw: String,
+    pub ratio: f64,
+    pub goal: &'static str,
 }
 
 pub async fn run(command: BenchCommand) -> Result<ExitCode> {
-    let BenchCommand::Audit { events, appends, proofs, dir, report } = command;
+    let (events, appends, proofs, dir, report) = match command {
+        BenchCommand::Audit { events, appends, proofs, dir, report } => (events, appends, proofs, dir, report),
+        BenchCommand::Catalogue { entries, queries, report } => {
+            return crate::bench_catalogue::run(entries, queries, &report).await;
+        }
+    };
     let tmp = tempfile::tempdir().context("temporary directory")?;
     let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
@@ -232,9 +250,9 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
 
     store.close().await;
     let command = format!("cargo run --release -- bench audit --events {events} --appends {appends} --proofs {proofs}");
-    let table = render(&rows, &command);
+    let table = render("audit", &rows, &command, "SQLite (WAL, synchronous=NORMAL)");
     println!("{table}");
-    write_report(&report, &table)?;
+    write_report(&report, "audit", &table)?;
     println!("written to {}", report.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -243,12 +261,12 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn render(rows: &[Row], command: &str) -> String {
+pub(crate) fn render(section: &str, rows: &[Row], command: &str, setup: &str) -> String {
     let mut out = String::new();
-    out.push_str("## audit\n\n");
+    out.push_str(&format!("## {section}\n\n"));
     out.push_str(&format!("Command: `{command}`  \n"));
     out.push_str(&format!(
-        "Machine: {} cores, measured {}. SQLite (WAL, synchronous=NORMAL). Ratio = Shuyu / raw engine in the same run.\n\n",
+        "Machine: {} cores, measured {}. {setup}. Ratio = Shuyu / raw engine in the same run.\n\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         Utc::now().format("%Y-%m-%d")
     ));
@@ -259,15 +277,15 @@ fn render(rows: &[Row], command: &str) -> String {
     out
 }
 
-/// Replaces the `## audit` section of the report, keeping the others.
-fn write_report(path: &PathBuf, section: &str) -> Result<()> {
+/// Replaces the `## {name}` section of the report, keeping the others.
+pub(crate) fn write_report(path: &PathBuf, name: &str, section: &str) -> Result<()> {
     let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
     let mut out = String::new();
     let mut skipping = false;
     let mut replaced = false;
     for line in existing.lines() {
         if line.starts_with("## ") {
-            skipping = line.trim() == "## audit";
+            skipping = line.trim() == format!("## {name}");
             if skipping {
                 out.push_str(section);
                 out.push('\n');

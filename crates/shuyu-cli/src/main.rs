@@ -1,6 +1,7 @@
 //! `shuyu`: run the platform, the demo, and the tools data stewards and auditors use.
 
 mod bench;
+mod bench_catalogue;
 mod verify;
 
 use std::net::SocketAddr;

@@ -243,6 +243,14 @@ impl CatalogueIndex {
         Ok(Hits { total, ids })
     }
 
+    /// The engine alone: collects the top `limit` and the count for a prebuilt query, without
+    /// reading any stored document. The benchmark's baseline.
+    pub fn raw(&self, query: &dyn Query, limit: usize) -> Result<usize> {
+        let searcher = self.reader.searcher();
+        let (top, total) = searcher.search(query, &(TopDocs::with_limit(limit).order_by_score(), Count))?;
+        Ok(top.len().min(total))
+    }
+
     pub fn len(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
