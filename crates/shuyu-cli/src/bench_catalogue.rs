@@ -31,8 +31,34 @@ use shuyu_store::AuditContext;
 use crate::bench::{bar, render, write_report, Row};
 
 const TOPICS: &[&str] = &[
-    "企业", "个人", "车辆", "公交", "医疗", "教育", "气象", "环境", "人口", "社保", "税务", "不动产", "水务", "电力",
-    "交通", "旅游", "农业", "市场", "信用", "住房", "养老", "就业", "食品", "药品", "消防", "应急", "物流", "港口",
+    "企业",
+    "个人",
+    "车辆",
+    "公交",
+    "医疗",
+    "教育",
+    "气象",
+    "环境",
+    "人口",
+    "社保",
+    "税务",
+    "不动产",
+    "水务",
+    "电力",
+    "交通",
+    "旅游",
+    "农业",
+    "市场",
+    "信用",
+    "住房",
+    "养老",
+    "就业",
+    "食品",
+    "药品",
+    "消防",
+    "应急",
+    "物流",
+    "港口",
 ];
 const SUBJECTS: &[&str] =
     &["登记", "许可", "监测", "统计", "缴费", "备案", "处罚", "检验", "运行", "服务", "投诉", "补贴", "评价", "审批"];
@@ -44,11 +70,15 @@ fn synthetic(rng: &mut impl Rng, n: u64, divisions: &[String]) -> EntryMetadata 
     let subject = SUBJECTS.choose(rng).copied().unwrap_or("登记");
     let suffix = SUFFIXES.choose(rng).copied().unwrap_or("信息");
     let classes = [AccessClass::Unconditional, AccessClass::Conditional, AccessClass::NotAllowed];
-    let frequencies = [UpdateFrequency::Realtime, UpdateFrequency::Daily, UpdateFrequency::Monthly, UpdateFrequency::Yearly];
+    let frequencies =
+        [UpdateFrequency::Realtime, UpdateFrequency::Daily, UpdateFrequency::Monthly, UpdateFrequency::Yearly];
     let sensitivity = rng.gen_range(1..=4u8);
     EntryMetadata {
         name: format!("{topic}{subject}{suffix}（第{n}号）"),
-        description: format!("全市{topic}{subject}业务形成的{suffix}，用于{}等场景", SUBJECTS.choose(rng).unwrap_or(&"")),
+        description: format!(
+            "全市{topic}{subject}业务形成的{suffix}，用于{}等场景",
+            SUBJECTS.choose(rng).unwrap_or(&"")
+        ),
         tags: vec![topic.to_string(), subject.to_string(), format!("dataset-{}", n % 97)],
         industry: divisions.choose(rng).cloned().unwrap_or_else(|| "S92".into()),
         scenarios: vec![format!("{topic}治理")],
@@ -143,7 +173,12 @@ pub async fn run(entries: u64, queries: u64, report: &PathBuf) -> Result<ExitCod
             let e = EntryRecord {
                 id: format!("bench-{n:07}"),
                 holder_org: *holders.choose(&mut rng).ok_or_else(|| anyhow!("no organisations"))?,
-                workflow: Entry { state: EntryState::Published, ever_published: true, has_pending: false, ..Entry::new() },
+                workflow: Entry {
+                    state: EntryState::Published,
+                    ever_published: true,
+                    has_pending: false,
+                    ..Entry::new()
+                },
                 published: Some(synthetic(&mut rng, n, &divisions)),
                 pending: None,
                 late_submission: false,
@@ -157,7 +192,8 @@ pub async fn run(entries: u64, queries: u64, report: &PathBuf) -> Result<ExitCod
             };
             catalogue::insert(tx.conn(), &e).await?;
         }
-        tx.audit(&ctx, "bench.catalogue_seeded", "platform:shuyu", Outcome::Success, json!({ "entries": batch })).await?;
+        tx.audit(&ctx, "bench.catalogue_seeded", "platform:shuyu", Outcome::Success, json!({ "entries": batch }))
+            .await?;
         tx.commit().await?;
         pb.inc(batch);
     }

@@ -873,6 +873,148 @@ mod registration {
         assert_eq!(c["verified"], false);
     }
 
+    /// Drives a first registration to its certificate; returns the registration id and code.
+    async fn certified(f: &Flow) -> (String, String) {
+        let (id, _) = f.submit(None).await;
+        f.ok("registrar", &id, "accept", json!({})).await;
+        f.ok("registrar", &id, "start_publicity", json!({})).await;
+        f.go_to("2026-10-23").await;
+        let v = f.reg(&id).await;
+        assert_eq!(v["state"], "approved");
+        (id, v["certificate_code"].as_str().unwrap().to_string())
+    }
+
+    async fn change_cancellation_and_revocation(backend: Backend) {
+        let Some(f) = Flow::new(backend).await else { return };
+        f.go_to("2026-10-08").await;
+        f.go_to("2026-10-09").await;
+        let (_, code) = certified(&f).await;
+        let verify = || async {
+            let r = f.app.get_anon(&format!("/api/v1/public/certificates/{code}")).await;
+            r.json::<Value>().await.unwrap()
+        };
+        // A change registration: same flow, then the certificate's facts change, its version
+        // rises, it is signed again, and the history keeps both versions.
+        let steward = f.app.login("steward").await;
+        let mut materials = Vec::new();
+        for key in ["change_application", "identity_proof"] {
+            let aid = f.app.upload(&steward, &format!("{key}.pdf"), b"%PDF change").await;
+            materials.push(json!({"key": key, "attachment_id": aid}));
+        }
+        let r = f
+            .app
+            .client
+            .post(f.app.url("/api/v1/registrations"))
+            .bearer_auth(&steward)
+            .json(&json!({
+                "type": "change", "subject_kind": "data_resource", "certificate_code": code,
+                "subject_name": "市场主体登记信息（含个体工商户）", "summary": "新增个体工商户登记信息",
+                "industry": "L7212", "region": "320200", "materials": materials
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let change: Value = r.json().await.unwrap();
+        let cid = change["id"].as_str().unwrap().to_string();
+        assert_eq!(change["missing_materials"], json!([]));
+        f.ok("registrar", &cid, "accept", json!({})).await;
+        f.ok("registrar", &cid, "start_publicity", json!({})).await;
+        f.go_to("2026-11-07").await;
+        assert_eq!(f.reg(&cid).await["state"], "approved");
+        let c = verify().await;
+        assert_eq!(c["facts"]["subject_name"], "市场主体登记信息（含个体工商户）");
+        assert_eq!(c["facts"]["version"], 2);
+        assert_eq!(c["verified"], true);
+        let (_, full) = f.get("steward", &format!("/api/v1/certificates/{code}")).await;
+        assert_eq!(full["versions"].as_array().unwrap().len(), 2);
+
+        // Cancellation (YXR §21): a reason from the list, completed within 10 working days of
+        // acceptance, no publicity; the certificate is cancelled and announced.
+        let steward = f.app.login("steward").await;
+        let mut materials = Vec::new();
+        for key in ["cancellation_application", "identity_proof"] {
+            let aid = f.app.upload(&steward, &format!("{key}.pdf"), b"%PDF cancel").await;
+            materials.push(json!({"key": key, "attachment_id": aid}));
+        }
+        let body = json!({
+            "type": "cancellation", "subject_kind": "data_resource", "certificate_code": code,
+            "subject_name": "市场主体登记信息", "summary": "权益期限届满", "industry": "L7212", "region": "320200",
+            "materials": materials
+        });
+        let r = f
+            .app
+            .client
+            .post(f.app.url("/api/v1/registrations"))
+            .bearer_auth(&steward)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "a cancellation names its YXR §21 reason");
+        let mut body = body;
+        body["cancellation_reason"] = json!("rights_waived_or_expired");
+        let r = f
+            .app
+            .client
+            .post(f.app.url("/api/v1/registrations"))
+            .bearer_auth(&steward)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let cancel: Value = r.json().await.unwrap();
+        let xid = cancel["id"].as_str().unwrap().to_string();
+        let v = f.ok("registrar", &xid, "accept", json!({})).await;
+        assert_eq!(v["allowed_actions"], json!(["complete_cancellation", "refuse"]));
+        assert_eq!(v["deadline"], "2026-11-20", "10 working days from Saturday 7 November");
+        f.ok("registrar", &xid, "complete_cancellation", json!({})).await;
+        let c = verify().await;
+        assert_eq!(c["status"], "cancelled");
+        assert_eq!(c["signature_valid"], true, "cancellation changes the status, not the signed facts");
+        let notices: Value = f.app.get_anon("/api/v1/public/announcements").await.json().await.unwrap();
+        assert!(notices.as_array().unwrap().iter().any(|n| n["certificate_code"] == code.as_str()));
+        // A cancelled certificate cannot be changed, renewed or revoked.
+        let (s, _) = f.get("steward", &format!("/api/v1/certificates/{code}")).await;
+        assert_eq!(s, StatusCode::OK);
+        let r = f
+            .app
+            .client
+            .post(f.app.url(&format!("/api/v1/certificates/{code}/actions/revoke")))
+            .bearer_auth(f.app.login("registrar").await)
+            .json(&json!({"ground": "false_material", "reason": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+    }
+
+    async fn revocation_for_false_material(backend: Backend) {
+        let Some(f) = Flow::new(backend).await else { return };
+        f.go_to("2026-10-09").await;
+        let (_, code) = certified(&f).await;
+        let app = &f.app;
+        let revoke = |who: &'static str, body: Value| {
+            let url = app.url(&format!("/api/v1/certificates/{code}/actions/revoke"));
+            async move {
+                let token = app.login(who).await;
+                let r = app.client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+                let status = r.status();
+                (status, r.json::<Value>().await.unwrap())
+            }
+        };
+        assert_eq!(revoke("steward", json!({"ground": "misuse", "reason": "x"})).await.0, StatusCode::FORBIDDEN);
+        let (s, e) = revoke("registrar", json!({"ground": "dislike", "reason": "x"})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["basis"], "YXR §27");
+        let (s, v) = revoke("registrar", json!({"ground": "false_material", "reason": "来源证明系伪造"})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["state"], "revoked");
+        let c: Value = f.app.get_anon(&format!("/api/v1/public/certificates/{code}")).await.json().await.unwrap();
+        assert_eq!(c["status"], "revoked");
+        assert_eq!(c["verified"], false);
+    }
+
     macro_rules! on_both {
         ($name:ident) => {
             mod $name {
@@ -894,6 +1036,8 @@ mod registration {
     on_both!(supplement_then_silence_withdraws);
     on_both!(objection_upheld_ends_the_registration);
     on_both!(clean_run_ends_in_a_certificate_that_verifies);
+    on_both!(change_cancellation_and_revocation);
+    on_both!(revocation_for_false_material);
 }
 
 /// The catalogue (WH §10–§26) through the API with the test clock.
