@@ -46,6 +46,7 @@ actions! {
     RegistrationApplicantAct => "registration.applicant_act",
     RegistrationObject => "registration.object",
     RegistrationStatistics => "registration.statistics",
+    RegistrationExport => "registration.export",
     RegistrationPublicity => "registration.publicity",
     RegistrationStatusQuery => "registration.status_query",
     CertificateVerify => "certificate.verify",

@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 
 use crate::routes::{
-    attachments, audit, catalogue, certificates, dcat, organisations, platform, registrations, session, users,
+    attachments, audit, catalogue, certificates, dcat, organisations, platform, registrations, session, sync, users,
 };
 
 #[derive(OpenApi)]
@@ -25,7 +25,7 @@ use crate::routes::{
         catalogue::create, catalogue::list, catalogue::get, catalogue::act,
         catalogue::request_sharing, catalogue::list_sharing, catalogue::get_sharing, catalogue::act_sharing,
         catalogue::search, catalogue::public_get, catalogue::download, catalogue::authorizable,
-        dcat::catalog, dcat::entry,
+        dcat::catalog, dcat::entry, sync::export,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

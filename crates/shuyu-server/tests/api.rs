@@ -807,6 +807,24 @@ mod registration {
         let c = check().await;
         assert_eq!(c["status"], "valid");
         assert_eq!(c["verified"], true);
+        // The synchronisation export carries the certificate with what a receiving platform
+        // needs to verify it itself.
+        let (s, sync) = f.get("registrar", "/api/v1/registrations/export").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(sync["format"], "shuyu-registration-sync/1");
+        let exported = sync["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["facts"]["code"] == code.as_str())
+            .unwrap()
+            .clone();
+        let facts: shuyu_core::certificate::CertificateFacts =
+            serde_json::from_value(exported["facts"].clone()).unwrap();
+        let key_bytes: [u8; 32] =
+            hex::decode(sync["registry"]["public_key"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&key_bytes).unwrap();
+        assert!(facts.verify(&key, exported["signature"].as_str().unwrap()), "verifiable offline");
         assert_eq!(c["facts"]["valid_from"], "2026-10-23");
         assert_eq!(c["facts"]["valid_until"], "2029-10-22");
         assert_eq!(c["facts"]["subject_name"], "市场主体登记信息");

@@ -10,6 +10,7 @@ pub mod organisations;
 pub mod platform;
 pub mod registrations;
 pub mod session;
+pub mod sync;
 pub mod users;
 
 use axum::routing::{get, post};
@@ -40,6 +41,7 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/attachments", post(attachments::upload))
         .route("/api/v1/registrations", get(registrations::list).post(registrations::apply))
         .route("/api/v1/registrations/statistics", get(registrations::statistics))
+        .route("/api/v1/registrations/export", get(sync::export))
         .route("/api/v1/registrations/{id}", get(registrations::get))
         .route("/api/v1/registrations/{id}/actions/{action}", post(registrations::act))
         .route("/api/v1/certificates", get(certificates::list))

@@ -312,6 +312,7 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/registrations", None, Some(APPLICANTS_AND_SUPERVISORS)),
         e("POST", "/api/v1/registrations", Some(json!({"type": "nope"})), Some(APPLICANTS)),
         e("GET", "/api/v1/registrations/statistics", None, Some(&["authority_officer"])),
+        e("GET", "/api/v1/registrations/export", None, Some(&["registrar"])),
         e("GET", "/api/v1/registrations/{reg}", None, Some(REGISTRATION_READERS)),
         e("POST", "/api/v1/registrations/{reg}/actions/not_accept", None, Some(&["registrar"])),
         e(
