@@ -69,6 +69,12 @@ actions! {
     SharingRead => "sharing.read",
     SharingAuthorityReview => "sharing.authority_review",
     SharingProviderReview => "sharing.provider_review",
+    OpenDataApply => "open_data.apply",
+    OpenDataList => "open_data.list",
+    OpenDataListAll => "open_data.list_all",
+    OpenDataRead => "open_data.read",
+    OpenDataDecide => "open_data.decide",
+    OpenDataDownload => "open_data.download",
 }
 
 #[cfg(test)]

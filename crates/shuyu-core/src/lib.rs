@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod industry;
+pub mod open_data;
 pub mod profile;
 pub mod registration;
 pub mod roles;

@@ -98,6 +98,8 @@ pub struct Catalogue {
     pub change_review_days: u32,
     /// Working days for a holder to answer a quality issue or objection.
     pub quality_answer_days: u32,
+    /// Working days for a holder to decide an application for conditional open data.
+    pub open_application_days: u32,
     /// Who approves an entry before it is published.
     pub reviewers: Vec<OrgKind>,
 }
@@ -319,6 +321,7 @@ impl PolicyProfile {
         v.days("catalogue.change_submit_days", c.change_submit_days)?;
         v.days("catalogue.change_review_days", c.change_review_days)?;
         v.days("catalogue.quality_answer_days", c.quality_answer_days)?;
+        v.days("catalogue.open_application_days", c.open_application_days)?;
         v.reviewers("catalogue.reviewers", &c.reviewers)?;
 
         let s = &self.sharing;

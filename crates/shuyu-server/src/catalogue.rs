@@ -15,6 +15,7 @@ use crate::state::AppState;
 
 pub const ENTRY: &str = "catalogue";
 pub const SHARING: &str = "sharing";
+pub const OPEN_DATA: &str = "open_data";
 
 /// What the index holds for a published entry.
 pub fn index_doc(id: &str, holder: &str, m: &EntryMetadata) -> EntryDoc {
@@ -108,6 +109,16 @@ pub async fn fire(tx: &mut WriteTx, ctx: &AuditContext, timer: &timers::DueTimer
             catalogue::update_sharing(tx.conn(), &mut s, now).await?;
             timers::set(tx.conn(), SHARING, &timer.object_id, None).await?;
             tx.audit(ctx, "sharing.overdue", &format!("sharing_request:{}", s.id), Outcome::Success, details).await?;
+        }
+        (OPEN_DATA, "escalate") => {
+            let mut a = catalogue::get_application(tx.conn(), &timer.object_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("open data application"))?;
+            a.overdue_since = Some(today);
+            catalogue::update_application(tx.conn(), &a).await?;
+            timers::set(tx.conn(), OPEN_DATA, &timer.object_id, None).await?;
+            tx.audit(ctx, "open_data.overdue", &format!("open_data_application:{}", a.id), Outcome::Success, details)
+                .await?;
         }
         (kind, action) => return Err(ApiError::bad_request(&format!("unknown timer {kind}/{action}"))),
     }

@@ -26,6 +26,8 @@ use crate::routes::{
         catalogue::request_sharing, catalogue::list_sharing, catalogue::get_sharing, catalogue::act_sharing,
         catalogue::search, catalogue::public_get, catalogue::download, catalogue::authorizable,
         dcat::catalog, dcat::entry, sync::export,
+        catalogue::apply_open_data, catalogue::list_open_data, catalogue::get_open_data, catalogue::act_open_data,
+        catalogue::download_granted,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

@@ -1231,6 +1231,52 @@ mod catalogue {
         assert_eq!(s, StatusCode::FORBIDDEN);
         assert_eq!(e["basis"], "WH §24");
 
+        // Conditional open data is applied for; the holder decides; the applicant downloads.
+        let (s, e) = c
+            .call(
+                Some("consumer"),
+                "POST",
+                &format!("/api/v1/public/catalogue/{open}/applications"),
+                Some(json!({"purpose": "研究"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "unconditional data needs no application");
+        assert_eq!(e["basis"], "WH §24");
+        let (s, a) = c
+            .call(
+                Some("consumer"),
+                "POST",
+                &format!("/api/v1/public/catalogue/{id}/applications"),
+                Some(json!({"purpose": "小微企业信用评价模型研究"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        assert_eq!(a["deadline"], "2026-11-12", "20 working days to decide");
+        let aid = a["id"].as_str().unwrap().to_string();
+        let apath = |x: &str| format!("/api/v1/open-data-applications/{aid}{x}");
+        assert_eq!(c.call(Some("consumer"), "GET", &apath("/download"), None).await.0, StatusCode::CONFLICT);
+        assert_eq!(
+            c.call(Some("consumer"), "POST", &apath("/actions/approve"), Some(json!({}))).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let (s, e) = c.call(Some("steward"), "POST", &apath("/actions/refuse"), Some(json!({}))).await;
+        assert_eq!((s, e["basis"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("WH §24")));
+        let data = c.app.upload(&c.app.login("steward").await, "registry.csv", b"uscc,company_name\n").await;
+        c.act("steward", &id, "attach_open_data", json!({"attachment_id": data})).await;
+        let (_, a) = c.call(Some("steward"), "POST", &apath("/actions/approve"), Some(json!({}))).await;
+        assert_eq!(a["state"], "granted");
+        let r = c
+            .app
+            .client
+            .get(c.app.url(&apath("/download")))
+            .bearer_auth(c.app.login("consumer").await)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.text().await.unwrap(), "uscc,company_name\n");
+        assert_eq!(c.call(Some("operator"), "GET", &apath(""), None).await.0, StatusCode::FORBIDDEN);
+
         // DCAT-AP 3: the whole catalogue and one dataset, as JSON-LD.
         let r = c.app.get_anon("/api/v1/public/dcat").await;
         assert_eq!(r.headers()["content-type"], "application/ld+json");

@@ -295,3 +295,86 @@ pub async fn list_sharing(conn: &mut AnyConnection, org: Option<OrgId>) -> Resul
         };
     rows.iter().map(sharing_from_row).collect()
 }
+
+#[derive(Debug, Clone)]
+pub struct OpenDataApplication {
+    pub id: String,
+    pub entry_id: String,
+    pub holder_org: OrgId,
+    pub applicant_org: OrgId,
+    pub applicant_user: UserId,
+    pub purpose: String,
+    pub workflow: shuyu_core::open_data::Application,
+    pub decision_reason: Option<String>,
+    pub overdue_since: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn application_from_row(r: &AnyRow) -> Result<OpenDataApplication> {
+    Ok(OpenDataApplication {
+        id: text(r, "id")?,
+        entry_id: text(r, "entry_id")?,
+        holder_org: text(r, "holder_org")?.parse()?,
+        applicant_org: text(r, "applicant_org")?.parse()?,
+        applicant_user: text(r, "applicant_user")?.parse()?,
+        purpose: text(r, "purpose")?,
+        workflow: shuyu_core::open_data::Application {
+            state: shuyu_core::open_data::ApplicationState::parse(&text(r, "state")?)?,
+            submitted_on: date(&text(r, "submitted_on")?, "submitted_on")?,
+        },
+        decision_reason: opt_text(r, "decision_reason")?,
+        overdue_since: opt_date(r, "overdue_since")?,
+        created_at: instant(r, "created_at")?,
+    })
+}
+
+pub async fn insert_application(conn: &mut AnyConnection, a: &OpenDataApplication) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO open_data_applications (id, entry_id, holder_org, applicant_org, applicant_user, purpose, state, \
+         submitted_on, decision_reason, overdue_since, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(a.id.clone())
+    .bind(a.entry_id.clone())
+    .bind(a.holder_org.to_string())
+    .bind(a.applicant_org.to_string())
+    .bind(a.applicant_user.to_string())
+    .bind(a.purpose.clone())
+    .bind(a.workflow.state.as_str())
+    .bind(a.workflow.submitted_on.to_string())
+    .bind(a.decision_reason.clone())
+    .bind(a.overdue_since.map(|d| d.to_string()))
+    .bind(format_instant(a.created_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update_application(conn: &mut AnyConnection, a: &OpenDataApplication) -> Result<()> {
+    sqlx::query("UPDATE open_data_applications SET state = $1, decision_reason = $2, overdue_since = $3 WHERE id = $4")
+        .bind(a.workflow.state.as_str())
+        .bind(a.decision_reason.clone())
+        .bind(a.overdue_since.map(|d| d.to_string()))
+        .bind(a.id.clone())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_application(conn: &mut AnyConnection, id: &str) -> Result<Option<OpenDataApplication>> {
+    let row = sqlx::query("SELECT * FROM open_data_applications WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(application_from_row).transpose()
+}
+
+/// Applications an organisation made or must decide; all with `None`.
+pub async fn list_applications(conn: &mut AnyConnection, org: Option<OrgId>) -> Result<Vec<OpenDataApplication>> {
+    let rows = match org {
+        Some(o) => sqlx::query(
+            "SELECT * FROM open_data_applications WHERE applicant_org = $1 OR holder_org = $1 ORDER BY created_at, id",
+        )
+        .bind(o.to_string())
+        .fetch_all(conn)
+        .await?,
+        None => sqlx::query("SELECT * FROM open_data_applications ORDER BY created_at, id").fetch_all(conn).await?,
+    };
+    rows.iter().map(application_from_row).collect()
+}

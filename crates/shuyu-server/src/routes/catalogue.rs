@@ -15,13 +15,14 @@ use shuyu_core::catalogue::{AccessClass, Entry, EntryCommand, EntryMetadata, Ent
 use shuyu_core::clock::format_instant;
 use shuyu_core::ids::AttachmentId;
 use shuyu_core::industry::IndustryCode;
+use shuyu_core::open_data::{self, ApplicationState};
 use shuyu_core::sharing::{self, SharingCommand, SharingState};
 use shuyu_search::SearchQuery;
-use shuyu_store::catalogue::{self, EntryRecord, SharingRecord};
+use shuyu_store::catalogue::{self, EntryRecord, OpenDataApplication, SharingRecord};
 use shuyu_store::{attachments, organisations, timers, StoreError};
 
 use crate::auth::Caller;
-use crate::catalogue::{check_authorizable, reindex, ENTRY, SHARING};
+use crate::catalogue::{check_authorizable, reindex, ENTRY, OPEN_DATA, SHARING};
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::registry::workflow_error;
@@ -701,6 +702,12 @@ pub async fn download(State(app): State<AppState>, caller: Caller, Path(id): Pat
     if m.open_class != AccessClass::Unconditional {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "not_open_unconditionally").with_basis("WH §24"));
     }
+    send_open_data(&app, &caller, &e).await
+}
+
+/// The entry's open dataset as a download, audited, with its source and retrieval date
+/// (WH §26: products built on public data state both).
+async fn send_open_data(app: &AppState, caller: &Caller, e: &EntryRecord) -> ApiResult<Response> {
     let aid: AttachmentId =
         e.open_data.as_deref().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::not_found("open dataset"))?;
     let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
@@ -712,16 +719,15 @@ pub async fn download(State(app): State<AppState>, caller: Caller, Path(id): Pat
             app.clock.now(),
             &caller.ctx,
             "catalogue.downloaded",
-            &audit_name(&id),
+            &audit_name(&e.id),
             Outcome::Success,
             json!({ "sha256": meta.sha256, "size": meta.size }),
         )
         .await?;
-    // WH §26: products state the data's source and retrieval date; the headers give both.
     Response::builder()
         .header(header::CONTENT_TYPE, meta.media_type)
         .header(header::CONTENT_DISPOSITION, "attachment")
-        .header("x-shuyu-source", format!("catalogue_entry:{id}"))
+        .header("x-shuyu-source", format!("catalogue_entry:{}", e.id))
         .header("x-shuyu-retrieved-on", app.clock.today().to_string())
         .header("x-shuyu-sha256", meta.sha256)
         .body(Body::from(content))
@@ -739,4 +745,206 @@ pub async fn authorizable(
     app.authorize(&caller, Action::CatalogueSearch, &Resource::platform()).await?;
     check_authorizable(&app, &id).await?;
     Ok(Json(json!({ "entry": id, "authorizable": true })))
+}
+
+// ---------------------------------------------------------------- conditional open data
+
+fn application_resource(a: &OpenDataApplication) -> Resource {
+    Resource::owned("OpenDataApplication", a.id.clone(), a.applicant_org).with_org("provider", a.holder_org)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApplicationView {
+    pub id: String,
+    pub entry_id: String,
+    pub purpose: String,
+    pub state: String,
+    pub deadline: Option<String>,
+    pub awaiting: Option<String>,
+    pub overdue_since: Option<String>,
+    pub allowed_actions: Vec<String>,
+    pub decision_reason: Option<String>,
+    pub submitted_on: String,
+}
+
+fn application_view(app: &AppState, caller: &Caller, a: &OpenDataApplication) -> ApiResult<ApplicationView> {
+    let timer = a.workflow.timer(&app.calendar, &app.profile.catalogue)?;
+    let res = application_resource(a);
+    let mut allowed = Vec::new();
+    if a.workflow.state == ApplicationState::Submitted
+        && app.authz.authorize(&caller.principal, Action::OpenDataDecide, &res).is_ok()
+    {
+        allowed.extend(["approve".to_string(), "refuse".to_string()]);
+    }
+    if a.workflow.state == ApplicationState::Granted
+        && app.authz.authorize(&caller.principal, Action::OpenDataDownload, &res).is_ok()
+    {
+        allowed.push("download".to_string());
+    }
+    Ok(ApplicationView {
+        id: a.id.clone(),
+        entry_id: a.entry_id.clone(),
+        purpose: a.purpose.clone(),
+        state: a.workflow.state.as_str().into(),
+        deadline: timer.map(|t| t.due_on.to_string()),
+        awaiting: timer.map(|t| t.awaiting.to_string()),
+        overdue_since: a.overdue_since.map(|d| d.to_string()),
+        allowed_actions: allowed,
+        decision_reason: a.decision_reason.clone(),
+        submitted_on: a.workflow.submitted_on.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewApplication {
+    purpose: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/public/catalogue/{id}/applications", tag = "catalogue", params(("id" = String, Path)),
+    request_body = Object,
+    responses((status = 201, body = ApplicationView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn apply_open_data(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<ApplicationView>)> {
+    app.authorize(&caller, Action::OpenDataApply, &Resource::platform()).await?;
+    let user = caller.require_user()?.clone();
+    let b: NewApplication = parse(body)?;
+    if b.purpose.trim().is_empty() || b.purpose.chars().count() > 2000 {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "purpose",
+            "required, at most 2000 characters",
+            "请说明用途",
+        )]));
+    }
+    let (e, m) = published(&app, &id).await?;
+    let workflow = open_data::apply(m.open_class, app.clock.today()).map_err(workflow_error)?;
+    let timer = workflow.timer(&app.calendar, &app.profile.catalogue)?;
+    let a = OpenDataApplication {
+        id: uuid::Uuid::now_v7().to_string(),
+        entry_id: e.id.clone(),
+        holder_org: e.holder_org,
+        applicant_org: user.org_id,
+        applicant_user: user.id,
+        purpose: b.purpose.trim().to_string(),
+        workflow,
+        decision_reason: None,
+        overdue_since: None,
+        created_at: app.clock.now(),
+    };
+    let mut tx = app.begin().await?;
+    catalogue::insert_application(tx.conn(), &a).await?;
+    timers::set(tx.conn(), OPEN_DATA, &a.id, timer.as_ref()).await?;
+    tx.audit(
+        &caller.ctx,
+        "open_data.applied",
+        &format!("open_data_application:{}", a.id),
+        Outcome::Success,
+        json!({ "entry": e.id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(application_view(&app, &caller, &a)?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/open-data-applications", tag = "catalogue",
+    responses((status = 200, body = [ApplicationView]), (status = 401, body = ErrorBody)))]
+pub async fn list_open_data(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApplicationView>>> {
+    app.authorize(&caller, Action::OpenDataList, &Resource::platform()).await?;
+    let all = app.authz.authorize(&caller.principal, Action::OpenDataListAll, &Resource::platform()).is_ok();
+    let user = caller.require_user()?;
+    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let rows = catalogue::list_applications(&mut conn, if all { None } else { Some(user.org_id) }).await?;
+    drop(conn);
+    app.record_access(&caller, Action::OpenDataList, "platform:shuyu", json!({ "count": rows.len() })).await?;
+    Ok(Json(rows.iter().map(|a| application_view(&app, &caller, a)).collect::<ApiResult<Vec<_>>>()?))
+}
+
+async fn load_application(app: &AppState, id: &str) -> ApiResult<OpenDataApplication> {
+    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    catalogue::get_application(&mut conn, id).await?.ok_or_else(|| ApiError::not_found("open data application"))
+}
+
+#[utoipa::path(get, path = "/api/v1/open-data-applications/{id}", tag = "catalogue", params(("id" = String, Path)),
+    responses((status = 200, body = ApplicationView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_open_data(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApplicationView>> {
+    let a = load_application(&app, &id).await?;
+    app.authorize(&caller, Action::OpenDataRead, &application_resource(&a)).await?;
+    app.record_access(&caller, Action::OpenDataRead, &format!("open_data_application:{id}"), json!({})).await?;
+    Ok(Json(application_view(&app, &caller, &a)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/open-data-applications/{id}/actions/{action}", tag = "catalogue",
+    params(("id" = String, Path), ("action" = String, Path, description = "approve or refuse")), request_body = Object,
+    responses((status = 200, body = ApplicationView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn act_open_data(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<ApplicationView>> {
+    let grant = match action.as_str() {
+        "approve" => true,
+        "refuse" => false,
+        _ => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_action")
+                .with_details(json!({ "allowed": ["approve", "refuse"] })))
+        }
+    };
+    let a = load_application(&app, &id).await?;
+    app.authorize(&caller, Action::OpenDataDecide, &application_resource(&a)).await?;
+    let b: SharingDecision = parse(body)?;
+    let reason = b.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    if !grant && reason.is_none() {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "reason",
+            "a refusal states its reason",
+            "不予开放须说明理由",
+        )])
+        .with_basis("WH §24"));
+    }
+    let mut tx = app.begin().await?;
+    let mut a = catalogue::get_application(tx.conn(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("open data application"))?;
+    let step = a.workflow.decide(grant, &app.calendar, &app.profile.catalogue).map_err(workflow_error)?;
+    a.workflow = step.object;
+    a.decision_reason = reason.clone();
+    a.overdue_since = None;
+    catalogue::update_application(tx.conn(), &a).await?;
+    timers::set(tx.conn(), OPEN_DATA, &a.id, step.timer.as_ref()).await?;
+    tx.audit(
+        &caller.ctx,
+        step.event,
+        &format!("open_data_application:{id}"),
+        Outcome::Success,
+        json!({ "reason": reason }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(application_view(&app, &caller, &a)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/open-data-applications/{id}/download", tag = "catalogue", params(("id" = String, Path)),
+    responses((status = 200, description = "the granted dataset"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn download_granted(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let a = load_application(&app, &id).await?;
+    app.authorize(&caller, Action::OpenDataDownload, &application_resource(&a)).await?;
+    if a.workflow.state != ApplicationState::Granted {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "download", "state": a.workflow.state.as_str() })));
+    }
+    let (e, _) = published(&app, &a.entry_id).await?;
+    send_open_data(&app, &caller, &e).await
 }

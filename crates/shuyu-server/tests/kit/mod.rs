@@ -341,6 +341,8 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/sharing-requests", None, Some(&["source_steward", "industry_officer", "authority_officer"])),
         e("GET", "/api/v1/public/catalogue?q=登记", None, None),
         e("GET", "/api/v1/public/dcat", None, None),
+        e("POST", "/api/v1/public/catalogue/{entry}/applications", None, Some(EVERYONE)),
+        e("GET", "/api/v1/open-data-applications", None, Some(EVERYONE)),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
     ]
