@@ -106,6 +106,25 @@
         }
         if (!el.name) continue;
         if (el.type === "checkbox") { data[el.name] = el.checked; continue; }
+        if (el.type === "number") { if (el.value !== "") data[el.name] = Number(el.value); continue; }
+        if (el.hasAttribute("data-split")) {
+          data[el.name] = el.value.split(/[,，]/).map(function (x) { return x.trim(); }).filter(Boolean);
+          continue;
+        }
+        if (el.hasAttribute("data-rows")) {
+          // One object per line, columns separated by "|", e.g. "uscc|string|1|统一社会信用代码".
+          var cols = el.getAttribute("data-rows").split("|");
+          var numeric = (el.getAttribute("data-numeric") || "").split("|");
+          data[el.name] = el.value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean).map(function (line) {
+            var parts = line.split("|"), obj = {};
+            cols.forEach(function (c, k) {
+              var v = (parts[k] || "").trim();
+              if (v !== "") obj[c] = numeric.indexOf(c) >= 0 ? Number(v) : v;
+            });
+            return obj;
+          });
+          continue;
+        }
         if (el.hasAttribute("data-list")) {
           data[el.name] = el.value.split("\n").map(function (x) { return x.trim(); }).filter(Boolean);
           continue;

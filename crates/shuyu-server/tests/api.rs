@@ -509,6 +509,46 @@ mod browser {
         .await;
     }
 
+    /// A source department drafts a catalogue entry in the console, field list included.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_catalogue_entry_drafted_in_the_console() {
+        let Some(chromium) = chromium_path() else {
+            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
+            return;
+        };
+        let app = TestApp::spawn(Backend::Sqlite, false).await;
+        let browser = Browser::launch(&chromium).await;
+        let mut page = browser.page().await;
+        sign_in(&mut page, &app, "steward").await;
+        page.goto(&app.url("/console/catalogue")).await;
+        page.eval(
+            "(() => { const f = document.getElementById('new-entry'); f.name.value = '城市供水水质监测'; \
+             f.description.value = '出厂水与管网水水质指标'; f.tags.value = '水务, 水质'; f.industry.value = 'D46'; \
+             f.source.value = '水务集团监测系统'; f.storage.value = '政务云'; f.records.value = '52000'; \
+             f.fields.value = 'station|string|1|监测点\\nturbidity|decimal|1|浑浊度'; f.requestSubmit(); return true; })()",
+        )
+        .await;
+        page.wait_for("document.readyState === 'complete' && document.getElementById('entries').innerText.includes('城市供水水质监测')")
+            .await;
+        let steward = app.login("steward").await;
+        let list: Value = app
+            .client
+            .get(app.url("/api/v1/catalogue"))
+            .bearer_auth(steward)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let entry =
+            list.as_array().unwrap().iter().find(|e| e["pending"]["name"] == "城市供水水质监测").unwrap().clone();
+        assert_eq!(entry["state"], "draft");
+        assert_eq!(entry["pending"]["fields"][1]["name"], "turbidity");
+        assert_eq!(entry["pending"]["tags"], json!(["水务", "水质"]));
+        assert_eq!(entry["pending"]["records"], 52000);
+    }
+
     /// One registration from the application form to a certificate that verifies publicly,
     /// entirely through the console and the public portal.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

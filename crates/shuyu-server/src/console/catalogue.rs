@@ -70,8 +70,13 @@ pub async fn catalogue_page(State(app): State<AppState>, caller: Caller) -> Resp
             )
         })
         .collect();
+    let can_create = app
+        .authz
+        .authorize(&caller.principal, shuyu_authz::Action::CatalogueCreate, &shuyu_authz::Resource::platform())
+        .is_ok();
+    let create = if can_create { new_entry_form(&app, lang) } else { String::new() };
     let body = format!(
-        "<h1>{title}</h1><table id=\"entries\"><thead><tr><th>{c1}</th><th>{c2}</th><th>{c3}</th><th>{c4}</th><th>{c5}</th><th>{c6}</th></tr></thead>\
+        "<h1>{title}</h1>{create}<table id=\"entries\"><thead><tr><th>{c1}</th><th>{c2}</th><th>{c3}</th><th>{c4}</th><th>{c5}</th><th>{c6}</th></tr></thead>\
          <tbody>{rows}</tbody></table>",
         title = esc(&t(lang, "nav.catalogue")),
         c1 = esc(&t(lang, "field.name")),
@@ -82,6 +87,50 @@ pub async fn catalogue_page(State(app): State<AppState>, caller: Caller) -> Resp
         c6 = esc(&t(lang, "reg.actions")),
     );
     page(&app, &caller, "/console/catalogue", "nav.catalogue", body)
+}
+
+fn select(lang: Lang, name: &str, key: &str, section: &str, values: &[&str]) -> String {
+    let options: String = values
+        .iter()
+        .map(|v| format!("<option value=\"{v}\">{}</option>", esc(&t(lang, &format!("{section}.{v}")))))
+        .collect();
+    format!("<label>{}<select name=\"{name}\">{options}</select></label>", esc(&t(lang, key)))
+}
+
+fn text_input(lang: Lang, name: &str, key: &str, value: &str, extra: &str) -> String {
+    format!("<label>{}<input name=\"{name}\" value=\"{}\"{extra}></label>", esc(&t(lang, key)), esc(value))
+}
+
+/// The holder's form for a new entry: every SPEC §1.1 field; the structure one field per line.
+fn new_entry_form(app: &AppState, lang: Lang) -> String {
+    let classes = ["unconditional", "conditional", "not_allowed"];
+    format!(
+        "<details class=\"card\"><summary>{title}</summary><form class=\"api-action stack\" id=\"new-entry\" \
+         data-url=\"/api/v1/catalogue\">{name}<label>{desc}<textarea name=\"description\" rows=\"2\" required></textarea></label>\
+         {tags}{industry}{region}{scenarios}{source}{storage}{records}{freq}{share}{open}{mode}{grade}\
+         <label>{fields}<textarea name=\"fields\" rows=\"4\" required data-rows=\"name|type|sensitivity|description|pii\" \
+         data-numeric=\"sensitivity\" placeholder=\"uscc|string|1|统一社会信用代码\"></textarea></label>\
+         <button class=\"primary\" type=\"submit\">{submit}</button><p class=\"error\"></p></form></details>",
+        title = esc(&t(lang, "cat.new")),
+        name = text_input(lang, "name", "field.name", "", " required"),
+        desc = esc(&t(lang, "cat.description")),
+        tags = text_input(lang, "tags", "cat.tags", "", " data-split"),
+        industry = text_input(lang, "industry", "reg.industry", "", " required"),
+        region = text_input(lang, "region", "reg.region", &app.profile.certificate.region_code, " required"),
+        scenarios = text_input(lang, "scenarios", "cat.scenarios", "", " data-split"),
+        source = text_input(lang, "source", "cat.source", "", " required"),
+        storage = text_input(lang, "storage", "cat.storage", "", " required"),
+        records = format!("<label>{}<input type=\"number\" name=\"records\" min=\"0\"></label>", esc(&t(lang, "cat.records"))),
+        freq = select(lang, "update_frequency", "cat.update_frequency", "frequency",
+            &["daily", "realtime", "weekly", "monthly", "quarterly", "yearly", "irregular"]),
+        share = select(lang, "share_class", "cat.share_class", "class", &classes),
+        open = select(lang, "open_class", "cat.open_class", "class", &classes),
+        mode = select(lang, "acquisition_mode", "cat.acquisition_mode", "acquisition",
+            &["authorized_operation", "open", "apply_to_use"]),
+        grade = select(lang, "grade", "cat.grade", "grade", &["general", "important", "core"]),
+        fields = esc(&t(lang, "cat.fields_help")),
+        submit = esc(&t(lang, "cat.new")),
+    )
 }
 
 pub async fn sharing_page(State(app): State<AppState>, caller: Caller) -> Response {

@@ -94,11 +94,25 @@ pub async fn publicity_page(State(app): State<AppState>, caller: Caller) -> Resp
         Ok(Json(v)) => v,
         Err(e) => return error_page(lang, e),
     };
+    // YXR §22: anyone signed in under their real name may object, with the reason.
+    let can_object = caller.user.as_ref().is_some_and(|u| u.real_name.is_some() && u.resident_id.is_some());
     let rows: String = notices
         .iter()
         .map(|n| {
+            let object = if can_object {
+                format!(
+                    "<form class=\"api-action stack\" data-url=\"/api/v1/registrations/{id}/actions/object\">\
+                     <textarea name=\"statement\" rows=\"2\" required placeholder=\"{ph}\"></textarea>\
+                     <button type=\"submit\">{label}</button><p class=\"error\"></p></form>",
+                    id = esc(&n.registration_id),
+                    ph = esc(&t(lang, "reg.statement")),
+                    label = esc(&t(lang, "action.object")),
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} — {}{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} — {}{}</td><td>{object}</td></tr>",
                 esc(&n.applicant),
                 label(lang, "reg_type", &n.kind),
                 esc(&n.subject_name),
@@ -114,7 +128,7 @@ pub async fn publicity_page(State(app): State<AppState>, caller: Caller) -> Resp
         })
         .collect();
     let body = format!(
-        "<h1>{}</h1><table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{rows}</tbody></table>",
+        "<h1>{}</h1><table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr></thead><tbody>{rows}</tbody></table>",
         esc(&t(lang, "nav.publicity")),
         esc(&t(lang, "reg.applicant")),
         esc(&t(lang, "reg.type")),

@@ -56,8 +56,32 @@ pub async fn list_page(State(app): State<AppState>, caller: Caller) -> Response 
     } else {
         String::new()
     };
+    // YXR §24: statistics are the authority's alone; the policy decides who sees the card.
+    let sees_stats =
+        app.authz.authorize(&caller.principal, Action::RegistrationStatistics, &Resource::platform()).is_ok();
+    let stats = match sees_stats {
+        false => Ok(Json(Vec::new())),
+        true => crate::routes::registrations::statistics(State(app.clone()), caller.clone()).await,
+    };
+    let stats = match stats {
+        Ok(Json(rows)) if !rows.is_empty() => {
+            let cells: String = rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "<div class=\"card\"><div class=\"label\">{} · {}</div><div class=\"value\">{}</div></div>",
+                        label(lang, "reg_type", &r.kind),
+                        label(lang, "reg_state", &r.state),
+                        r.count
+                    )
+                })
+                .collect();
+            format!("<div class=\"cards\" id=\"statistics\">{cells}</div>")
+        }
+        _ => String::new(),
+    };
     let body = format!(
-        "<h1>{title}</h1>{new}<table id=\"registrations\"><thead><tr><th>{c1}</th><th>{c2}</th><th>{c3}</th><th>{c4}</th>\
+        "<h1>{title}</h1>{new}{stats}<table id=\"registrations\"><thead><tr><th>{c1}</th><th>{c2}</th><th>{c3}</th><th>{c4}</th>\
          <th>{c5}</th><th></th></tr></thead><tbody>{rows}</tbody></table>",
         title = esc(&t(lang, "nav.registrations")),
         c1 = esc(&t(lang, "reg.subject_name")),
