@@ -104,6 +104,8 @@ fn text_input(lang: Lang, name: &str, key: &str, value: &str, extra: &str) -> St
 /// The holder's form for a new entry: every SPEC §1.1 field; the structure one field per line.
 fn new_entry_form(app: &AppState, lang: Lang) -> String {
     let classes = ["unconditional", "conditional", "not_allowed"];
+    let records =
+        format!("<label>{}<input type=\"number\" name=\"records\" min=\"0\"></label>", esc(&t(lang, "cat.records")));
     format!(
         "<details class=\"card\"><summary>{title}</summary><form class=\"api-action stack\" id=\"new-entry\" \
          data-url=\"/api/v1/catalogue\">{name}<label>{desc}<textarea name=\"description\" rows=\"2\" required></textarea></label>\
@@ -120,7 +122,7 @@ fn new_entry_form(app: &AppState, lang: Lang) -> String {
         scenarios = text_input(lang, "scenarios", "cat.scenarios", "", " data-split"),
         source = text_input(lang, "source", "cat.source", "", " required"),
         storage = text_input(lang, "storage", "cat.storage", "", " required"),
-        records = format!("<label>{}<input type=\"number\" name=\"records\" min=\"0\"></label>", esc(&t(lang, "cat.records"))),
+        records = records,
         freq = select(lang, "update_frequency", "cat.update_frequency", "frequency",
             &["daily", "realtime", "weekly", "monthly", "quarterly", "yearly", "irregular"]),
         share = select(lang, "share_class", "cat.share_class", "class", &classes),
