@@ -1331,6 +1331,20 @@ mod catalogue {
         assert_eq!(one["@type"], "dcat:Dataset");
         assert!(one["@context"]["dcat"].is_string());
 
+        // A registration names one of the holder's published entries as its subject, never a draft.
+        let steward = c.app.login("steward").await;
+        let body = |entry: &str| {
+            json!({"type": "first", "subject_kind": "data_resource", "subject_name": "x", "summary": "y",
+                   "industry": "S92", "region": "320200", "catalogue_entry_id": entry})
+        };
+        let post =
+            |b: Value| c.app.client.post(c.app.url("/api/v1/registrations")).bearer_auth(&steward).json(&b).send();
+        let r = post(body(&draft)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["details"]["fields"][0]["field"], "catalogue_entry_id");
+        assert_eq!(post(body(&id)).await.unwrap().status(), StatusCode::CREATED);
+
         // Retiring takes it out of public search.
         let (s, _) = c.act("steward", &open, "retire", json!({"reason": "线路调整，数据停止更新"})).await;
         assert_eq!(s, StatusCode::OK);

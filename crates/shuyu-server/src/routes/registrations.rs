@@ -401,6 +401,26 @@ pub async fn apply(
             )),
         }
     }
+    // The subject, when named, is one of the applicant's own published catalogue entries.
+    let catalogue_entry_id = req.catalogue_entry_id.clone().filter(|s| !blank(s));
+    if let Some(entry_id) = &catalogue_entry_id {
+        let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+        let entry = shuyu_store::catalogue::get(&mut conn, entry_id).await?;
+        let ok = entry.is_some_and(|e| {
+            e.holder_org == user.org_id
+                && matches!(
+                    e.workflow.state,
+                    shuyu_core::catalogue::EntryState::Published | shuyu_core::catalogue::EntryState::ChangeUnderReview
+                )
+        });
+        if !ok {
+            problems.push(FieldProblem::new(
+                "catalogue_entry_id",
+                "not a published catalogue entry of your organisation",
+                "不是本单位已发布的数据目录",
+            ));
+        }
+    }
     let materials = resolve_materials(&app, &caller, kind, &req.materials, &mut problems).await?;
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
@@ -415,7 +435,7 @@ pub async fn apply(
         applicant_org: user.org_id,
         applicant_user: user.id,
         certificate_code,
-        catalogue_entry_id: req.catalogue_entry_id.clone().filter(|s| !blank(s)),
+        catalogue_entry_id,
         subject_name: req.subject_name.trim().to_string(),
         summary: req.summary.trim().to_string(),
         industry: req.industry.trim().to_string(),
