@@ -1,5 +1,5 @@
 //! GB/T 4754-2017 industry codes (国民经济行业分类), shipped as data in
-//! `data/industry/gbt4754-2017.toml` and compiled in.
+//! `standards/gbt4754-2017.toml` and compiled in.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::CoreError;
 
-const DATA: &str = include_str!("../../../data/industry/gbt4754-2017.toml");
+const DATA: &str = include_str!("../../../standards/gbt4754-2017.toml");
 
 #[derive(Debug, Deserialize)]
 struct Section {
