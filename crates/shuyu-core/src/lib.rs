@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod industry;
 pub mod open_data;
+pub mod operators;
 pub mod profile;
 pub mod registration;
 pub mod roles;
