@@ -75,6 +75,23 @@ actions! {
     OpenDataRead => "open_data.read",
     OpenDataDecide => "open_data.decide",
     OpenDataDownload => "open_data.download",
+    ProgrammeCreate => "programme.create",
+    ProgrammeRead => "programme.read",
+    ProgrammeEdit => "programme.edit",
+    ProgrammeAgencyReview => "programme.agency_review",
+    ProgrammeAuthorityReview => "programme.authority_review",
+    AnnouncementCreate => "operator_announcement.create",
+    OperatorAnnouncementRead => "operator_announcement.read",
+    OperatorApply => "operator.apply",
+    OperatorListImport => "operator.list_import",
+    OperatorSupervise => "operator.supervise",
+    OperatorRectify => "operator.rectify",
+    AgreementCreate => "agreement.create",
+    AgreementRead => "agreement.read",
+    AgreementSignAgency => "agreement.sign_agency",
+    AgreementSignOperator => "agreement.sign_operator",
+    AgreementFile => "agreement.file",
+    AgreementRenew => "agreement.renew",
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ const POLICIES: &[(&str, &str)] = &[
     ("foundation.cedar", include_str!("../policies/foundation.cedar")),
     ("registration.cedar", include_str!("../policies/registration.cedar")),
     ("catalogue.cedar", include_str!("../policies/catalogue.cedar")),
+    ("operators.cedar", include_str!("../policies/operators.cedar")),
 ];
 
 /// Who is asking.

@@ -109,12 +109,7 @@ impl ProgrammeContent {
             fail("content", "revenue_split", "the shares must add up to 100".into(), Some("YXO §13"));
         }
         if self.term_years == 0 || self.term_years > rules.term_max_years {
-            fail(
-                "term",
-                "term_years",
-                format!("from 1 to {} years under this profile", rules.term_max_years),
-                None,
-            );
+            fail("term", "term_years", format!("from 1 to {} years under this profile", rules.term_max_years), None);
         }
         out
     }
@@ -210,19 +205,34 @@ pub fn eligibility(
         out.push(Failed { rule, field, problem: problem.into(), basis })
     };
     if s.dishonest_debtor {
-        fail("dishonest_debtor", "organisation", "listed as a dishonest judgment debtor (失信被执行人)", eligibility_basis.clone());
+        fail(
+            "dishonest_debtor",
+            "organisation",
+            "listed as a dishonest judgment debtor (失信被执行人)",
+            eligibility_basis.clone(),
+        );
     }
     if s.major_tax_violation {
         fail("major_tax_violation", "organisation", "listed in a major tax violation case", eligibility_basis.clone());
     }
     if d.major_violations {
-        fail("major_violations", "major_violations", "a major violation of law is on record", eligibility_basis.clone());
+        fail(
+            "major_violations",
+            "major_violations",
+            "a major violation of law is on record",
+            eligibility_basis.clone(),
+        );
     }
     if d.security_officer.trim().is_empty() {
         fail("security_officer", "security_officer", "name the data-security officer", eligibility_basis.clone());
     }
     if !d.mlps_level3_experience {
-        fail("mlps_level3", "mlps_level3_experience", "MLPS level-3 development and operation experience is required", eligibility_basis.clone());
+        fail(
+            "mlps_level3",
+            "mlps_level3_experience",
+            "MLPS level-3 development and operation experience is required",
+            eligibility_basis.clone(),
+        );
     }
     if let (Some(incident), Some(since)) = (d.last_security_incident, years_before(today, rules.incident_free_years)) {
         if incident > since {
@@ -329,7 +339,10 @@ mod tests {
         bad.last_security_incident = Some(d("2025-01-01"));
         let listed = Standing { dishonest_debtor: true, major_tax_violation: true, ..Default::default() };
         let rules: Vec<_> = eligibility(&bad, &listed, today, &p.operators, cite).iter().map(|f| f.rule).collect();
-        assert_eq!(rules, vec!["dishonest_debtor", "major_tax_violation", "security_officer", "mlps_level3", "security_incident"]);
+        assert_eq!(
+            rules,
+            vec!["dishonest_debtor", "major_tax_violation", "security_officer", "mlps_level3", "security_incident"]
+        );
     }
 
     #[test]

@@ -132,6 +132,42 @@ impl FromRequestParts<AppState> for Caller {
         let user = sessions::find_user(&mut conn, &hash, state.clock.now()).await?;
         match user {
             Some(user) if !user.disabled => {
+                // A suspended or terminated organisation's people are stopped at the door
+                // (WX §10, JS §23), except to read who they are, sign out, and, while suspended,
+                // submit the rectification.
+                let standing = shuyu_store::operators::standing(&mut conn, user.org_id).await?;
+                drop(conn);
+                if standing.status != shuyu_core::operators::OrgStatus::Active
+                    && !allowed_while_stopped(parts, user.org_id, standing.status)
+                {
+                    let code = match standing.status {
+                        shuyu_core::operators::OrgStatus::Terminated => "organisation_terminated",
+                        _ => "organisation_suspended",
+                    };
+                    let ctx = AuditContext {
+                        actor: user.id.to_string(),
+                        organisation: user.org_id.to_string(),
+                        request_id: request_id.clone(),
+                        client_addr: client_addr.clone(),
+                    };
+                    state
+                        .store
+                        .record(
+                            state.clock.now(),
+                            &ctx,
+                            code,
+                            &user.org_id.resource(),
+                            shuyu_audit::Outcome::Denied,
+                            serde_json::json!({ "path": parts.uri.path() }),
+                        )
+                        .await?;
+                    let basis = state.profile.citation("operators.suspension").unwrap_or("WX §10").to_string();
+                    return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, code)
+                        .with_details(
+                            serde_json::json!({ "reason": standing.reason, "rectify_by": standing.rectify_by }),
+                        )
+                        .with_basis(basis));
+                }
                 let org_kind = user.roles.first().map(|r| r.org_kind()).unwrap_or(shuyu_core::roles::OrgKind::Consumer);
                 Ok(Caller {
                     principal: Principal::User { id: user.id, org: user.org_id, org_kind, roles: user.roles.clone() },
@@ -151,6 +187,20 @@ impl FromRequestParts<AppState> for Caller {
             _ if bearer.is_none() => Ok(anonymous(request_id, client_addr)),
             _ => Err(ApiError::unauthenticated()),
         }
+    }
+}
+
+/// What a stopped organisation's people may still do.
+fn allowed_while_stopped(parts: &Parts, org: shuyu_core::ids::OrgId, status: shuyu_core::operators::OrgStatus) -> bool {
+    let path = parts.uri.path();
+    let own = format!("/api/v1/organisations/{org}");
+    match path {
+        "/api/v1/me" | "/api/v1/auth/logout" | "/console/login" => true,
+        p if p == own => true,
+        p if p == format!("{own}/actions/submit_rectification") => {
+            status == shuyu_core::operators::OrgStatus::Suspended
+        }
+        _ => false,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod i18n;
 pub mod metrics;
 pub mod openapi;
+pub mod operators;
 pub mod registry;
 pub mod routes;
 pub mod scheduler;

@@ -3,7 +3,8 @@
 use utoipa::OpenApi;
 
 use crate::routes::{
-    attachments, audit, catalogue, certificates, dcat, organisations, platform, registrations, session, sync, users,
+    attachments, audit, catalogue, certificates, dcat, operators, organisations, platform, registrations, session,
+    sync, users,
 };
 
 #[derive(OpenApi)]
@@ -28,6 +29,10 @@ use crate::routes::{
         dcat::catalog, dcat::entry, sync::export,
         catalogue::apply_open_data, catalogue::list_open_data, catalogue::get_open_data, catalogue::act_open_data,
         catalogue::download_granted,
+        operators::create_programme, operators::list_programmes, operators::get_programme, operators::act_programme,
+        operators::create_announcement, operators::list_announcements, operators::apply, operators::import_list,
+        operators::record_revocation, operators::supervise, operators::create_agreement, operators::get_agreement,
+        operators::act_agreement,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(
@@ -38,6 +43,7 @@ use crate::routes::{
         (name = "calendar", description = "Working-day calendar"),
         (name = "platform", description = "Profile, clock"),
         (name = "catalogue", description = "Data resource catalogue, sharing between agencies, open data (WH §10–§26)"),
+        (name = "operators", description = "Programmes, announcements, applications, agreements, supervision of operators (SPEC §3)"),
         (name = "registration", description = "Registration applications, objections, publicity (YXR §14–§22)"),
         (name = "certificate", description = "Registration certificates: verification, renewal, revocation (YXR §23, §27)"),
     )

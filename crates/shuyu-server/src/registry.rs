@@ -335,6 +335,7 @@ pub async fn run_due(app: &AppState) -> ApiResult<usize> {
             Err(e) => tracing::warn!(kind = %timer.kind, id = %timer.object_id, code = %e.body.code, "timer not fired"),
         }
     }
+    done += crate::operators::expire_agreements(app, today).await?;
     let lapsed = {
         let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
         certificates::lapsed(&mut conn, today).await?
@@ -391,6 +392,7 @@ async fn fire(
             let id: ObjectionId = timer.object_id.parse()?;
             objection_transition(app, tx, ctx, id, ObjectionCommand::AnswerLapsed, details, |_| {}).await?;
         }
+        (crate::operators::ORGANISATION, _) => crate::operators::fire(tx, ctx, timer).await?,
         _ => crate::catalogue::fire(tx, ctx, timer, today).await?,
     }
     Ok(())

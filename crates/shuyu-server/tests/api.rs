@@ -1365,3 +1365,333 @@ mod catalogue {
         }
     }
 }
+
+/// Operators and authorization (SPEC §3) through the API with the test clock.
+mod operators {
+    use super::*;
+    use kit::entry_metadata;
+
+    struct O {
+        app: TestApp,
+    }
+
+    impl O {
+        async fn spawn(backend: Backend, profile: &str) -> Option<O> {
+            let profile = profile.to_string();
+            let app = match backend {
+                Backend::Sqlite => {
+                    TestApp::spawn_with(Backend::Sqlite, |c| {
+                        c.test_clock = true;
+                        c.profile = profile;
+                    })
+                    .await
+                }
+                Backend::Postgres => {
+                    std::env::var("SHUYU_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())?;
+                    TestApp::spawn_with(Backend::Postgres, |c| {
+                        c.test_clock = true;
+                        c.profile = profile;
+                    })
+                    .await
+                }
+            };
+            let o = O { app };
+            o.go_to("2026-10-12").await;
+            Some(o)
+        }
+
+        async fn call(&self, who: &str, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+            let url = self.app.url(path);
+            let token = self.app.login(who).await;
+            let req = match method {
+                "GET" => self.app.client.get(url).bearer_auth(token),
+                _ => self.app.client.post(url).bearer_auth(token).json(&body),
+            };
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+
+        async fn go_to(&self, date: &str) {
+            let (s, v) = self
+                .call("admin", "POST", "/api/v1/admin/test-clock", json!({"set": format!("{date}T01:00:00Z")}))
+                .await;
+            assert_eq!((s, v["today"].clone()), (StatusCode::OK, json!(date)));
+        }
+
+        async fn published_entry(&self, open: &str) -> String {
+            let steward = self.app.login("steward").await;
+            let id =
+                self.app.create_entry(&steward, &entry_metadata(&format!("数据{open}"), "conditional", open)).await;
+            assert_eq!(
+                self.call("steward", "POST", &format!("/api/v1/catalogue/{id}/actions/submit"), json!({})).await.0,
+                StatusCode::OK
+            );
+            assert_eq!(
+                self.call("authority", "POST", &format!("/api/v1/catalogue/{id}/actions/approve"), json!({})).await.0,
+                StatusCode::OK
+            );
+            id
+        }
+
+        async fn approved_programme(&self, scope: &str) -> String {
+            let (s, p) = self.call("implementer", "POST", "/api/v1/programmes", programme(scope)).await;
+            assert_eq!(s, StatusCode::CREATED, "{p}");
+            let id = p["id"].as_str().unwrap().to_string();
+            let act = |a: &'static str, who: &'static str, body: Value| {
+                let path = format!("/api/v1/programmes/{id}/actions/{a}");
+                async move { self.call(who, "POST", &path, body).await }
+            };
+            assert_eq!(act("submit", "implementer", json!({})).await.0, StatusCode::OK);
+            assert_eq!(act("approve", "implementer", json!({})).await.1["state"], "authority_review");
+            let (s, e) = act("approve", "authority", json!({})).await;
+            assert_eq!((s, e["basis"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("YXO §15")));
+            let (_, p) =
+                act("approve", "authority", json!({"decision_record": "市政府常务会议纪要〔2026〕18号"})).await;
+            assert_eq!(p["state"], "approved");
+            id
+        }
+
+        async fn agreement(&self, programme: &str, years: u32, from: &str) -> (StatusCode, Value) {
+            let operator = self.app.user_record("operator").await.org_id.to_string();
+            self.call(
+                "implementer",
+                "POST",
+                "/api/v1/agreements",
+                json!({"programme_id": programme, "operator_org": operator, "term_years": years, "valid_from": from,
+                       "content": agreement_content()}),
+            )
+            .await
+        }
+    }
+
+    fn programme(scope: &str) -> Value {
+        json!({
+            "name": "普惠金融公共数据授权运营实施方案",
+            "operator_criteria": "具备金融科技服务能力，符合第七条要求",
+            "mode": "domain",
+            "data_scope": [scope],
+            "term_years": 2,
+            "public_products": ["小微企业信用报告（公益）"],
+            "industry_products": ["企业授信评分接口"],
+            "cost_accounting": "按数据治理与平台运维成本核算",
+            "revenue_split": {"owner": 30, "operator": 60, "processor": 10},
+            "security_measures": "授权运营域内加工，原始数据不出域",
+            "evaluation_rules": "年度第三方评估",
+            "exit_arrangements": "到期关闭权限、删除数据、移交成果",
+            "feasibility": {"lifecycle_services": "全流程", "social_demand": "小微融资难", "market_size": "全市十万户",
+                            "expected_outcomes": "授信效率提升", "benefits": "降低融资成本", "risk_control": "分级分类管控"}
+        })
+    }
+
+    fn agreement_content() -> Value {
+        json!({
+            "scope": "普惠金融领域", "catalogue_entries": [], "products": ["企业授信评分接口"],
+            "product_review": "上线前经安全审查", "platform": "市授权运营平台", "asset_ownership": "数据资产归属按约定",
+            "disclosure": "年度公开运营情况", "revenue_split": {"owner": 30, "operator": 60, "processor": 10},
+            "cost_accounting": "成本加合理收益", "security_duties": "落实三级等保", "evaluation": "年度评估",
+            "renewal_and_exit": "期满前三个月内申请续期", "liability": "违约责任", "disputes": "仲裁",
+            "change_and_termination": "重大变更须重新审批"
+        })
+    }
+
+    fn declarations() -> Value {
+        json!({"security_officer": "王安全", "mlps_level3_experience": true, "major_violations": false})
+    }
+
+    async fn apply(o: &O, announcement: &str) -> (StatusCode, Value) {
+        let token = o.app.login("operator").await;
+        let mut materials = Vec::new();
+        for key in
+            ["application_form", "audit_report", "financial_report", "security_commitment", "risk_self_assessment"]
+        {
+            let id = o.app.upload(&token, &format!("{key}.pdf"), b"%PDF application").await;
+            materials.push(json!({"key": key, "attachment_id": id}));
+        }
+        o.call(
+            "operator",
+            "POST",
+            &format!("/api/v1/announcements/{announcement}/applications"),
+            json!({"declarations": declarations(), "materials": materials}),
+        )
+        .await
+    }
+
+    async fn from_programme_to_termination(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let open = o.published_entry("conditional").await;
+        let closed = o.published_entry("not_allowed").await;
+        // Not-open data is refused in a programme's scope (WX §2).
+        let (s, e) = o.call("implementer", "POST", "/api/v1/programmes", programme(&closed)).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["basis"], "WX §2");
+        let programme_id = o.approved_programme(&open).await;
+        // An approved programme never changes; a material change is a new version.
+        let (s, v2) = o
+            .call(
+                "implementer",
+                "POST",
+                &format!("/api/v1/programmes/{programme_id}/actions/amend"),
+                json!({"content": programme(&open)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!((v2["version"].clone(), v2["state"].clone()), (json!(2), json!("draft")));
+        let (_, v1) = o.call("implementer", "GET", &format!("/api/v1/programmes/{programme_id}"), json!({})).await;
+        assert_eq!(v1["state"], "approved");
+
+        // An announcement opens applications until its deadline.
+        let (s, a) = o
+            .call("implementer", "POST", "/api/v1/announcements",
+                  json!({"programme_id": programme_id, "title": "普惠金融领域授权运营单位征集", "opens_on": "2026-10-12", "closes_on": "2026-10-30"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        let ann = a["id"].as_str().unwrap().to_string();
+        let (s, v) = apply(&o, &ann).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        // A barred organisation is refused with the rule named (WX §10: 3 years).
+        let operator_org = o.app.user_record("operator").await.org_id.to_string();
+        let (s, _) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/organisations/{operator_org}/revocations"),
+                json!({"revoked_on": "2024-05-01", "reason": "违规对外提供数据"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, e) = apply(&o, &ann).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["code"], "ineligible");
+        assert_eq!(e["details"]["failed"][0]["rule"], "revocation_bar");
+        assert_eq!(e["basis"], "WX §10");
+        // After the deadline, refused.
+        o.go_to("2026-10-31").await;
+        let (s, e) = apply(&o, &ann).await;
+        assert_eq!((s, e["code"].clone()), (StatusCode::CONFLICT, json!("applications_closed")));
+
+        // The agreement: Wuxi caps the term at 2 years.
+        let (s, e) = o.agreement(&programme_id, 3, "2026-11-01").await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e["basis"], "WX §11");
+        let (s, a) = o.agreement(&programme_id, 2, "2026-11-01").await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        assert_eq!(a["deadline"], "2028-10-31");
+        let aid = a["id"].as_str().unwrap().to_string();
+        let act = |who: &'static str, action: &'static str, body: Value| {
+            let path = format!("/api/v1/agreements/{aid}/actions/{action}");
+            let o = &o;
+            async move { o.call(who, "POST", &path, body).await }
+        };
+        assert_eq!(act("operator", "file", json!({})).await.0, StatusCode::FORBIDDEN);
+        act("implementer", "sign", json!({})).await;
+        let (_, a) = act("operator", "sign", json!({})).await;
+        assert_eq!(a["state"], "signed");
+        let (_, a) = act("authority", "file", json!({})).await;
+        assert_eq!(a["state"], "filed");
+        // Renewal opens 3 months before expiry and not before.
+        o.go_to("2028-06-30").await;
+        let (s, e) = act("operator", "renew", json!({"years": 2})).await;
+        assert_eq!((s, e["code"].clone()), (StatusCode::CONFLICT, json!("renewal_window_closed")));
+        assert_eq!(e["details"]["opens_on"], "2028-08-01");
+        o.go_to("2028-08-31").await;
+        let (s, a) = act("operator", "renew", json!({"years": 2})).await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        assert_eq!(a["deadline"], "2030-10-31");
+
+        // Suspension stops the operator's next call at once; rectification restores it.
+        let path = format!("/api/v1/agreements/{aid}");
+        let token = o.app.login("operator").await;
+        let (s, _) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/organisations/{operator_org}/actions/suspend"),
+                json!({"reason": "未按要求报送年度运营报告", "rectify_by": "2028-09-30"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let r = o.app.client.get(o.app.url(&path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!((e["code"].clone(), e["basis"].clone()), (json!("organisation_suspended"), json!("WX §10")));
+        let (s, _) = o
+            .call(
+                "operator",
+                "POST",
+                &format!("/api/v1/organisations/{operator_org}/actions/submit_rectification"),
+                json!({"rectification": "已补报并建立报送机制"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        o.call(
+            "authority",
+            "POST",
+            &format!("/api/v1/organisations/{operator_org}/actions/accept_rectification"),
+            json!({}),
+        )
+        .await;
+        let r = o.app.client.get(o.app.url(&path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+
+        // Termination ends every session and agreement; the audit trail stays.
+        let (s, t) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/organisations/{operator_org}/actions/terminate"),
+                json!({"reason": "发生数据泄露事件"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{t}");
+        let r = o.app.client.get(o.app.url(&path)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the operator's session ended");
+        let (s, e) = o.call("operator", "GET", &path, json!({})).await;
+        assert_eq!((s, e["code"].clone()), (StatusCode::FORBIDDEN, json!("organisation_terminated")));
+        let (_, a) = o.call("authority", "GET", &path, json!({})).await;
+        assert_eq!(a["state"], "terminated");
+        let (_, events) =
+            o.call("auditor", "GET", &format!("/api/v1/audit/events?organisation={operator_org}"), json!({})).await;
+        assert!(events["events"].as_array().unwrap().iter().any(|e| e["action"] == "agreement.sign"));
+    }
+
+    async fn yuxi_allows_five_years_and_agreements_expire(backend: Backend) {
+        let Some(o) = O::spawn(backend, "yuxi").await else { return };
+        let open = o.published_entry("conditional").await;
+        let programme_id = o.approved_programme(&open).await;
+        let (s, a) = o.agreement(&programme_id, 5, "2026-11-01").await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        assert_eq!(a["deadline"], "2031-10-31");
+        let (s, a) = o.agreement(&programme_id, 1, "2026-11-01").await;
+        assert_eq!(s, StatusCode::CREATED);
+        let aid = a["id"].as_str().unwrap().to_string();
+        for (who, action) in [("implementer", "sign"), ("operator", "sign"), ("authority", "file")] {
+            let (s, v) = o.call(who, "POST", &format!("/api/v1/agreements/{aid}/actions/{action}"), json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+        o.go_to("2027-11-01").await;
+        let (_, a) = o.call("authority", "GET", &format!("/api/v1/agreements/{aid}"), json!({})).await;
+        assert_eq!(a["state"], "expired", "an agreement past its last day ends by itself");
+    }
+
+    macro_rules! on_both {
+        ($name:ident) => {
+            mod $name {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Backend::Postgres).await;
+                }
+            }
+        };
+    }
+
+    on_both!(from_programme_to_termination);
+    on_both!(yuxi_allows_five_years_and_agreements_expire);
+}

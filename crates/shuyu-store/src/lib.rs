@@ -7,6 +7,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod certificates;
 mod error;
+pub mod operators;
 pub mod organisations;
 pub mod registrations;
 pub mod sessions;
@@ -26,6 +27,9 @@ pub use error::StoreError;
 pub use tx::{AuditContext, WriteTx};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A pooled connection on either backend.
+pub type Conn = sqlx::pool::PoolConnection<sqlx::Any>;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -119,6 +123,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// One pooled connection, for reads outside a write transaction.
+    pub async fn acquire(&self) -> Result<Conn> {
+        Ok(self.pool.acquire().await?)
     }
 
     pub fn pool(&self) -> &AnyPool {

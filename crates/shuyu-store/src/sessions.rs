@@ -54,3 +54,14 @@ pub async fn revoke_all_for(conn: &mut AnyConnection, user: UserId, except: Opti
         .await?;
     Ok(())
 }
+
+/// Ends every session of every person in an organisation (termination, JS §23).
+pub async fn revoke_all_in_org(conn: &mut AnyConnection, org: shuyu_core::ids::OrgId) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked = 1 WHERE revoked = 0 AND user_id IN (SELECT id FROM users WHERE org_id = $1)",
+    )
+    .bind(org.to_string())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

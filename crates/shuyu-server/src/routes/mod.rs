@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod certificates;
 pub mod dcat;
 pub mod health;
+pub mod operators;
 pub mod organisations;
 pub mod platform;
 pub mod registrations;
@@ -69,6 +70,18 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/open-data-applications/{id}/actions/{action}", post(catalogue::act_open_data))
         .route("/api/v1/open-data-applications/{id}/download", get(catalogue::download_granted))
         .route("/api/v1/public/dcat", get(dcat::catalog))
+        .route("/api/v1/programmes", get(operators::list_programmes).post(operators::create_programme))
+        .route("/api/v1/programmes/{id}", get(operators::get_programme))
+        .route("/api/v1/programmes/{id}/actions/{action}", post(operators::act_programme))
+        .route("/api/v1/announcements", post(operators::create_announcement))
+        .route("/api/v1/public/announcements/operators", get(operators::list_announcements))
+        .route("/api/v1/announcements/{id}/applications", post(operators::apply))
+        .route("/api/v1/operator-lists", post(operators::import_list))
+        .route("/api/v1/organisations/{id}/revocations", post(operators::record_revocation))
+        .route("/api/v1/organisations/{id}/actions/{action}", post(operators::supervise))
+        .route("/api/v1/agreements", post(operators::create_agreement))
+        .route("/api/v1/agreements/{id}", get(operators::get_agreement))
+        .route("/api/v1/agreements/{id}/actions/{action}", post(operators::act_agreement))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -343,6 +343,15 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/public/dcat", None, None),
         e("POST", "/api/v1/public/catalogue/{entry}/applications", None, Some(EVERYONE)),
         e("GET", "/api/v1/open-data-applications", None, Some(EVERYONE)),
+        e("GET", "/api/v1/programmes", None, Some(EVERYONE)),
+        e("POST", "/api/v1/programmes", Some(json!({"name": 1})), Some(&["implementing_officer"])),
+        e("POST", "/api/v1/announcements", None, Some(&["implementing_officer"])),
+        e("GET", "/api/v1/public/announcements/operators", None, None),
+        e("POST", "/api/v1/announcements/none/applications", None, Some(&["operator_admin"])),
+        e("POST", "/api/v1/operator-lists", None, Some(&["authority_officer"])),
+        e("POST", "/api/v1/organisations/{org}/revocations", None, Some(&["authority_officer"])),
+        e("POST", "/api/v1/organisations/{org}/actions/suspend", None, Some(&["authority_officer"])),
+        e("POST", "/api/v1/agreements", None, Some(&["implementing_officer"])),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
     ]
