@@ -92,6 +92,9 @@ actions! {
     AgreementSignOperator => "agreement.sign_operator",
     AgreementFile => "agreement.file",
     AgreementRenew => "agreement.renew",
+    PersonnelRead => "personnel.read",
+    PersonnelManage => "personnel.manage",
+    PersonnelReview => "personnel.review",
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod industry;
 pub mod open_data;
 pub mod operators;
+pub mod personnel;
 pub mod profile;
 pub mod registration;
 pub mod roles;

@@ -3,8 +3,8 @@
 use utoipa::OpenApi;
 
 use crate::routes::{
-    attachments, audit, catalogue, certificates, dcat, operators, organisations, platform, registrations, session,
-    sync, users,
+    attachments, audit, catalogue, certificates, dcat, operators, organisations, personnel, platform, registrations,
+    session, sync, users,
 };
 
 #[derive(OpenApi)]
@@ -32,7 +32,7 @@ use crate::routes::{
         operators::create_programme, operators::list_programmes, operators::get_programme, operators::act_programme,
         operators::create_announcement, operators::list_announcements, operators::apply, operators::import_list,
         operators::record_revocation, operators::supervise, operators::create_agreement, operators::get_agreement,
-        operators::act_agreement,
+        operators::act_agreement, personnel::get, personnel::act,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

@@ -1692,6 +1692,56 @@ mod operators {
         };
     }
 
+    async fn personnel_clearance_lapses_with_the_confidentiality_agreement(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let analyst = o.app.user_record("analyst").await.id.to_string();
+        let path = |a: &str| format!("/api/v1/personnel/{analyst}{a}");
+        let (s, v) = o.call("operator", "GET", &path(""), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["cleared"], false);
+        let items: Vec<_> =
+            v["missing"].as_array().unwrap().iter().map(|m| m["item"].as_str().unwrap().to_string()).collect();
+        assert_eq!(items, vec!["filing", "review", "training", "confidentiality"]);
+        // Other organisations cannot see or manage them; the operator cannot review its own.
+        assert_eq!(o.call("processor", "GET", &path(""), json!({})).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            o.call("operator", "POST", &path("/actions/review"), json!({"passed": true})).await.0,
+            StatusCode::FORBIDDEN
+        );
+        o.call("operator", "POST", &path("/actions/file"), json!({})).await;
+        o.call("auditor", "POST", &path("/actions/review"), json!({"passed": true, "note": "背景审查通过"})).await;
+        o.call(
+            "operator",
+            "POST",
+            &path("/actions/record_training"),
+            json!({"course": "数据安全与保密培训", "completed_on": "2026-10-10"}),
+        )
+        .await;
+        let token = o.app.login("operator").await;
+        let nda = o.app.upload(&token, "nda.pdf", b"%PDF nda").await;
+        let (s, e) = o
+            .call("operator", "POST", &path("/actions/sign_confidentiality"),
+                  json!({"signed_on": "2026-10-12", "valid_until": "2027-01-31", "liability_clause": " ", "attachment_id": nda}))
+            .await;
+        assert_eq!((s, e["basis"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("YXO §22")));
+        let (_, v) = o
+            .call("operator", "POST", &path("/actions/sign_confidentiality"),
+                  json!({"signed_on": "2026-10-12", "valid_until": "2027-01-31", "liability_clause": "违约泄露数据的，依法承担赔偿责任", "attachment_id": nda}))
+            .await;
+        assert_eq!(v["cleared"], true, "{v}");
+        let user: shuyu_core::ids::UserId = analyst.parse().unwrap();
+        assert!(shuyu_server::routes::personnel::check_clearance(o.app.state(), user).await.is_ok());
+        // The day after the agreement ends, the clearance is gone by itself.
+        o.go_to("2027-02-01").await;
+        let (_, v) = o.call("operator", "GET", &path(""), json!({})).await;
+        assert_eq!(v["cleared"], false);
+        assert_eq!(v["missing"][0]["item"], "confidentiality");
+        let e = shuyu_server::routes::personnel::check_clearance(o.app.state(), user).await.unwrap_err();
+        assert_eq!(e.body.code, "not_cleared");
+        assert_eq!(e.body.basis.as_deref(), Some("YXO §22"));
+    }
+
     on_both!(from_programme_to_termination);
+    on_both!(personnel_clearance_lapses_with_the_confidentiality_agreement);
     on_both!(yuxi_allows_five_years_and_agreements_expire);
 }

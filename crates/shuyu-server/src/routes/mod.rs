@@ -8,6 +8,7 @@ pub mod dcat;
 pub mod health;
 pub mod operators;
 pub mod organisations;
+pub mod personnel;
 pub mod platform;
 pub mod registrations;
 pub mod session;
@@ -82,6 +83,8 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/agreements", post(operators::create_agreement))
         .route("/api/v1/agreements/{id}", get(operators::get_agreement))
         .route("/api/v1/agreements/{id}/actions/{action}", post(operators::act_agreement))
+        .route("/api/v1/personnel/{user_id}", get(personnel::get))
+        .route("/api/v1/personnel/{user_id}/actions/{action}", post(personnel::act))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -352,6 +352,18 @@ fn endpoints() -> Vec<Endpoint> {
         e("POST", "/api/v1/organisations/{org}/revocations", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/organisations/{org}/actions/suspend", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/agreements", None, Some(&["implementing_officer"])),
+        e(
+            "GET",
+            "/api/v1/personnel/{analyst}",
+            None,
+            Some(&["operator_admin", "authority_officer", "security_auditor"]),
+        ),
+        e(
+            "POST",
+            "/api/v1/personnel/{analyst}/actions/review",
+            Some(json!({"passed": "x"})),
+            Some(&["authority_officer", "security_auditor"]),
+        ),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
     ]
@@ -377,8 +389,14 @@ pub async fn role_matrix(app: &TestApp) {
     let steward = app.login("steward").await;
     let (reg, query) = app.submit_registration(&steward, "first", None).await;
     let entry = app.create_entry(&steward, &entry_metadata("企业登记信息", "unconditional", "conditional")).await;
-    let fill =
-        |p: &str| p.replace("{reg}", &reg).replace("{query}", &query).replace("{org}", &org).replace("{entry}", &entry);
+    let analyst = app.user_id("", "analyst").await;
+    let fill = |p: &str| {
+        p.replace("{reg}", &reg)
+            .replace("{query}", &query)
+            .replace("{org}", &org)
+            .replace("{entry}", &entry)
+            .replace("{analyst}", &analyst)
+    };
     let mut tokens = Vec::new();
     for (username, _) in people {
         tokens.push(app.login(username).await);
