@@ -180,24 +180,6 @@ pub async fn seed(state: &AppState) -> Result<Vec<DemoAccount>, ApiError> {
     Ok(accounts)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn demo_identifiers_are_valid() {
-        for (i, (_, _, prefix)) in ORGS.iter().enumerate() {
-            assert!(uscc_for(prefix, i + 1).is_some(), "{prefix}");
-        }
-        for i in 1..=PEOPLE.len() {
-            assert!(resident_id_for(i).is_some());
-        }
-        for (_, username, _, _) in PEOPLE {
-            assert!(auth::password_is_strong(&demo_password(username)));
-        }
-    }
-}
-
 /// A published catalogue entry for the demo: `(name, industry, share, open, frequency, fields)`.
 type DemoEntry =
     (&'static str, &'static str, &'static str, &'static str, &'static str, &'static [(&'static str, &'static str, u8)]);
@@ -398,4 +380,22 @@ pub async fn seed_showcase(state: &AppState) -> Result<(), ApiError> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_identifiers_are_valid() {
+        for (i, (_, _, prefix)) in ORGS.iter().enumerate() {
+            assert!(uscc_for(prefix, i + 1).is_some(), "{prefix}");
+        }
+        for i in 1..=PEOPLE.len() {
+            assert!(resident_id_for(i).is_some());
+        }
+        for (_, username, _, _) in PEOPLE {
+            assert!(auth::password_is_strong(&demo_password(username)));
+        }
+    }
 }
