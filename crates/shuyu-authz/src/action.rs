@@ -93,6 +93,8 @@ actions! {
     AgreementFile => "agreement.file",
     AgreementRenew => "agreement.renew",
     PersonnelRead => "personnel.read",
+    OperatorScore => "operator.score",
+    OperatorReviewRead => "operator.review_read",
     PersonnelManage => "personnel.manage",
     PersonnelReview => "personnel.review",
 }

@@ -32,7 +32,8 @@ use crate::routes::{
         operators::create_programme, operators::list_programmes, operators::get_programme, operators::act_programme,
         operators::create_announcement, operators::list_announcements, operators::apply, operators::import_list,
         operators::record_revocation, operators::supervise, operators::create_agreement, operators::get_agreement,
-        operators::act_agreement, personnel::get, personnel::act,
+        operators::act_agreement, personnel::get, personnel::act, operators::list_applications, operators::score,
+        operators::publish_results,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

@@ -1549,6 +1549,44 @@ mod operators {
         let ann = a["id"].as_str().unwrap().to_string();
         let (s, v) = apply(&o, &ann).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
+        let application = v["id"].as_str().unwrap().to_string();
+        // Experts score, each once, after declaring no conflict of interest.
+        let score = |body: Value| {
+            let path = format!("/api/v1/operator-applications/{application}/scores");
+            let o = &o;
+            async move { o.call("expert", "POST", &path, body).await }
+        };
+        let (s, e) = score(json!({"score": 88, "comments": "方案完整", "no_conflict_of_interest": false})).await;
+        assert_eq!((s, e["code"].clone()), (StatusCode::CONFLICT, json!("conflict_of_interest")));
+        assert_eq!(
+            score(json!({"score": 88, "comments": "方案完整", "no_conflict_of_interest": true})).await.0,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            score(json!({"score": 90, "comments": "再评", "no_conflict_of_interest": true})).await.0,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            o.call(
+                "operator",
+                "POST",
+                &format!("/api/v1/operator-applications/{application}/scores"),
+                json!({"score": 100, "comments": "自评", "no_conflict_of_interest": true})
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        // Results cannot be published while applications are open.
+        let (s, _) = o
+            .call(
+                "implementer",
+                "POST",
+                &format!("/api/v1/announcements/{ann}/results"),
+                json!({"selected": [application]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
         // A barred organisation is refused with the rule named (WX §10: 3 years).
         let operator_org = o.app.user_record("operator").await.org_id.to_string();
         let (s, _) = o
@@ -1569,6 +1607,20 @@ mod operators {
         o.go_to("2026-10-31").await;
         let (s, e) = apply(&o, &ann).await;
         assert_eq!((s, e["code"].clone()), (StatusCode::CONFLICT, json!("applications_closed")));
+        let (s, r) = o
+            .call(
+                "implementer",
+                "POST",
+                &format!("/api/v1/announcements/{ann}/results"),
+                json!({"selected": [application]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        assert_eq!(r["publicity_until"], "2026-11-06", "5 working days of publicity from Saturday 31 October");
+        let (_, list) =
+            o.call("authority", "GET", &format!("/api/v1/announcements/{ann}/applications"), json!({})).await;
+        assert_eq!(list[0]["state"], "selected");
+        assert_eq!(list[0]["average"], 88.0);
 
         // The agreement: Wuxi caps the term at 2 years.
         let (s, e) = o.agreement(&programme_id, 3, "2026-11-01").await;

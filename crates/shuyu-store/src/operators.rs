@@ -219,6 +219,9 @@ pub struct Announcement {
     pub title: String,
     pub opens_on: NaiveDate,
     pub closes_on: NaiveDate,
+    /// The publicity period of the selection results, once published.
+    pub results_from: Option<NaiveDate>,
+    pub results_until: Option<NaiveDate>,
 }
 
 pub async fn insert_announcement(conn: &mut AnyConnection, a: &Announcement, now: DateTime<Utc>) -> Result<()> {
@@ -244,7 +247,71 @@ fn announcement_from_row(r: &AnyRow) -> Result<Announcement> {
         title: text(r, "title")?,
         opens_on: date(&text(r, "opens_on")?, "opens_on")?,
         closes_on: date(&text(r, "closes_on")?, "closes_on")?,
+        results_from: opt_date(r, "results_from")?,
+        results_until: opt_date(r, "results_until")?,
     })
+}
+
+pub async fn set_results_period(conn: &mut AnyConnection, id: &str, from: NaiveDate, until: NaiveDate) -> Result<()> {
+    sqlx::query("UPDATE operator_announcements SET results_from = $1, results_until = $2 WHERE id = $3")
+        .bind(from.to_string())
+        .bind(until.to_string())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn get_application(conn: &mut AnyConnection, id: &str) -> Result<Option<OperatorApplication>> {
+    let row = sqlx::query("SELECT * FROM operator_applications WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(application_from_row).transpose()
+}
+
+pub async fn set_application_state(conn: &mut AnyConnection, id: &str, state: &str) -> Result<()> {
+    sqlx::query("UPDATE operator_applications SET state = $1 WHERE id = $2").bind(state).bind(id).execute(conn).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Score {
+    pub expert_user: String,
+    pub score: i64,
+    pub comments: String,
+}
+
+/// Records one expert's score; an expert scores an application once.
+pub async fn insert_score(
+    conn: &mut AnyConnection,
+    application: &str,
+    expert: UserId,
+    score: i64,
+    comments: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO operator_scores (application_id, expert_user, score, comments, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(application)
+    .bind(expert.to_string())
+    .bind(score)
+    .bind(comments)
+    .bind(format_instant(now))
+    .execute(conn)
+    .await
+    .map_err(|e| StoreError::conflict_or(e, "a score by this expert"))?;
+    Ok(())
+}
+
+pub async fn scores(conn: &mut AnyConnection, application: &str) -> Result<Vec<Score>> {
+    let rows = sqlx::query("SELECT * FROM operator_scores WHERE application_id = $1 ORDER BY created_at")
+        .bind(application)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Score { expert_user: text(r, "expert_user")?, score: int(r, "score")?, comments: text(r, "comments")? })
+        })
+        .collect()
 }
 
 pub async fn get_announcement(conn: &mut AnyConnection, id: &str) -> Result<Option<Announcement>> {
@@ -293,20 +360,20 @@ pub async fn list_applications(conn: &mut AnyConnection, announcement: &str) -> 
         .bind(announcement)
         .fetch_all(conn)
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(OperatorApplication {
-                id: text(r, "id")?,
-                announcement_id: text(r, "announcement_id")?,
-                applicant_org: text(r, "applicant_org")?.parse()?,
-                applicant_user: text(r, "applicant_user")?.parse()?,
-                declarations: json(&text(r, "declarations")?, "declarations")?,
-                materials: json(&text(r, "materials")?, "materials")?,
-                state: text(r, "state")?,
-                submitted_on: date(&text(r, "submitted_on")?, "submitted_on")?,
-            })
-        })
-        .collect()
+    rows.iter().map(application_from_row).collect()
+}
+
+fn application_from_row(r: &AnyRow) -> Result<OperatorApplication> {
+    Ok(OperatorApplication {
+        id: text(r, "id")?,
+        announcement_id: text(r, "announcement_id")?,
+        applicant_org: text(r, "applicant_org")?.parse()?,
+        applicant_user: text(r, "applicant_user")?.parse()?,
+        declarations: json(&text(r, "declarations")?, "declarations")?,
+        materials: json(&text(r, "materials")?, "materials")?,
+        state: text(r, "state")?,
+        submitted_on: date(&text(r, "submitted_on")?, "submitted_on")?,
+    })
 }
 
 // ---------------------------------------------------------------- agreements

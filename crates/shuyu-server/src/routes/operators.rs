@@ -334,6 +334,8 @@ pub async fn create_announcement(
         title: b.title.trim().to_string(),
         opens_on: b.opens_on,
         closes_on: b.closes_on,
+        results_from: None,
+        results_until: None,
     };
     let mut tx = app.begin().await?;
     let now = tx.now();
@@ -913,4 +915,164 @@ pub async fn supervise(
         "reason": s.reason,
         "rectify_by": s.rectify_by,
     })))
+}
+
+// ---------------------------------------------------------------- expert review and results
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApplicationSummary {
+    pub id: String,
+    pub applicant_org: String,
+    pub applicant: String,
+    pub state: String,
+    pub submitted_on: String,
+    #[schema(value_type = Object)]
+    pub scores: Vec<operators::Score>,
+    pub average: Option<f64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/announcements/{id}/applications", tag = "operators", params(("id" = String, Path)),
+    responses((status = 200, body = [ApplicationSummary]), (status = 403, body = ErrorBody)))]
+pub async fn list_applications(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ApplicationSummary>>> {
+    app.authorize(&caller, Action::OperatorReviewRead, &Resource::platform()).await?;
+    let mut c = conn(&app).await?;
+    let apps = operators::list_applications(&mut c, &id).await?;
+    let orgs = organisations::list(&mut c).await?;
+    let mut out = Vec::new();
+    for a in &apps {
+        let scores = operators::scores(&mut c, &a.id).await?;
+        let average =
+            (!scores.is_empty()).then(|| scores.iter().map(|s| s.score as f64).sum::<f64>() / scores.len() as f64);
+        out.push(ApplicationSummary {
+            id: a.id.clone(),
+            applicant_org: a.applicant_org.to_string(),
+            applicant: orgs.iter().find(|o| o.id == a.applicant_org).map(|o| o.name.clone()).unwrap_or_default(),
+            state: a.state.clone(),
+            submitted_on: a.submitted_on.to_string(),
+            scores,
+            average,
+        });
+    }
+    drop(c);
+    app.record_access(
+        &caller,
+        Action::OperatorReviewRead,
+        &format!("announcement:{id}"),
+        json!({ "count": out.len() }),
+    )
+    .await?;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreBody {
+    score: i64,
+    comments: String,
+    /// The expert declares no conflict of interest with the applicant; otherwise they recuse.
+    no_conflict_of_interest: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/operator-applications/{id}/scores", tag = "operators", params(("id" = String, Path)),
+    request_body = Object, responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn score(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    app.authorize(&caller, Action::OperatorScore, &Resource::platform()).await?;
+    let user = caller.require_user()?.clone();
+    let b: ScoreBody = parse(body)?;
+    if !b.no_conflict_of_interest {
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, "conflict_of_interest").with_details(json!({ "application": id }))
+        );
+    }
+    if !(0..=100).contains(&b.score) || b.comments.trim().is_empty() {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "score",
+            "0 to 100, with comments",
+            "评分为0至100分，并填写评审意见",
+        )]));
+    }
+    let mut tx = app.begin().await?;
+    let a = operators::get_application(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("application"))?;
+    if a.state != "eligible" {
+        return Err(not_allowed("score", &a.state));
+    }
+    let now = tx.now();
+    operators::insert_score(tx.conn(), &id, user.id, b.score, b.comments.trim(), now).await?;
+    tx.audit(
+        &caller.ctx,
+        "operator.scored",
+        &format!("operator_application:{id}"),
+        Outcome::Success,
+        json!({ "score": b.score, "no_conflict_of_interest": true }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(json!({ "application": id, "score": b.score }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResultsBody {
+    selected: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/announcements/{id}/results", tag = "operators", params(("id" = String, Path)),
+    request_body = Object, responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn publish_results(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    app.authorize(&caller, Action::AnnouncementCreate, &Resource::platform()).await?;
+    let b: ResultsBody = parse(body)?;
+    let today = app.clock.today();
+    let mut tx = app.begin().await?;
+    let a = operators::get_announcement(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("announcement"))?;
+    if today <= a.closes_on || a.results_from.is_some() {
+        return Err(not_allowed("publish_results", if a.results_from.is_some() { "published" } else { "open" }));
+    }
+    let apps = operators::list_applications(tx.conn(), &id).await?;
+    for s in &b.selected {
+        let Some(app_row) = apps.iter().find(|x| &x.id == s) else {
+            return Err(ApiError::validation(vec![FieldProblem::new(
+                "selected",
+                format!("{s} is not an application here"),
+                "所选申请不属于本次征集",
+            )]));
+        };
+        if operators::scores(tx.conn(), &app_row.id).await?.is_empty() {
+            return Err(ApiError::validation(vec![FieldProblem::new(
+                "selected",
+                format!("{s} has no expert score"),
+                "所选申请尚无专家评分",
+            )])
+            .with_basis("WX §9"));
+        }
+    }
+    for x in &apps {
+        let state = if b.selected.contains(&x.id) { "selected" } else { "not_selected" };
+        operators::set_application_state(tx.conn(), &x.id, state).await?;
+    }
+    let until = app.calendar.add_working_days(today, app.profile.operators.publicity_days)?;
+    operators::set_results_period(tx.conn(), &id, today, until).await?;
+    tx.audit(
+        &caller.ctx,
+        "operator.results_published",
+        &format!("announcement:{id}"),
+        Outcome::Success,
+        json!({ "selected": b.selected, "publicity_until": until }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "announcement": id, "selected": b.selected, "publicity_from": today, "publicity_until": until })))
 }

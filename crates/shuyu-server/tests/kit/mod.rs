@@ -348,6 +348,13 @@ fn endpoints() -> Vec<Endpoint> {
         e("POST", "/api/v1/announcements", None, Some(&["implementing_officer"])),
         e("GET", "/api/v1/public/announcements/operators", None, None),
         e("POST", "/api/v1/announcements/none/applications", None, Some(&["operator_admin"])),
+        e(
+            "GET",
+            "/api/v1/announcements/none/applications",
+            None,
+            Some(&["expert", "implementing_officer", "authority_officer"]),
+        ),
+        e("POST", "/api/v1/operator-applications/none/scores", None, Some(&["expert"])),
         e("POST", "/api/v1/operator-lists", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/organisations/{org}/revocations", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/organisations/{org}/actions/suspend", None, Some(&["authority_officer"])),
