@@ -88,6 +88,7 @@ actions! {
     OperatorRectify => "operator.rectify",
     AgreementCreate => "agreement.create",
     AgreementRead => "agreement.read",
+    AgreementList => "agreement.list",
     AgreementSignAgency => "agreement.sign_agency",
     AgreementSignOperator => "agreement.sign_operator",
     AgreementFile => "agreement.file",

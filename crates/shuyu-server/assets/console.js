@@ -131,6 +131,8 @@
         }
         if (el.value !== "") data[el.name] = el.value;
       }
+      var wrap = form.getAttribute("data-wrap");
+      if (wrap) { var inner = data; data = {}; data[wrap] = inner; }
       if (materials.length) data.materials = materials;
       var r = await postJson(form.getAttribute("data-url"), data);
       if (!r.ok) { if (out) out.textContent = errorText(r.body, lang); return; }

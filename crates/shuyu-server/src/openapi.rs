@@ -33,7 +33,7 @@ use crate::routes::{
         operators::create_announcement, operators::list_announcements, operators::apply, operators::import_list,
         operators::record_revocation, operators::supervise, operators::create_agreement, operators::get_agreement,
         operators::act_agreement, personnel::get, personnel::act, operators::list_applications, operators::score,
-        operators::publish_results,
+        operators::publish_results, operators::list_agreements,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

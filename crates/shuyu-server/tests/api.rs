@@ -549,6 +549,93 @@ mod browser {
         assert_eq!(entry["pending"]["records"], 52000);
     }
 
+    /// One operator from its application to a filed agreement, through the console.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_operator_from_application_to_filed_agreement() {
+        let Some(chromium) = chromium_path() else {
+            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
+            return;
+        };
+        let o = super::operators::O::spawn(Backend::Sqlite, "wuxi").await.unwrap();
+        let entry = o.published_entry("conditional").await;
+        let programme = o.approved_programme(&entry).await;
+        let (s, a) = o
+            .call("implementer", "POST", "/api/v1/announcements",
+                  json!({"programme_id": programme, "title": "普惠金融领域运营单位征集", "opens_on": "2026-10-12", "closes_on": "2026-10-30"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let ann = a["id"].as_str().unwrap().to_string();
+        let app = &o.app;
+        let browser = Browser::launch(&chromium).await;
+        let mut page = browser.page().await;
+
+        // The operator applies with its materials.
+        sign_in(&mut page, app, "operator").await;
+        page.goto(&app.url("/console/announcements")).await;
+        page.eval(&format!(
+            "(() => {{ const f = document.getElementById('apply-{ann}'); f.security_officer.value = '王安全'; \
+             f.mlps_level3_experience.checked = true; \
+             f.querySelectorAll('input[type=file]').forEach((input, i) => {{ const dt = new DataTransfer(); \
+               dt.items.add(new File(['%PDF ' + i], 'm' + i + '.pdf', {{type: 'application/pdf'}})); input.files = dt.files; }}); \
+             f.requestSubmit(); return true; }})()"
+        ))
+        .await;
+        let (_, list) = loop {
+            let r = o.call("authority", "GET", &format!("/api/v1/announcements/{ann}/applications"), json!({})).await;
+            if r.1.as_array().is_some_and(|l| !l.is_empty()) {
+                break r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert_eq!(list[0]["state"], "eligible");
+
+        // An expert scores it.
+        sign_in(&mut page, app, "expert").await;
+        page.goto(&app.url("/console/announcements")).await;
+        page.eval(
+            "(() => { const f = document.querySelector('form[data-action=score]'); f.score.value = '85'; \
+             f.comments.value = '方案可行'; f.no_conflict_of_interest.checked = true; f.requestSubmit(); return true; })()",
+        )
+        .await;
+        page.wait_for("document.readyState === 'complete' && document.body.innerText.includes('85.0')").await;
+
+        // After the deadline the agency publishes the result and drafts the agreement.
+        o.go_to("2026-10-31").await;
+        let application = list[0]["id"].as_str().unwrap().to_string();
+        let (s, _) = o
+            .call(
+                "implementer",
+                "POST",
+                &format!("/api/v1/announcements/{ann}/results"),
+                json!({"selected": [application]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, ag) = o.agreement(&programme, 2, "2026-11-01").await;
+        assert_eq!(s, StatusCode::CREATED);
+        let id = ag["id"].as_str().unwrap().to_string();
+
+        // Both sides sign and the authority files it, each in the console.
+        for (who, action, state) in [
+            ("operator", "sign", "待签署"),
+            ("implementer", "sign", "已签署待备案"),
+            ("authority", "file", "已备案生效"),
+        ] {
+            sign_in(&mut page, app, who).await;
+            page.goto(&app.url("/console/agreements")).await;
+            page.wait_for(&format!("!!document.querySelector('form[data-action={action}]')")).await;
+            page.eval(&format!("document.querySelector('form[data-action={action}]').requestSubmit(); true")).await;
+            page.wait_for(&format!(
+                "document.readyState === 'complete' && (document.getElementById('agreement-{id}') || {{}}).innerText === '{state}' \
+                 && !document.querySelector('form[data-action={action}]')"
+            ))
+            .await;
+        }
+        let (_, a) = o.call("authority", "GET", &format!("/api/v1/agreements/{id}"), json!({})).await;
+        assert_eq!(a["state"], "filed");
+        assert!(a["agency_signed_on"].is_string() && a["operator_signed_on"].is_string());
+    }
+
     /// One registration from the application form to a certificate that verifies publicly,
     /// entirely through the console and the public portal.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -639,6 +726,9 @@ async fn console_pages_need_no_inline_styles_or_scripts() {
         "/console/certificates",
         "/console/catalogue",
         "/console/sharing",
+        "/console/programmes",
+        "/console/announcements",
+        "/console/agreements",
         "/public/catalogue",
         "/public/publicity",
         "/public/verify",
@@ -1367,16 +1457,16 @@ mod catalogue {
 }
 
 /// Operators and authorization (SPEC §3) through the API with the test clock.
-mod operators {
+pub(crate) mod operators {
     use super::*;
     use kit::entry_metadata;
 
-    struct O {
-        app: TestApp,
+    pub(crate) struct O {
+        pub(crate) app: TestApp,
     }
 
     impl O {
-        async fn spawn(backend: Backend, profile: &str) -> Option<O> {
+        pub(crate) async fn spawn(backend: Backend, profile: &str) -> Option<O> {
             let profile = profile.to_string();
             let app = match backend {
                 Backend::Sqlite => {
@@ -1400,7 +1490,7 @@ mod operators {
             Some(o)
         }
 
-        async fn call(&self, who: &str, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        pub(crate) async fn call(&self, who: &str, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
             let url = self.app.url(path);
             let token = self.app.login(who).await;
             let req = match method {
@@ -1412,14 +1502,14 @@ mod operators {
             (status, r.json().await.unwrap_or(Value::Null))
         }
 
-        async fn go_to(&self, date: &str) {
+        pub(crate) async fn go_to(&self, date: &str) {
             let (s, v) = self
                 .call("admin", "POST", "/api/v1/admin/test-clock", json!({"set": format!("{date}T01:00:00Z")}))
                 .await;
             assert_eq!((s, v["today"].clone()), (StatusCode::OK, json!(date)));
         }
 
-        async fn published_entry(&self, open: &str) -> String {
+        pub(crate) async fn published_entry(&self, open: &str) -> String {
             let steward = self.app.login("steward").await;
             let id =
                 self.app.create_entry(&steward, &entry_metadata(&format!("数据{open}"), "conditional", open)).await;
@@ -1434,7 +1524,7 @@ mod operators {
             id
         }
 
-        async fn approved_programme(&self, scope: &str) -> String {
+        pub(crate) async fn approved_programme(&self, scope: &str) -> String {
             let (s, p) = self.call("implementer", "POST", "/api/v1/programmes", programme(scope)).await;
             assert_eq!(s, StatusCode::CREATED, "{p}");
             let id = p["id"].as_str().unwrap().to_string();
@@ -1452,7 +1542,7 @@ mod operators {
             id
         }
 
-        async fn agreement(&self, programme: &str, years: u32, from: &str) -> (StatusCode, Value) {
+        pub(crate) async fn agreement(&self, programme: &str, years: u32, from: &str) -> (StatusCode, Value) {
             let operator = self.app.user_record("operator").await.org_id.to_string();
             self.call(
                 "implementer",

@@ -4,6 +4,7 @@
 
 mod catalogue;
 mod html;
+mod operators;
 mod public;
 mod registration;
 
@@ -43,6 +44,9 @@ pub fn router() -> Router<AppState> {
         .route("/console/registrations/{id}", get(registration::detail_page))
         .route("/console/certificates", get(registration::certificates_page))
         .route("/console/catalogue", get(catalogue::catalogue_page))
+        .route("/console/programmes", get(operators::programmes_page))
+        .route("/console/announcements", get(operators::announcements_page))
+        .route("/console/agreements", get(operators::agreements_page))
         .route("/console/sharing", get(catalogue::sharing_page))
         .route("/public", get(|| async { Redirect::to("/public/catalogue") }))
         .route("/public/catalogue", get(public::catalogue_page))
@@ -87,6 +91,24 @@ const NAV: &[NavItem] = &[
         key: "nav.certificates",
         href: "/console/certificates",
         action: Action::CertificateList,
+        resource: Resource::platform,
+    },
+    NavItem {
+        key: "nav.programmes",
+        href: "/console/programmes",
+        action: Action::ProgrammeRead,
+        resource: Resource::platform,
+    },
+    NavItem {
+        key: "nav.announcements",
+        href: "/console/announcements",
+        action: Action::OperatorAnnouncementRead,
+        resource: Resource::platform,
+    },
+    NavItem {
+        key: "nav.agreements",
+        href: "/console/agreements",
+        action: Action::AgreementList,
         resource: Resource::platform,
     },
     NavItem { key: "nav.audit", href: "/console/audit", action: Action::AuditQuery, resource: Resource::audit_log },

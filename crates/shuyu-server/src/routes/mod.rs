@@ -82,7 +82,7 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/operator-lists", post(operators::import_list))
         .route("/api/v1/organisations/{id}/revocations", post(operators::record_revocation))
         .route("/api/v1/organisations/{id}/actions/{action}", post(operators::supervise))
-        .route("/api/v1/agreements", post(operators::create_agreement))
+        .route("/api/v1/agreements", get(operators::list_agreements).post(operators::create_agreement))
         .route("/api/v1/agreements/{id}", get(operators::get_agreement))
         .route("/api/v1/agreements/{id}/actions/{action}", post(operators::act_agreement))
         .route("/api/v1/personnel/{user_id}", get(personnel::get))

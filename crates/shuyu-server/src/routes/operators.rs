@@ -1076,3 +1076,19 @@ pub async fn publish_results(
     tx.commit().await?;
     Ok(Json(json!({ "announcement": id, "selected": b.selected, "publicity_from": today, "publicity_until": until })))
 }
+
+#[utoipa::path(get, path = "/api/v1/agreements", tag = "operators",
+    responses((status = 200, body = [AgreementView]), (status = 401, body = ErrorBody)))]
+pub async fn list_agreements(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<AgreementView>>> {
+    app.authorize(&caller, Action::AgreementList, &Resource::platform()).await?;
+    let user = caller.require_user()?;
+    let all = operators::list_agreements(&mut *conn(&app).await?, None).await?;
+    // Each caller sees the agreements the policies let them read.
+    let visible: Vec<_> = all
+        .iter()
+        .filter(|a| app.authz.authorize(&caller.principal, Action::AgreementRead, &agreement_resource(a)).is_ok())
+        .collect();
+    app.record_access(&caller, Action::AgreementList, &user.org_id.resource(), json!({ "count": visible.len() }))
+        .await?;
+    Ok(Json(visible.into_iter().map(|a| agreement_view(&app, &caller, a)).collect()))
+}
