@@ -95,6 +95,8 @@ actions! {
     AgreementRenew => "agreement.renew",
     PersonnelRead => "personnel.read",
     OperatorScore => "operator.score",
+    OperatorReport => "operator.report",
+    OperatorStatusRead => "operator.status_read",
     OperatorReviewRead => "operator.review_read",
     PersonnelManage => "personnel.manage",
     PersonnelReview => "personnel.review",

@@ -301,6 +301,61 @@ impl OrgStatus {
     }
 }
 
+/// An annual evaluation grade (WX §29). Operators are graded excellent / good / pass / poor;
+/// processors pass / fail (CS §19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grade {
+    Excellent,
+    Good,
+    Pass,
+    Poor,
+    Fail,
+}
+
+impl Grade {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Grade::Excellent => "excellent",
+            Grade::Good => "good",
+            Grade::Pass => "pass",
+            Grade::Poor => "poor",
+            Grade::Fail => "fail",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "excellent" => Grade::Excellent,
+            "good" => Grade::Good,
+            "pass" => Grade::Pass,
+            "poor" => Grade::Poor,
+            "fail" => Grade::Fail,
+            _ => return None,
+        })
+    }
+
+    /// Poor for an operator, fail for a processor.
+    pub fn is_bad(&self) -> bool {
+        matches!(self, Grade::Poor | Grade::Fail)
+    }
+}
+
+/// How many of the most recent consecutive years ending at `year` are bad, given `(year, grade)`
+/// pairs in any order. A missing year breaks the run: consecutive means consecutive years.
+pub fn consecutive_bad(grades: &[(i32, Grade)], year: i32) -> u32 {
+    let mut n = 0;
+    let mut y = year;
+    while let Some((_, g)) = grades.iter().find(|(gy, _)| *gy == y) {
+        if !g.is_bad() {
+            break;
+        }
+        n += 1;
+        y -= 1;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +411,15 @@ mod tests {
         assert!(!in_renewal_window(d("2028-06-30"), until, &wuxi), "4 months before expiry");
         assert!(in_renewal_window(d("2028-08-31"), until, &wuxi), "2 months before expiry");
         assert!(!in_renewal_window(d("2028-11-01"), until, &wuxi));
+    }
+
+    #[test]
+    fn two_consecutive_bad_years_count_and_a_gap_or_good_year_breaks_the_run() {
+        let g = [(2026, Grade::Poor), (2027, Grade::Poor), (2024, Grade::Poor)];
+        assert_eq!(consecutive_bad(&g, 2027), 2);
+        assert_eq!(consecutive_bad(&[(2025, Grade::Poor), (2027, Grade::Poor)], 2027), 1, "2026 missing");
+        assert_eq!(consecutive_bad(&[(2026, Grade::Good), (2027, Grade::Fail)], 2027), 1);
+        assert_eq!(consecutive_bad(&[(2027, Grade::Pass)], 2027), 0);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use utoipa::OpenApi;
 
 use crate::routes::{
-    attachments, audit, catalogue, certificates, dcat, operators, organisations, personnel, platform, registrations,
-    session, sync, users,
+    attachments, audit, catalogue, certificates, dcat, operators, organisations, oversight, personnel, platform,
+    registrations, session, sync, users,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,8 @@ use crate::routes::{
         operators::record_revocation, operators::supervise, operators::create_agreement, operators::get_agreement,
         operators::act_agreement, personnel::get, personnel::act, operators::list_applications, operators::score,
         operators::publish_results, operators::list_agreements,
+        oversight::report_draft, oversight::submit_report, oversight::record_evaluation, oversight::bind_processor,
+        oversight::list_processors, oversight::submit_plan, oversight::approve_plan, oversight::operating_status,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

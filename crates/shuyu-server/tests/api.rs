@@ -1883,6 +1883,104 @@ pub(crate) mod operators {
         assert_eq!(e.body.basis.as_deref(), Some("YXO §22"));
     }
 
+    async fn oversight_reports_evaluations_processors_and_plans(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let operator = o.app.user_record("operator").await.org_id.to_string();
+        let processor = o.app.user_record("processor").await.org_id.to_string();
+        let status = |who: &'static str| {
+            let path = format!("/api/v1/organisations/{operator}/operating-status");
+            let o = &o;
+            async move { o.call(who, "GET", &path, json!({})).await.1 }
+        };
+        let st = status("operator").await;
+        assert_eq!(st["can_operate"], false);
+        let missing: Vec<_> =
+            st["missing"].as_array().unwrap().iter().map(|m| m["item"].as_str().unwrap().to_string()).collect();
+        assert_eq!(missing, vec!["agreement", "emergency_plan"]);
+        // A filed agreement in force and an approved emergency plan (WX §26) let it operate.
+        let entry = o.published_entry("conditional").await;
+        let programme = o.approved_programme(&entry).await;
+        let (_, a) = o.agreement(&programme, 2, "2026-10-12").await;
+        let aid = a["id"].as_str().unwrap().to_string();
+        for (who, action) in [("implementer", "sign"), ("operator", "sign"), ("authority", "file")] {
+            o.call(who, "POST", &format!("/api/v1/agreements/{aid}/actions/{action}"), json!({})).await;
+        }
+        assert_eq!(status("authority").await["missing"][0]["item"], "emergency_plan");
+        let token = o.app.login("operator").await;
+        let plan = o.app.upload(&token, "plan.pdf", b"%PDF emergency plan").await;
+        o.call(
+            "operator",
+            "POST",
+            &format!("/api/v1/organisations/{operator}/emergency-plan"),
+            json!({"attachment_id": plan}),
+        )
+        .await;
+        assert_eq!(status("operator").await["can_operate"], false, "submitted is not approved");
+        o.call("authority", "POST", &format!("/api/v1/organisations/{operator}/emergency-plan/approve"), json!({}))
+            .await;
+        assert_eq!(status("operator").await["can_operate"], true);
+
+        // The annual report (WX §18) with the platform's own figures.
+        let (_, draft) = o
+            .call(
+                "operator",
+                "GET",
+                &format!("/api/v1/organisations/{operator}/operation-reports/draft?year=2026"),
+                json!({}),
+            )
+            .await;
+        assert!(draft["platform_figures"]["audit_events"].as_i64().unwrap() > 0, "{draft}");
+        let path = format!("/api/v1/organisations/{operator}/operation-reports");
+        let (s, e) = o.call("operator", "POST", &path, json!({"year": 2026, "content": {"storage": "x"}})).await;
+        assert_eq!((s, e["basis"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("WX §18")));
+        let full = json!({"year": 2026, "content": {"storage": "政务云", "processing": "域内加工", "use": "授信评分",
+                          "security": "无安全事件", "market_operation": "服务客户120家"}});
+        assert_eq!(o.call("operator", "POST", &path, full.clone()).await.0, StatusCode::CREATED);
+        assert_eq!(o.call("operator", "POST", &path, full).await.0, StatusCode::CONFLICT, "one report per year");
+
+        // A processor bound for the selection period; two failed years disqualify it (CS §19).
+        let (s, p) = o
+            .call(
+                "implementer",
+                "POST",
+                &format!("/api/v1/agreements/{aid}/processors"),
+                json!({"processor_org": processor}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        assert_eq!(p["valid_until"], "2029-10-11");
+        let evaluate = |org: &str, year: i32, grade: &str| {
+            let path = format!("/api/v1/organisations/{org}/evaluations");
+            let body = json!({"year": year, "grade": grade, "evaluator": "第三方评估中心", "report": "评估报告"});
+            let o = &o;
+            async move { o.call("authority", "POST", &path, body).await }
+        };
+        assert_eq!(
+            evaluate(&processor, 2026, "poor").await.0,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "processors pass or fail"
+        );
+        assert_eq!(evaluate(&processor, 2026, "fail").await.1["consequence"], Value::Null);
+        let (_, r) = evaluate(&processor, 2027, "fail").await;
+        assert_eq!(
+            (r["consequence"]["disqualified"].clone(), r["consequence"]["basis"].clone()),
+            (json!(true), json!("CS §19"))
+        );
+        let (_, list) = o.call("authority", "GET", &format!("/api/v1/agreements/{aid}/processors"), json!({})).await;
+        assert_eq!(list[0]["status"], "disqualified");
+        // Two consecutive poor grades terminate the operator (JS §17).
+        assert_eq!(evaluate(&operator, 2026, "poor").await.1["consequence"], Value::Null);
+        let (_, r) = evaluate(&operator, 2027, "poor").await;
+        assert_eq!(
+            (r["consequence"]["terminated"].clone(), r["consequence"]["basis"].clone()),
+            (json!(true), json!("JS §17"))
+        );
+        assert_eq!(status("authority").await["can_operate"], false);
+        let (s, e) = o.call("operator", "GET", &format!("/api/v1/agreements/{aid}"), json!({})).await;
+        assert_eq!((s, e["code"].clone()), (StatusCode::FORBIDDEN, json!("organisation_terminated")));
+    }
+
+    on_both!(oversight_reports_evaluations_processors_and_plans);
     on_both!(from_programme_to_termination);
     on_both!(personnel_clearance_lapses_with_the_confidentiality_agreement);
     on_both!(yuxi_allows_five_years_and_agreements_expire);

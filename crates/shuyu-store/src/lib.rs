@@ -9,6 +9,7 @@ pub mod certificates;
 mod error;
 pub mod operators;
 pub mod organisations;
+pub mod oversight;
 pub mod personnel;
 pub mod registrations;
 pub mod sessions;

@@ -8,6 +8,7 @@ pub mod dcat;
 pub mod health;
 pub mod operators;
 pub mod organisations;
+pub mod oversight;
 pub mod personnel;
 pub mod platform;
 pub mod registrations;
@@ -87,6 +88,13 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/agreements/{id}/actions/{action}", post(operators::act_agreement))
         .route("/api/v1/personnel/{user_id}", get(personnel::get))
         .route("/api/v1/personnel/{user_id}/actions/{action}", post(personnel::act))
+        .route("/api/v1/organisations/{id}/operation-reports/draft", get(oversight::report_draft))
+        .route("/api/v1/organisations/{id}/operation-reports", post(oversight::submit_report))
+        .route("/api/v1/organisations/{id}/evaluations", post(oversight::record_evaluation))
+        .route("/api/v1/organisations/{id}/emergency-plan", post(oversight::submit_plan))
+        .route("/api/v1/organisations/{id}/emergency-plan/approve", post(oversight::approve_plan))
+        .route("/api/v1/organisations/{id}/operating-status", get(oversight::operating_status))
+        .route("/api/v1/agreements/{id}/processors", get(oversight::list_processors).post(oversight::bind_processor))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

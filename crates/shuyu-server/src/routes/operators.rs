@@ -813,6 +813,30 @@ pub async fn act_agreement(
 
 // ---------------------------------------------------------------- supervision of organisations
 
+/// Ends an organisation's authorization inside `tx` (JS §23: at once): every session of its
+/// people, every agreement, any pending rectification deadline; records the revocation that bars
+/// re-application; sets the standing. Returns the number of sessions ended.
+pub(crate) async fn terminate_in(
+    tx: &mut shuyu_store::WriteTx,
+    org: OrgId,
+    reason: &str,
+    today: NaiveDate,
+) -> ApiResult<u64> {
+    let now = tx.now();
+    timers::set(tx.conn(), crate::operators::ORGANISATION, &org.to_string(), None).await?;
+    let ended = sessions::revoke_all_in_org(tx.conn(), org).await?;
+    for mut agreement in operators::list_agreements(tx.conn(), Some(org)).await? {
+        if agreement.state != "terminated" && agreement.state != "expired" {
+            agreement.state = "terminated".into();
+            operators::update_agreement(tx.conn(), &agreement, now).await?;
+        }
+    }
+    operators::record_revocation(tx.conn(), org, today, reason, now).await?;
+    let standing = Standing { status: OrgStatus::Terminated, reason: Some(reason.to_string()), rectify_by: None };
+    operators::set_standing(tx.conn(), org, &standing).await?;
+    Ok(ended)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Supervision {
@@ -891,17 +915,7 @@ pub async fn supervise(
                     .with_basis(basis));
             };
             s = Standing { status: OrgStatus::Terminated, reason: Some(reason.clone()), rectify_by: None };
-            timers::set(tx.conn(), crate::operators::ORGANISATION, &org.to_string(), None).await?;
-            // JS §23: every session ends now; every agreement ends; the organisation is barred.
-            let ended = sessions::revoke_all_in_org(tx.conn(), org).await?;
-            let now = tx.now();
-            for mut agreement in operators::list_agreements(tx.conn(), Some(org)).await? {
-                if agreement.state != "terminated" && agreement.state != "expired" {
-                    agreement.state = "terminated".into();
-                    operators::update_agreement(tx.conn(), &agreement, now).await?;
-                }
-            }
-            operators::record_revocation(tx.conn(), org, today, &reason, now).await?;
+            let ended = terminate_in(&mut tx, org, &reason, today).await?;
             details["sessions_ended"] = json!(ended);
         }
         (_, status) => return Err(not_allowed(&action, status.as_str())),

@@ -359,6 +359,9 @@ fn endpoints() -> Vec<Endpoint> {
         e("POST", "/api/v1/organisations/{org}/revocations", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/organisations/{org}/actions/suspend", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/agreements", None, Some(&["implementing_officer"])),
+        e("GET", "/api/v1/agreements", None, Some(EVERYONE)),
+        e("POST", "/api/v1/organisations/{org}/evaluations", None, Some(&["authority_officer"])),
+        e("GET", "/api/v1/organisations/{org}/operating-status", None, Some(&["authority_officer"])),
         e(
             "GET",
             "/api/v1/personnel/{analyst}",
