@@ -95,6 +95,7 @@ actions! {
     AgreementRenew => "agreement.renew",
     PersonnelRead => "personnel.read",
     OperatorScore => "operator.score",
+    OperatorObject => "operator.object",
     OperatorReport => "operator.report",
     OperatorStatusRead => "operator.status_read",
     OperatorReviewRead => "operator.review_read",

@@ -611,7 +611,8 @@ mod browser {
             )
             .await;
         assert_eq!(s, StatusCode::OK);
-        let (s, ag) = o.agreement(&programme, 2, "2026-11-01").await;
+        o.go_to("2026-11-09").await;
+        let (s, ag) = o.agreement(&programme, 2, "2026-11-10").await;
         assert_eq!(s, StatusCode::CREATED);
         let id = ag["id"].as_str().unwrap().to_string();
 
@@ -1542,6 +1543,43 @@ pub(crate) mod operators {
             id
         }
 
+        /// Runs a one-day announcement for `programme` on `day`, the operator's application, an
+        /// expert's score and the results' publicity; the clock ends on `after_publicity`.
+        pub(crate) async fn select_operator(&self, programme: &str, day: &str, after_publicity: &str) {
+            let (s, a) = self
+                .call(
+                    "implementer",
+                    "POST",
+                    "/api/v1/announcements",
+                    json!({"programme_id": programme, "title": "征集", "opens_on": day, "closes_on": day}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{a}");
+            let ann = a["id"].as_str().unwrap().to_string();
+            let (s, v) = apply(self, &ann).await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            let application = v["id"].as_str().unwrap().to_string();
+            self.call(
+                "expert",
+                "POST",
+                &format!("/api/v1/operator-applications/{application}/scores"),
+                json!({"score": 80, "comments": "可行", "no_conflict_of_interest": true}),
+            )
+            .await;
+            let next = (day.parse::<chrono::NaiveDate>().unwrap() + chrono::Days::new(1)).to_string();
+            self.go_to(&next).await;
+            let (s, r) = self
+                .call(
+                    "implementer",
+                    "POST",
+                    &format!("/api/v1/announcements/{ann}/results"),
+                    json!({"selected": [application]}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{r}");
+            self.go_to(after_publicity).await;
+        }
+
         pub(crate) async fn agreement(&self, programme: &str, years: u32, from: &str) -> (StatusCode, Value) {
             let operator = self.app.user_record("operator").await.org_id.to_string();
             self.call(
@@ -1712,13 +1750,43 @@ pub(crate) mod operators {
         assert_eq!(list[0]["state"], "selected");
         assert_eq!(list[0]["average"], 88.0);
 
+        // No agreement while the selection is in publicity; an objection is heard and decided.
+        let (s, e) = o.agreement(&programme_id, 2, "2026-11-10").await;
+        assert_eq!((s, e["code"].clone()), (StatusCode::CONFLICT, json!("selection_not_final")));
+        o.go_to("2026-11-02").await;
+        let (s, obj) = o
+            .call(
+                "consumer",
+                "POST",
+                &format!("/api/v1/announcements/{ann}/objections"),
+                json!({"application_id": application, "statement": "该单位数据安全负责人未到岗"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{obj}");
+        let oid = obj["id"].as_str().unwrap().to_string();
+        o.go_to("2026-11-09").await;
+        let (s, e) = o.agreement(&programme_id, 2, "2026-11-10").await;
+        assert_eq!(
+            (s, e["code"].clone()),
+            (StatusCode::CONFLICT, json!("selection_not_final")),
+            "an objection is open"
+        );
+        let (s, d) = o
+            .call(
+                "implementer",
+                "POST",
+                &format!("/api/v1/selection-objections/{oid}/decide"),
+                json!({"upheld": false, "reason": "经核实负责人已到岗"}),
+            )
+            .await;
+        assert_eq!((s, d["state"].clone()), (StatusCode::OK, json!("rejected")));
         // The agreement: Wuxi caps the term at 2 years.
-        let (s, e) = o.agreement(&programme_id, 3, "2026-11-01").await;
+        let (s, e) = o.agreement(&programme_id, 3, "2026-11-10").await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e["basis"], "WX §11");
-        let (s, a) = o.agreement(&programme_id, 2, "2026-11-01").await;
+        let (s, a) = o.agreement(&programme_id, 2, "2026-11-10").await;
         assert_eq!(s, StatusCode::CREATED, "{a}");
-        assert_eq!(a["deadline"], "2028-10-31");
+        assert_eq!(a["deadline"], "2028-11-09");
         let aid = a["id"].as_str().unwrap().to_string();
         let act = |who: &'static str, action: &'static str, body: Value| {
             let path = format!("/api/v1/agreements/{aid}/actions/{action}");
@@ -1732,14 +1800,14 @@ pub(crate) mod operators {
         let (_, a) = act("authority", "file", json!({})).await;
         assert_eq!(a["state"], "filed");
         // Renewal opens 3 months before expiry and not before.
-        o.go_to("2028-06-30").await;
+        o.go_to("2028-07-09").await;
         let (s, e) = act("operator", "renew", json!({"years": 2})).await;
         assert_eq!((s, e["code"].clone()), (StatusCode::CONFLICT, json!("renewal_window_closed")));
-        assert_eq!(e["details"]["opens_on"], "2028-08-01");
-        o.go_to("2028-08-31").await;
+        assert_eq!(e["details"]["opens_on"], "2028-08-10");
+        o.go_to("2028-09-09").await;
         let (s, a) = act("operator", "renew", json!({"years": 2})).await;
         assert_eq!(s, StatusCode::OK, "{a}");
-        assert_eq!(a["deadline"], "2030-10-31");
+        assert_eq!(a["deadline"], "2030-11-09");
 
         // Suspension stops the operator's next call at once; rectification restores it.
         let path = format!("/api/v1/agreements/{aid}");
@@ -1801,6 +1869,7 @@ pub(crate) mod operators {
         let Some(o) = O::spawn(backend, "yuxi").await else { return };
         let open = o.published_entry("conditional").await;
         let programme_id = o.approved_programme(&open).await;
+        o.select_operator(&programme_id, "2026-10-12", "2026-10-21").await;
         let (s, a) = o.agreement(&programme_id, 5, "2026-11-01").await;
         assert_eq!(s, StatusCode::CREATED, "{a}");
         assert_eq!(a["deadline"], "2031-10-31");
@@ -1900,6 +1969,7 @@ pub(crate) mod operators {
         // A filed agreement in force and an approved emergency plan (WX §26) let it operate.
         let entry = o.published_entry("conditional").await;
         let programme = o.approved_programme(&entry).await;
+        o.select_operator(&programme, "2026-10-12", "2026-10-21").await;
         let (_, a) = o.agreement(&programme, 2, "2026-10-12").await;
         let aid = a["id"].as_str().unwrap().to_string();
         for (who, action) in [("implementer", "sign"), ("operator", "sign"), ("authority", "file")] {
@@ -1948,7 +2018,7 @@ pub(crate) mod operators {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{p}");
-        assert_eq!(p["valid_until"], "2029-10-11");
+        assert_eq!(p["valid_until"], "2029-10-20", "3 years from the selection on 21 October");
         let evaluate = |org: &str, year: i32, grade: &str| {
             let path = format!("/api/v1/organisations/{org}/evaluations");
             let body = json!({"year": year, "grade": grade, "evaluator": "第三方评估中心", "report": "评估报告"});

@@ -482,3 +482,101 @@ pub async fn lapsed_agreements(conn: &mut AnyConnection, today: NaiveDate) -> Re
         .await?;
     rows.iter().map(agreement_from_row).collect()
 }
+
+// ---------------------------------------------------------------- objections to a selection
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SelectionObjection {
+    pub id: String,
+    pub announcement_id: String,
+    pub application_id: String,
+    pub objector_name: String,
+    pub statement: String,
+    /// `open`, `upheld`, `rejected`.
+    pub state: String,
+    pub decision_reason: Option<String>,
+    pub filed_on: NaiveDate,
+}
+
+fn objection_from_row(r: &AnyRow) -> Result<SelectionObjection> {
+    Ok(SelectionObjection {
+        id: text(r, "id")?,
+        announcement_id: text(r, "announcement_id")?,
+        application_id: text(r, "application_id")?,
+        objector_name: text(r, "objector_name")?,
+        statement: text(r, "statement")?,
+        state: text(r, "state")?,
+        decision_reason: opt_text(r, "decision_reason")?,
+        filed_on: date(&text(r, "filed_on")?, "filed_on")?,
+    })
+}
+
+pub async fn insert_objection(
+    conn: &mut AnyConnection,
+    o: &SelectionObjection,
+    objector: UserId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO selection_objections (id, announcement_id, application_id, objector_user, objector_name, statement, \
+         state, decision_reason, filed_on, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(o.id.clone())
+    .bind(o.announcement_id.clone())
+    .bind(o.application_id.clone())
+    .bind(objector.to_string())
+    .bind(o.objector_name.clone())
+    .bind(o.statement.clone())
+    .bind(o.state.clone())
+    .bind(o.decision_reason.clone())
+    .bind(o.filed_on.to_string())
+    .bind(format_instant(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn decide_objection(conn: &mut AnyConnection, id: &str, state: &str, reason: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE selection_objections SET state = $1, decision_reason = $2 WHERE id = $3 AND state = 'open'",
+    )
+    .bind(state)
+    .bind(reason)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn get_objection(conn: &mut AnyConnection, id: &str) -> Result<Option<SelectionObjection>> {
+    let row = sqlx::query("SELECT * FROM selection_objections WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(objection_from_row).transpose()
+}
+
+pub async fn objections_for(conn: &mut AnyConnection, announcement: &str) -> Result<Vec<SelectionObjection>> {
+    let rows = sqlx::query("SELECT * FROM selection_objections WHERE announcement_id = $1 ORDER BY created_at, id")
+        .bind(announcement)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(objection_from_row).collect()
+}
+
+/// The selected application of `operator` under any announcement of `programme`, if any.
+pub async fn selected_application(
+    conn: &mut AnyConnection,
+    programme: &str,
+    operator: OrgId,
+) -> Result<Option<(OperatorApplication, Announcement)>> {
+    let row = sqlx::query(
+        "SELECT a.*, n.id AS n_id FROM operator_applications a JOIN operator_announcements n ON a.announcement_id = n.id \
+         WHERE n.programme_id = $1 AND a.applicant_org = $2 AND a.state = 'selected' ORDER BY a.created_at DESC LIMIT 1",
+    )
+    .bind(programme)
+    .bind(operator.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let application = application_from_row(&row)?;
+    let announcement = get_announcement(conn, &text(&row, "n_id")?).await?;
+    Ok(announcement.map(|n| (application, n)))
+}

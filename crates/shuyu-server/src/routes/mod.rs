@@ -79,6 +79,11 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/public/announcements/operators", get(operators::list_announcements))
         .route("/api/v1/announcements/{id}/applications", get(operators::list_applications).post(operators::apply))
         .route("/api/v1/announcements/{id}/results", post(operators::publish_results))
+        .route(
+            "/api/v1/announcements/{id}/objections",
+            get(operators::list_objections).post(operators::object_to_selection),
+        )
+        .route("/api/v1/selection-objections/{id}/decide", post(operators::decide_objection))
         .route("/api/v1/operator-applications/{id}/scores", post(operators::score))
         .route("/api/v1/operator-lists", post(operators::import_list))
         .route("/api/v1/organisations/{id}/revocations", post(operators::record_revocation))

@@ -688,9 +688,25 @@ pub async fn create_agreement(
         ApiError::validation(vec![FieldProblem::new("operator_org", "not an operator organisation", "不是运营机构")])
     })?;
     let p = operators::get_programme(&mut c, &b.programme_id).await?.ok_or_else(|| ApiError::not_found("programme"))?;
-    drop(c);
     if p.state != ProgrammeState::Approved {
         return Err(not_allowed("agree", p.state.as_str()).with_basis("YXO §16"));
+    }
+    // YXO §16: the agreement follows a selection whose publicity is over with no open objection.
+    let today = app.clock.today();
+    let selection = operators::selected_application(&mut c, &p.id, org.id).await?;
+    let final_selection = match &selection {
+        Some((_, n)) => {
+            let over = n.results_until.is_some_and(|u| today > u);
+            let open = operators::objections_for(&mut c, &n.id).await?.iter().any(|x| x.state == "open");
+            over && !open
+        }
+        None => false,
+    };
+    drop(c);
+    if !final_selection {
+        return Err(ApiError::new(StatusCode::CONFLICT, "selection_not_final")
+            .with_details(json!({ "operator": org.id.to_string(), "programme": p.id }))
+            .with_basis("YXO §16"));
     }
     let valid_until = term_end(b.valid_from, b.term_years).ok_or_else(ApiError::internal)?;
     let a = AgreementRecord {
@@ -1105,4 +1121,123 @@ pub async fn list_agreements(State(app): State<AppState>, caller: Caller) -> Api
     app.record_access(&caller, Action::AgreementList, &user.org_id.resource(), json!({ "count": visible.len() }))
         .await?;
     Ok(Json(visible.into_iter().map(|a| agreement_view(&app, &caller, a)).collect()))
+}
+
+// ---------------------------------------------------------------- objections to the selection
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewObjection {
+    application_id: String,
+    statement: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/announcements/{id}/objections", tag = "operators", params(("id" = String, Path)),
+    request_body = Object, responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn object_to_selection(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<operators::SelectionObjection>)> {
+    app.authorize(&caller, Action::OperatorObject, &Resource::platform()).await?;
+    let user = caller.require_user()?.clone();
+    let (Some(name), true) = (user.real_name.clone(), user.resident_id.is_some()) else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "real_name_required").with_basis("WX §9"));
+    };
+    let b: NewObjection = parse(body)?;
+    if b.statement.trim().is_empty() {
+        return Err(ApiError::validation(vec![FieldProblem::new("statement", "required", "请写明异议理由")]));
+    }
+    let today = app.clock.today();
+    let mut tx = app.begin().await?;
+    let a = operators::get_announcement(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("announcement"))?;
+    let in_publicity = matches!((a.results_from, a.results_until), (Some(f), Some(u)) if f <= today && today <= u);
+    if !in_publicity {
+        return Err(not_allowed("object", "not_in_publicity").with_basis("WX §9"));
+    }
+    let application =
+        operators::get_application(tx.conn(), &b.application_id).await?.filter(|x| x.announcement_id == id);
+    if application.is_none() {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "application_id",
+            "not an application of this announcement",
+            "该申请不属于本次征集",
+        )]));
+    }
+    let o = operators::SelectionObjection {
+        id: uuid::Uuid::now_v7().to_string(),
+        announcement_id: id.clone(),
+        application_id: b.application_id.clone(),
+        objector_name: name,
+        statement: b.statement.trim().to_string(),
+        state: "open".into(),
+        decision_reason: None,
+        filed_on: today,
+    };
+    let now = tx.now();
+    operators::insert_objection(tx.conn(), &o, user.id, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "operator.selection_objected",
+        &format!("announcement:{id}"),
+        Outcome::Success,
+        json!({ "objection": o.id, "application": o.application_id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(o)))
+}
+
+#[utoipa::path(get, path = "/api/v1/announcements/{id}/objections", tag = "operators", params(("id" = String, Path)),
+    responses((status = 200, body = [Object]), (status = 403, body = ErrorBody)))]
+pub async fn list_objections(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<operators::SelectionObjection>>> {
+    app.authorize(&caller, Action::OperatorReviewRead, &Resource::platform()).await?;
+    Ok(Json(operators::objections_for(&mut *conn(&app).await?, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectionDecision {
+    upheld: bool,
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/selection-objections/{id}/decide", tag = "operators", params(("id" = String, Path)),
+    request_body = Object, responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn decide_objection(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    app.authorize(&caller, Action::AnnouncementCreate, &Resource::platform()).await?;
+    let b: ObjectionDecision = parse(body)?;
+    if b.reason.trim().is_empty() {
+        return Err(ApiError::validation(vec![FieldProblem::new("reason", "required", "请写明异议处理理由")]));
+    }
+    let mut tx = app.begin().await?;
+    let o = operators::get_objection(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("objection"))?;
+    let state = if b.upheld { "upheld" } else { "rejected" };
+    if !operators::decide_objection(tx.conn(), &id, state, b.reason.trim()).await? {
+        return Err(not_allowed("decide", &o.state));
+    }
+    if b.upheld {
+        // An upheld objection takes the applicant out of the selection.
+        operators::set_application_state(tx.conn(), &o.application_id, "not_selected").await?;
+    }
+    tx.audit(
+        &caller.ctx,
+        &format!("operator.selection_objection_{state}"),
+        &format!("announcement:{}", o.announcement_id),
+        Outcome::Success,
+        json!({ "objection": id, "reason": b.reason.trim() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "objection": id, "state": state })))
 }

@@ -360,6 +360,13 @@ fn endpoints() -> Vec<Endpoint> {
         e("POST", "/api/v1/organisations/{org}/actions/suspend", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/agreements", None, Some(&["implementing_officer"])),
         e("GET", "/api/v1/agreements", None, Some(EVERYONE)),
+        e(
+            "GET",
+            "/api/v1/announcements/none/objections",
+            None,
+            Some(&["expert", "implementing_officer", "authority_officer"]),
+        ),
+        e("POST", "/api/v1/selection-objections/none/decide", None, Some(&["implementing_officer"])),
         e("POST", "/api/v1/organisations/{org}/evaluations", None, Some(&["authority_officer"])),
         e("GET", "/api/v1/organisations/{org}/operating-status", None, Some(&["authority_officer"])),
         e(
