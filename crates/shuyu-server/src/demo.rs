@@ -379,6 +379,64 @@ pub async fn seed_showcase(state: &AppState) -> Result<(), ApiError> {
         }
         tx.commit().await?;
     }
+
+    // An approved programme over the first entry and an announcement open for a month, so an
+    // operator can apply at once.
+    let agency = all.iter().find(|o| o.kind == OrgKind::ImplementingAgency).cloned();
+    if let (Some(agency), Some(entry)) = (agency, first_entry) {
+        let content = json!({
+            "name": "普惠金融公共数据授权运营实施方案（演示）",
+            "operator_criteria": "符合授权运营单位条件，具备金融科技服务能力",
+            "mode": "domain",
+            "data_scope": [entry],
+            "term_years": 2,
+            "public_products": ["小微企业信用报告"],
+            "industry_products": ["企业授信评分接口"],
+            "cost_accounting": "按数据治理与平台运维成本核算",
+            "revenue_split": {"owner": 30, "operator": 60, "processor": 10},
+            "security_measures": "授权运营域内加工，原始数据不出域",
+            "evaluation_rules": "年度第三方评估",
+            "exit_arrangements": "到期关闭权限、删除数据、移交成果",
+            "feasibility": {"lifecycle_services": "全流程服务", "social_demand": "小微企业融资需求",
+                            "market_size": "全市十万户", "expected_outcomes": "授信效率提升",
+                            "benefits": "降低融资成本", "risk_control": "分级分类管控"}
+        });
+        let programme = shuyu_store::operators::ProgrammeRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            version: 1,
+            supersedes: None,
+            owner_org: agency.id,
+            state: shuyu_core::operators::ProgrammeState::Approved,
+            content,
+            decision_record: Some("演示：市政府常务会议纪要".into()),
+            submitted_on: Some(today),
+            approved_on: Some(today),
+            created_at: now,
+        };
+        let announcement = shuyu_store::operators::Announcement {
+            id: uuid::Uuid::now_v7().to_string(),
+            programme_id: programme.id.clone(),
+            title: "普惠金融领域公共数据授权运营单位征集（演示）".into(),
+            opens_on: today,
+            closes_on: today.checked_add_days(chrono::Days::new(30)).unwrap_or(today),
+            results_from: None,
+            results_until: None,
+        };
+        let mut tx = state.begin().await?;
+        shuyu_store::operators::insert_programme(tx.conn(), &programme).await?;
+        tx.audit(&ctx, "programme.approve", &format!("programme:{}", programme.id), Outcome::Success, json!({}))
+            .await?;
+        shuyu_store::operators::insert_announcement(tx.conn(), &announcement, now).await?;
+        tx.audit(
+            &ctx,
+            "announcement.published",
+            &format!("announcement:{}", announcement.id),
+            Outcome::Success,
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+    }
     Ok(())
 }
 
