@@ -94,6 +94,7 @@ actions! {
     AgreementFile => "agreement.file",
     AgreementRenew => "agreement.renew",
     PersonnelRead => "personnel.read",
+    PersonnelList => "personnel.list",
     OperatorScore => "operator.score",
     OperatorObject => "operator.object",
     OperatorReport => "operator.report",

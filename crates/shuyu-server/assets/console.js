@@ -100,7 +100,11 @@
           for (var j = 0; j < el.files.length; j++) {
             var up = await upload(el.files[j]);
             if (!up.ok) { if (out) out.textContent = errorText(up.body, lang); return; }
-            materials.push({ key: el.getAttribute("data-material"), attachment_id: up.body.id });
+            if (el.hasAttribute("data-attachment-field")) {
+              data[el.getAttribute("data-attachment-field")] = up.body.id;
+            } else {
+              materials.push({ key: el.getAttribute("data-material"), attachment_id: up.body.id });
+            }
           }
           continue;
         }

@@ -32,7 +32,7 @@ use crate::routes::{
         operators::create_programme, operators::list_programmes, operators::get_programme, operators::act_programme,
         operators::create_announcement, operators::list_announcements, operators::apply, operators::import_list,
         operators::record_revocation, operators::supervise, operators::create_agreement, operators::get_agreement,
-        operators::act_agreement, personnel::get, personnel::act, operators::list_applications, operators::score,
+        operators::act_agreement, personnel::get, personnel::act, personnel::list, operators::list_applications, operators::score,
         operators::publish_results, operators::list_agreements, operators::object_to_selection,
         operators::list_objections, operators::decide_objection,
         oversight::report_draft, oversight::submit_report, oversight::record_evaluation, oversight::bind_processor,

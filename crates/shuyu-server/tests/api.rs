@@ -730,6 +730,7 @@ async fn console_pages_need_no_inline_styles_or_scripts() {
         "/console/programmes",
         "/console/announcements",
         "/console/agreements",
+        "/console/personnel",
         "/public/catalogue",
         "/public/publicity",
         "/public/verify",
@@ -1913,6 +1914,10 @@ pub(crate) mod operators {
         let items: Vec<_> =
             v["missing"].as_array().unwrap().iter().map(|m| m["item"].as_str().unwrap().to_string()).collect();
         assert_eq!(items, vec!["filing", "review", "training", "confidentiality"]);
+        let (_, list) = o.call("operator", "GET", "/api/v1/personnel", json!({})).await;
+        assert!(list.as_array().unwrap().iter().any(|p| p["user_id"] == analyst.as_str()));
+        let (_, list) = o.call("processor", "GET", "/api/v1/personnel", json!({})).await;
+        assert!(list.is_null() || list.as_array().is_none_or(|l| l.is_empty()), "no personnel rights: {list}");
         // Other organisations cannot see or manage them; the operator cannot review its own.
         assert_eq!(o.call("processor", "GET", &path(""), json!({})).await.0, StatusCode::FORBIDDEN);
         assert_eq!(

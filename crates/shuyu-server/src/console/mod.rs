@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/programmes", get(operators::programmes_page))
         .route("/console/announcements", get(operators::announcements_page))
         .route("/console/agreements", get(operators::agreements_page))
+        .route("/console/personnel", get(operators::personnel_page))
         .route("/console/sharing", get(catalogue::sharing_page))
         .route("/public", get(|| async { Redirect::to("/public/catalogue") }))
         .route("/public/catalogue", get(public::catalogue_page))
@@ -109,6 +110,12 @@ const NAV: &[NavItem] = &[
         key: "nav.agreements",
         href: "/console/agreements",
         action: Action::AgreementList,
+        resource: Resource::platform,
+    },
+    NavItem {
+        key: "nav.personnel",
+        href: "/console/personnel",
+        action: Action::PersonnelList,
         resource: Resource::platform,
     },
     NavItem { key: "nav.audit", href: "/console/audit", action: Action::AuditQuery, resource: Resource::audit_log },

@@ -214,3 +214,79 @@ pub async fn agreements_page(State(app): State<AppState>, caller: Caller) -> Res
     );
     page(&app, &caller, "/console/agreements", "nav.agreements", body)
 }
+
+pub async fn personnel_page(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    let lang = caller.lang;
+    let people = match crate::routes::personnel::list(State(app.clone()), caller.clone()).await {
+        Ok(Json(v)) => v,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let mut rows = String::new();
+    for p in &people {
+        let Ok(org) = p.organisation.parse::<shuyu_core::ids::OrgId>() else { continue };
+        let res = Resource::owned("Personnel", p.user_id.clone(), org);
+        let manage = app.authz.authorize(&caller.principal, Action::PersonnelManage, &res).is_ok();
+        let review = app.authz.authorize(&caller.principal, Action::PersonnelReview, &res).is_ok();
+        let url = |a: &str| format!("/api/v1/personnel/{}/actions/{a}", p.user_id);
+        let mut forms = String::new();
+        if manage {
+            forms.push_str(&action_form(lang, &url("file"), "file_person", ""));
+            forms.push_str(&action_form(
+                lang,
+                &url("record_training"),
+                "record_training",
+                &format!(
+                    "<input name=\"course\" required placeholder=\"{}\"><input type=\"date\" name=\"completed_on\" required>",
+                    esc(&t(lang, "op.course"))
+                ),
+            ));
+            forms.push_str(&action_form(
+                lang,
+                &url("sign_confidentiality"),
+                "sign_confidentiality",
+                &format!(
+                    "<input type=\"date\" name=\"signed_on\" required><input type=\"date\" name=\"valid_until\" required>\
+                     <input name=\"liability_clause\" required placeholder=\"{}\">\
+                     <input type=\"file\" data-attachment-field=\"attachment_id\" required>",
+                    esc(&t(lang, "op.liability"))
+                ),
+            ));
+        }
+        if review {
+            forms.push_str(&action_form(
+                lang,
+                &url("review"),
+                "review_person",
+                &format!(
+                    "<label class=\"check\"><input type=\"checkbox\" name=\"passed\"> {}</label>",
+                    esc(&t(lang, "op.passed"))
+                ),
+            ));
+        }
+        let missing: String = p
+            .missing
+            .iter()
+            .map(|m| format!("<span class=\"tag\">{}</span>", label(lang, "clearance", m.item)))
+            .collect();
+        rows.push_str(&format!(
+            "<tr><td class=\"mono\">{id}</td><td>{status}</td><td>{missing}</td><td>{forms}</td></tr>",
+            id = esc(&p.user_id),
+            status = if p.cleared {
+                format!("<span class=\"ok\">{}</span>", esc(&t(lang, "op.cleared")))
+            } else {
+                format!("<span class=\"error\">{}</span>", esc(&t(lang, "op.not_cleared")))
+            },
+        ));
+    }
+    let body = format!(
+        "<h1>{}</h1><table><thead><tr><th>ID</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{rows}</tbody></table>",
+        esc(&t(lang, "nav.personnel")),
+        esc(&t(lang, "reg.state")),
+        esc(&t(lang, "reg.missing")),
+        esc(&t(lang, "reg.actions")),
+    );
+    page(&app, &caller, "/console/personnel", "nav.personnel", body)
+}

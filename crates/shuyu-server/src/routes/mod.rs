@@ -91,6 +91,7 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/agreements", get(operators::list_agreements).post(operators::create_agreement))
         .route("/api/v1/agreements/{id}", get(operators::get_agreement))
         .route("/api/v1/agreements/{id}/actions/{action}", post(operators::act_agreement))
+        .route("/api/v1/personnel", get(personnel::list))
         .route("/api/v1/personnel/{user_id}", get(personnel::get))
         .route("/api/v1/personnel/{user_id}/actions/{action}", post(personnel::act))
         .route("/api/v1/organisations/{id}/operation-reports/draft", get(oversight::report_draft))

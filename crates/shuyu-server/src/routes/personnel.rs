@@ -179,3 +179,22 @@ pub async fn act(
     tx.commit().await?;
     Ok(Json(view(&app, &u, record)))
 }
+
+#[utoipa::path(get, path = "/api/v1/personnel", tag = "operators",
+    responses((status = 200, body = [PersonnelView]), (status = 401, body = ErrorBody)))]
+pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<PersonnelView>>> {
+    app.authorize(&caller, Action::PersonnelList, &Resource::platform()).await?;
+    let mut conn = app.store.acquire().await?;
+    let everyone = users::list(&mut conn, None).await?;
+    let mut out = Vec::new();
+    for u in everyone.iter().filter(|u| u.roles.iter().any(|r| PERSONNEL_ROLES.contains(r))) {
+        // Each caller sees the people the policies let them read.
+        if app.authz.authorize(&caller.principal, Action::PersonnelRead, &resource(u)).is_ok() {
+            let record = personnel::get(&mut conn, u.id).await?;
+            out.push(view(&app, u, record));
+        }
+    }
+    drop(conn);
+    app.record_access(&caller, Action::PersonnelList, "platform:shuyu", json!({ "count": out.len() })).await?;
+    Ok(Json(out))
+}
