@@ -11,35 +11,7 @@ use crate::profile;
 use crate::workflow::{Expiry, Step, Timer, WorkflowError};
 use crate::CoreError;
 
-macro_rules! closed_set {
-    ($(#[$doc:meta])* $name:ident, $kind:literal { $($variant:ident => $text:literal,)+ }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant,)+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = CoreError;
-
-            fn from_str(s: &str) -> Result<Self, CoreError> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(CoreError::UnknownName { kind: $kind, value: other.chars().take(64).collect() }),
-                }
-            }
-        }
-    };
-}
-
-closed_set!(
+named_enum!(
     /// Share class (共享属性) and open class (开放属性): ordered from least to most restrictive.
     AccessClass, "access class" {
         Unconditional => "unconditional",
@@ -48,7 +20,7 @@ closed_set!(
     }
 );
 
-closed_set!(
+named_enum!(
     /// GB/T 43697-2024 grade.
     SecurityGrade, "security grade" {
         General => "general",
@@ -57,7 +29,7 @@ closed_set!(
     }
 );
 
-closed_set!(
+named_enum!(
     UpdateFrequency, "update frequency" {
         Realtime => "realtime",
         Daily => "daily",
@@ -69,7 +41,7 @@ closed_set!(
     }
 );
 
-closed_set!(
+named_enum!(
     /// How the data is obtained, as the national registry records it.
     AcquisitionMode, "acquisition mode" {
         Open => "open",
@@ -78,7 +50,7 @@ closed_set!(
     }
 );
 
-closed_set!(
+named_enum!(
     /// A field's value type.
     FieldType, "field type" {
         String => "string",
@@ -91,7 +63,7 @@ closed_set!(
     }
 );
 
-closed_set!(
+named_enum!(
     /// What kind of personal information a field holds, if any.
     PiiType, "PII type" {
         Name => "name",
@@ -255,7 +227,7 @@ impl EntryMetadata {
     }
 }
 
-closed_set!(
+named_enum!(
     EntryState, "catalogue entry state" {
         Draft => "draft",
         UnderReview => "under_review",

@@ -1,6 +1,9 @@
 //! Shuyu's pure domain: identifiers, roles, working-day calendar, policy profiles,
 //! validators for Chinese identifiers, the clock. Nothing here talks to a database or network.
 
+#[macro_use]
+mod named;
+
 pub mod calendar;
 pub mod catalogue;
 pub mod certificate;

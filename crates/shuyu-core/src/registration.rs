@@ -13,46 +13,11 @@
 //! ```
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 use crate::calendar::WorkingCalendar;
 use crate::profile;
 use crate::workflow::{Expiry, Step, Timer, WorkflowError};
 use crate::CoreError;
-
-macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident, $kind:literal { $($variant:ident => $text:literal,)+ }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant,)+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = CoreError;
-
-            fn from_str(s: &str) -> Result<Self, CoreError> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(CoreError::UnknownName { kind: $kind, value: other.chars().take(64).collect() }),
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 named_enum!(
     /// YXR §14: the four registration types.

@@ -37,6 +37,15 @@ where
     }
 }
 
+/// Reads an action's JSON body (taken as a `Value` so it is parsed only after authorization)
+/// into its type; a mismatch is a `validation` error naming the problem.
+pub fn parse_body<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(body).map_err(|e| {
+        let text = e.to_string();
+        ApiError::validation(vec![FieldProblem::new("body", text.clone(), format!("请求内容不符合要求：{text}"))])
+    })
+}
+
 /// serde's messages start with the path of the bad field, e.g. `roles[0]: unknown variant …`.
 fn field_of(text: &str) -> String {
     let rest = text.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(text);

@@ -24,7 +24,7 @@ use shuyu_store::{attachments, organisations, timers, StoreError};
 use crate::auth::Caller;
 use crate::catalogue::{check_authorizable, reindex, ENTRY, OPEN_DATA, SHARING};
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{parse_body, ApiJson, ApiQuery};
 use crate::registry::workflow_error;
 use crate::state::AppState;
 
@@ -39,13 +39,6 @@ fn audit_name(id: &str) -> String {
 async fn load(app: &AppState, id: &str) -> ApiResult<EntryRecord> {
     let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
     catalogue::get(&mut conn, id).await?.ok_or_else(|| ApiError::not_found("catalogue entry"))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: Value) -> ApiResult<T> {
-    serde_json::from_value(body).map_err(|e| {
-        let text = e.to_string();
-        ApiError::validation(vec![FieldProblem::new("body", text.clone(), format!("请求内容不符合要求：{text}"))])
-    })
 }
 
 /// Metadata problems as one validation error; a regulation behind any of them is named.
@@ -130,7 +123,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<EntryView>)> {
     app.authorize(&caller, Action::CatalogueCreate, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let meta: EntryMetadata = parse(body)?;
+    let meta: EntryMetadata = parse_body(body)?;
     check(&meta, None)?;
     let now = app.clock.now();
     let e = EntryRecord {
@@ -233,7 +226,7 @@ pub async fn act(
     let mut details = json!({});
     let timer = match command {
         None => {
-            let b: OpenDataBody = parse(body)?;
+            let b: OpenDataBody = parse_body(body)?;
             let found = match b.attachment_id.parse::<AttachmentId>() {
                 Ok(aid) => attachments::get(tx.conn(), aid).await?,
                 Err(_) => None,
@@ -254,7 +247,7 @@ pub async fn act(
         Some(cmd) => {
             match cmd {
                 EntryCommand::Edit => {
-                    let b: EditBody = parse(body)?;
+                    let b: EditBody = parse_body(body)?;
                     check(&b.metadata, e.published.as_ref())?;
                     if e.workflow.state == EntryState::Published && e.pending.is_none() {
                         e.workflow.changed_on = Some(b.changed_on.unwrap_or(today));
@@ -278,7 +271,7 @@ pub async fn act(
                     details = json!({ "late_submission": e.late_submission });
                 }
                 EntryCommand::Reject | EntryCommand::Retire => {
-                    let b: ReasonBody = parse(body)?;
+                    let b: ReasonBody = parse_body(body)?;
                     if b.reason.trim().is_empty() {
                         return Err(ApiError::validation(vec![FieldProblem::new("reason", "required", "请说明理由")]));
                     }
@@ -386,7 +379,7 @@ pub async fn request_sharing(
 ) -> ApiResult<(StatusCode, Json<SharingView>)> {
     app.authorize(&caller, Action::SharingRequest, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let b: NewSharing = parse(body)?;
+    let b: NewSharing = parse_body(body)?;
     if b.purpose.trim().is_empty() {
         return Err(ApiError::validation(vec![FieldProblem::new("purpose", "required", "请说明履职用途")])
             .with_basis(app.profile.citation("sharing.purpose_limit").unwrap_or("WH §20")));
@@ -503,7 +496,7 @@ pub async fn act_sharing(
         _ => Action::SharingAuthorityReview,
     };
     app.authorize(&caller, policy, &sharing_resource(&s)).await?;
-    let b: SharingDecision = parse(body)?;
+    let b: SharingDecision = parse_body(body)?;
     let reason = b.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     if command == SharingCommand::Refuse && reason.is_none() {
         return Err(ApiError::validation(vec![FieldProblem::new(
@@ -812,7 +805,7 @@ pub async fn apply_open_data(
 ) -> ApiResult<(StatusCode, Json<ApplicationView>)> {
     app.authorize(&caller, Action::OpenDataApply, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let b: NewApplication = parse(body)?;
+    let b: NewApplication = parse_body(body)?;
     if b.purpose.trim().is_empty() || b.purpose.chars().count() > 2000 {
         return Err(ApiError::validation(vec![FieldProblem::new(
             "purpose",
@@ -900,7 +893,7 @@ pub async fn act_open_data(
     };
     let a = load_application(&app, &id).await?;
     app.authorize(&caller, Action::OpenDataDecide, &application_resource(&a)).await?;
-    let b: SharingDecision = parse(body)?;
+    let b: SharingDecision = parse_body(body)?;
     let reason = b.reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     if !grant && reason.is_none() {
         return Err(ApiError::validation(vec![FieldProblem::new(

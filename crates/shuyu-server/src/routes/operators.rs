@@ -22,15 +22,8 @@ use shuyu_store::{attachments, organisations, sessions, timers};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
-use crate::extract::ApiJson;
+use crate::extract::{parse_body, ApiJson};
 use crate::state::AppState;
-
-fn parse<T: serde::de::DeserializeOwned>(body: Value) -> ApiResult<T> {
-    serde_json::from_value(body).map_err(|e| {
-        let text = e.to_string();
-        ApiError::validation(vec![FieldProblem::new("body", text.clone(), format!("请求内容不符合要求：{text}"))])
-    })
-}
 
 /// Failed rules as one error: each rule with its problem and article; the first article as basis.
 fn refused(code: &str, status: StatusCode, failed: &[Failed]) -> ApiError {
@@ -122,7 +115,7 @@ pub async fn create_programme(
 ) -> ApiResult<(StatusCode, Json<ProgrammeView>)> {
     app.authorize(&caller, Action::ProgrammeCreate, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let content: ProgrammeContent = parse(body.clone())?;
+    let content: ProgrammeContent = parse_body(body.clone())?;
     check_programme(&app, &content).await?;
     let p = ProgrammeRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -208,7 +201,7 @@ pub async fn act_programme(
         }
     };
     app.authorize(&caller, policy, &programme_resource(&p)).await?;
-    let b: ProgrammeDecision = parse(body)?;
+    let b: ProgrammeDecision = parse_body(body)?;
     let today = app.clock.today();
     let mut tx = app.begin().await?;
     let mut p = operators::get_programme(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("programme"))?;
@@ -225,7 +218,7 @@ pub async fn act_programme(
                 "请提交新版本方案内容",
             )])
         })?;
-        let content: ProgrammeContent = parse(content_value.clone())?;
+        let content: ProgrammeContent = parse_body(content_value.clone())?;
         check_programme(&app, &content).await?;
         let next = ProgrammeRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -314,7 +307,7 @@ pub async fn create_announcement(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Announcement>)> {
     app.authorize(&caller, Action::AnnouncementCreate, &Resource::platform()).await?;
-    let b: NewAnnouncement = parse(body)?;
+    let b: NewAnnouncement = parse_body(body)?;
     if b.title.trim().is_empty() || b.closes_on < b.opens_on {
         return Err(ApiError::validation(vec![FieldProblem::new(
             "closes_on",
@@ -381,7 +374,7 @@ pub async fn apply(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     app.authorize(&caller, Action::OperatorApply, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let b: NewApplication = parse(body)?;
+    let b: NewApplication = parse_body(body)?;
     let mut c = conn(&app).await?;
     let a = operators::get_announcement(&mut c, &id).await?.ok_or_else(|| ApiError::not_found("announcement"))?;
     let today = app.clock.today();
@@ -483,7 +476,7 @@ pub async fn import_list(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::OperatorListImport, &Resource::platform()).await?;
-    let b: ListImport = parse(body)?;
+    let b: ListImport = parse_body(body)?;
     if !matches!(b.list.as_str(), "dishonest_debtor" | "major_tax_violation") {
         return Err(ApiError::validation(vec![FieldProblem::new(
             "list",
@@ -540,7 +533,7 @@ pub async fn record_revocation(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let org: OrgId = id.parse().map_err(|_| ApiError::not_found("organisation"))?;
     app.authorize(&caller, Action::OperatorSupervise, &Resource::organisation(org)).await?;
-    let b: RevocationRecord = parse(body)?;
+    let b: RevocationRecord = parse_body(body)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::validation(vec![FieldProblem::new("reason", "required", "请说明撤销原因")]));
     }
@@ -676,7 +669,7 @@ pub async fn create_agreement(
 ) -> ApiResult<(StatusCode, Json<AgreementView>)> {
     app.authorize(&caller, Action::AgreementCreate, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let b: NewAgreement = parse(body)?;
+    let b: NewAgreement = parse_body(body)?;
     if let Some(e) = term_refusal(&app, b.term_years) {
         return Err(e);
     }
@@ -797,7 +790,7 @@ pub async fn act_agreement(
             a.filed_on = Some(today);
         }
         (Action::AgreementRenew, "filed") => {
-            let b: RenewBody = parse(body)?;
+            let b: RenewBody = parse_body(body)?;
             if let Some(e) = term_refusal(&app, b.years) {
                 return Err(e);
             }
@@ -885,7 +878,7 @@ pub async fn supervise(
         }
     };
     app.authorize(&caller, policy, &res).await?;
-    let b: Supervision = parse(body)?;
+    let b: Supervision = parse_body(body)?;
     let basis = app.profile.citation("operators.suspension").unwrap_or("WX §10").to_string();
     let today = app.clock.today();
     let mut tx = app.begin().await?;
@@ -1017,7 +1010,7 @@ pub async fn score(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     app.authorize(&caller, Action::OperatorScore, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let b: ScoreBody = parse(body)?;
+    let b: ScoreBody = parse_body(body)?;
     if !b.no_conflict_of_interest {
         return Err(
             ApiError::new(StatusCode::CONFLICT, "conflict_of_interest").with_details(json!({ "application": id }))
@@ -1064,7 +1057,7 @@ pub async fn publish_results(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::AnnouncementCreate, &Resource::platform()).await?;
-    let b: ResultsBody = parse(body)?;
+    let b: ResultsBody = parse_body(body)?;
     let today = app.clock.today();
     let mut tx = app.begin().await?;
     let a = operators::get_announcement(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("announcement"))?;
@@ -1145,7 +1138,7 @@ pub async fn object_to_selection(
     let (Some(name), true) = (user.real_name.clone(), user.resident_id.is_some()) else {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "real_name_required").with_basis("WX §9"));
     };
-    let b: NewObjection = parse(body)?;
+    let b: NewObjection = parse_body(body)?;
     if b.statement.trim().is_empty() {
         return Err(ApiError::validation(vec![FieldProblem::new("statement", "required", "请写明异议理由")]));
     }
@@ -1216,7 +1209,7 @@ pub async fn decide_objection(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::AnnouncementCreate, &Resource::platform()).await?;
-    let b: ObjectionDecision = parse(body)?;
+    let b: ObjectionDecision = parse_body(body)?;
     if b.reason.trim().is_empty() {
         return Err(ApiError::validation(vec![FieldProblem::new("reason", "required", "请写明异议处理理由")]));
     }

@@ -19,15 +19,8 @@ use shuyu_store::{attachments, operators, organisations, oversight};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{parse_body, ApiJson, ApiQuery};
 use crate::state::AppState;
-
-fn parse<T: serde::de::DeserializeOwned>(body: Value) -> ApiResult<T> {
-    serde_json::from_value(body).map_err(|e| {
-        let text = e.to_string();
-        ApiError::validation(vec![FieldProblem::new("body", text.clone(), format!("请求内容不符合要求：{text}"))])
-    })
-}
 
 fn org_resource(org: OrgId) -> Resource {
     Resource::owned("Organisation", org.to_string(), org)
@@ -80,7 +73,7 @@ pub async fn submit_report(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let org = parse_org(&id)?;
     app.authorize(&caller, Action::OperatorReport, &org_resource(org)).await?;
-    let b: ReportBody = parse(body)?;
+    let b: ReportBody = parse_body(body)?;
     let missing: Vec<FieldProblem> = REPORT_SECTIONS
         .iter()
         .filter(|s| b.content.get(**s).and_then(Value::as_str).is_none_or(|v| v.trim().is_empty()))
@@ -130,7 +123,7 @@ pub async fn record_evaluation(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let org_id = parse_org(&id)?;
     app.authorize(&caller, Action::OperatorSupervise, &org_resource(org_id)).await?;
-    let b: EvaluationBody = parse(body)?;
+    let b: EvaluationBody = parse_body(body)?;
     let org = organisations::get(&mut *app.store.acquire().await?, org_id)
         .await?
         .ok_or_else(|| ApiError::not_found("organisation"))?;
@@ -232,7 +225,7 @@ pub async fn bind_processor(
     drop(c);
     let res = Resource::owned("Agreement", a.id.clone(), a.operator_org).with_org("provider", a.agency_org);
     app.authorize(&caller, Action::AgreementSignAgency, &res).await?;
-    let b: BindProcessor = parse(body)?;
+    let b: BindProcessor = parse_body(body)?;
     let processor: OrgId = b.processor_org.parse().map_err(|_| {
         ApiError::validation(vec![FieldProblem::new("processor_org", "an organisation id", "加工主体编号有误")])
     })?;
@@ -302,7 +295,7 @@ pub async fn submit_plan(
 ) -> ApiResult<Json<Value>> {
     let org = parse_org(&id)?;
     app.authorize(&caller, Action::OperatorReport, &org_resource(org)).await?;
-    let b: PlanBody = parse(body)?;
+    let b: PlanBody = parse_body(body)?;
     let aid: AttachmentId = b.attachment_id.parse().map_err(|_| {
         ApiError::validation(vec![FieldProblem::new("attachment_id", "the plan's attachment", "请上传应急预案")])
     })?;

@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rand::Rng;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use shuyu_audit::Outcome;
@@ -24,7 +23,7 @@ use shuyu_store::{attachments, organisations, timers, StoreError};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
-use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::extract::{parse_body, ApiJson, ApiPath, ApiQuery};
 use crate::registry::{self, OBJECTION, REGISTRATION};
 use crate::state::AppState;
 
@@ -35,17 +34,6 @@ fn resource(rec: &RegistrationRecord) -> Resource {
 async fn load(app: &AppState, id: RegistrationId) -> ApiResult<RegistrationRecord> {
     let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
     registrations::get(&mut conn, id).await?.ok_or_else(|| ApiError::not_found("registration"))
-}
-
-fn parse_body<T: DeserializeOwned>(body: Value) -> ApiResult<T> {
-    serde_json::from_value(body).map_err(|e| {
-        let text = e.to_string();
-        ApiError::validation(vec![FieldProblem::new(
-            "body",
-            text.clone(),
-            format!("请求内容不符合该操作的要求：{text}"),
-        )])
-    })
 }
 
 fn blank(s: &str) -> bool {
