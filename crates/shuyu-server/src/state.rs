@@ -79,6 +79,21 @@ impl AppState {
         }
     }
 
+    /// For list endpoints: authorizes `list`, then returns `None` (everything) when the caller
+    /// may also `list_all`, else the caller's own organisation to filter by.
+    pub async fn list_scope(
+        &self,
+        caller: &Caller,
+        list: Action,
+        list_all: Action,
+    ) -> ApiResult<Option<shuyu_core::ids::OrgId>> {
+        self.authorize(caller, list, &Resource::platform()).await?;
+        if self.authz.authorize(&caller.principal, list_all, &Resource::platform()).is_ok() {
+            return Ok(None);
+        }
+        Ok(Some(caller.require_user()?.org_id))
+    }
+
     /// Starts a state change at the clock's current time.
     pub async fn begin(&self) -> ApiResult<WriteTx> {
         Ok(self.store.begin_write(self.clock.now()).await?)

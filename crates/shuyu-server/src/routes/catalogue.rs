@@ -152,11 +152,9 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/catalogue", tag = "catalogue",
     responses((status = 200, body = [EntryView]), (status = 403, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<EntryView>>> {
-    app.authorize(&caller, Action::CatalogueList, &Resource::platform()).await?;
-    let all = app.authz.authorize(&caller.principal, Action::CatalogueListAll, &Resource::platform()).is_ok();
-    let user = caller.require_user()?;
+    let scope = app.list_scope(&caller, Action::CatalogueList, Action::CatalogueListAll).await?;
     let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
-    let entries = catalogue::list(&mut conn, if all { None } else { Some(user.org_id) }, false).await?;
+    let entries = catalogue::list(&mut conn, scope, false).await?;
     drop(conn);
     app.record_access(&caller, Action::CatalogueList, "platform:shuyu", json!({ "count": entries.len() })).await?;
     Ok(Json(entries.iter().map(|e| view(&app, &caller, e)).collect::<ApiResult<Vec<_>>>()?))
@@ -438,11 +436,9 @@ pub async fn request_sharing(
 #[utoipa::path(get, path = "/api/v1/sharing-requests", tag = "catalogue",
     responses((status = 200, body = [SharingView]), (status = 403, body = ErrorBody)))]
 pub async fn list_sharing(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<SharingView>>> {
-    app.authorize(&caller, Action::SharingList, &Resource::platform()).await?;
-    let all = app.authz.authorize(&caller.principal, Action::SharingListAll, &Resource::platform()).is_ok();
-    let user = caller.require_user()?;
+    let scope = app.list_scope(&caller, Action::SharingList, Action::SharingListAll).await?;
     let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
-    let rows = catalogue::list_sharing(&mut conn, if all { None } else { Some(user.org_id) }).await?;
+    let rows = catalogue::list_sharing(&mut conn, scope).await?;
     drop(conn);
     app.record_access(&caller, Action::SharingList, "platform:shuyu", json!({ "count": rows.len() })).await?;
     Ok(Json(rows.iter().map(|s| sharing_view(&app, &caller, s)).collect::<ApiResult<Vec<_>>>()?))
@@ -846,11 +842,9 @@ pub async fn apply_open_data(
 #[utoipa::path(get, path = "/api/v1/open-data-applications", tag = "catalogue",
     responses((status = 200, body = [ApplicationView]), (status = 401, body = ErrorBody)))]
 pub async fn list_open_data(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApplicationView>>> {
-    app.authorize(&caller, Action::OpenDataList, &Resource::platform()).await?;
-    let all = app.authz.authorize(&caller.principal, Action::OpenDataListAll, &Resource::platform()).is_ok();
-    let user = caller.require_user()?;
+    let scope = app.list_scope(&caller, Action::OpenDataList, Action::OpenDataListAll).await?;
     let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
-    let rows = catalogue::list_applications(&mut conn, if all { None } else { Some(user.org_id) }).await?;
+    let rows = catalogue::list_applications(&mut conn, scope).await?;
     drop(conn);
     app.record_access(&caller, Action::OpenDataList, "platform:shuyu", json!({ "count": rows.len() })).await?;
     Ok(Json(rows.iter().map(|a| application_view(&app, &caller, a)).collect::<ApiResult<Vec<_>>>()?))

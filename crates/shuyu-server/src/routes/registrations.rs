@@ -472,9 +472,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Vec<RegistrationView>>> {
-    app.authorize(&caller, Action::RegistrationList, &Resource::platform()).await?;
-    let all = app.authz.authorize(&caller.principal, Action::RegistrationListAll, &Resource::platform()).is_ok();
-    let user = caller.require_user()?;
+    let scope = app.list_scope(&caller, Action::RegistrationList, Action::RegistrationListAll).await?;
     let mut states = Vec::new();
     for s in params.state.as_deref().unwrap_or("").split(',').filter(|s| !s.is_empty()) {
         let parsed = s
@@ -483,7 +481,7 @@ pub async fn list(
         states.push(parsed.as_str().to_string());
     }
     let filter = RegistrationFilter {
-        applicant_org: if all { None } else { Some(user.org_id) },
+        applicant_org: scope,
         states,
         overdue_only: params.overdue.unwrap_or(false),
         limit: params.limit.unwrap_or(200),
