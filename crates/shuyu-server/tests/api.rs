@@ -474,7 +474,7 @@ mod browser {
                  f.password.value = '{username}-demo-2026'; f.requestSubmit(); return true; }})()"
             );
             page.eval(&js).await;
-            page.wait_for("location.pathname === '/console' && !!document.getElementById('menu')").await;
+            page.wait_for("document.readyState === 'complete' && location.pathname === '/console' && !!document.getElementById('menu')").await;
             let menu = page.eval("document.getElementById('menu').innerText").await;
             let menu = menu.as_str().unwrap_or_default().to_string();
             for item in sees {
@@ -485,7 +485,7 @@ mod browser {
             }
             // Sign out so the next person starts at the login page.
             page.eval("document.getElementById('logout').click(); true").await;
-            page.wait_for("location.pathname === '/console/login'").await;
+            page.wait_for("document.readyState === 'complete' && location.pathname === '/console/login'").await;
         }
     }
 
@@ -497,11 +497,14 @@ mod browser {
              f.password.value = '{username}-demo-2026'; f.requestSubmit(); return true; }})()"
         );
         page.eval(&js).await;
-        page.wait_for("location.pathname === '/console'").await;
+        page.wait_for("document.readyState === 'complete' && location.pathname === '/console'").await;
     }
 
     async fn click_action(page: &mut kit::browser::Page, action: &str, state_after: &str) {
-        page.wait_for(&format!("!!document.querySelector('form[data-action={action}]')")).await;
+        page.wait_for(&format!(
+            "document.readyState === 'complete' && !!document.querySelector('form[data-action={action}]')"
+        ))
+        .await;
         page.eval(&format!("document.querySelector('form[data-action={action}]').requestSubmit(); true")).await;
         page.wait_for(&format!(
             "document.readyState === 'complete' && (document.getElementById('reg-state') || {{}}).innerText === '{state_after}'"
@@ -624,7 +627,10 @@ mod browser {
         ] {
             sign_in(&mut page, app, who).await;
             page.goto(&app.url("/console/agreements")).await;
-            page.wait_for(&format!("!!document.querySelector('form[data-action={action}]')")).await;
+            page.wait_for(&format!(
+                "document.readyState === 'complete' && !!document.querySelector('form[data-action={action}]')"
+            ))
+            .await;
             page.eval(&format!("document.querySelector('form[data-action={action}]').requestSubmit(); true")).await;
             page.wait_for(&format!(
                 "document.readyState === 'complete' && (document.getElementById('agreement-{id}') || {{}}).innerText === '{state}' \
@@ -671,13 +677,14 @@ mod browser {
         )
         .await;
         page.wait_for(
-            "location.pathname.startsWith('/console/registrations/0') && !!document.getElementById('reg-state')",
+            "document.readyState === 'complete' && location.pathname.startsWith('/console/registrations/0') \
+             && !!document.getElementById('reg-state')",
         )
         .await;
         assert_eq!(page.eval("document.getElementById('reg-state').innerText").await, "待受理");
         let path = page.eval("location.pathname").await.as_str().unwrap().to_string();
         page.eval("document.getElementById('logout').click(); true").await;
-        page.wait_for("location.pathname === '/console/login'").await;
+        page.wait_for("document.readyState === 'complete' && location.pathname === '/console/login'").await;
 
         // The registry accepts and, after review, starts publicity.
         sign_in(&mut page, &app, "registrar").await;
@@ -699,7 +706,8 @@ mod browser {
         assert_eq!(page.eval("document.getElementById('reg-state').innerText").await, "已核准");
         page.eval("document.getElementById('certificate-link').click(); true").await;
         page.wait_for(
-            "location.pathname.startsWith('/public/certificates/') && !!document.getElementById('cert-status')",
+            "document.readyState === 'complete' && location.pathname.startsWith('/public/certificates/') \
+             && !!document.getElementById('cert-status')",
         )
         .await;
         assert_eq!(page.eval("document.getElementById('cert-status').innerText").await, "有效");
