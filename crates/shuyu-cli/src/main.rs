@@ -2,6 +2,8 @@
 
 mod bench;
 mod bench_catalogue;
+mod classify;
+mod gen;
 mod verify;
 
 use std::net::SocketAddr;
@@ -45,6 +47,29 @@ enum Command {
     Profile {
         #[command(subcommand)]
         command: ProfileCommand,
+    },
+    /// Write deterministic synthetic public-sector data (residents, enterprises, traffic
+    /// violations) as CSV; datasets of the same seed join on resident IDs.
+    Gen {
+        /// residents, enterprises or traffic_violations.
+        #[arg(long)]
+        dataset: String,
+        #[arg(long, default_value_t = 10_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// How many residents the other datasets refer to (the residents file's row count).
+        #[arg(long, default_value_t = 10_000)]
+        residents: u64,
+        #[arg(long, default_value = "gen")]
+        out: PathBuf,
+    },
+    /// Suggest each column's personal-information type and sensitivity level from a CSV sample.
+    Classify {
+        file: PathBuf,
+        /// Rows to sample.
+        #[arg(long, default_value_t = 1000)]
+        sample: usize,
     },
     /// Benchmarks, reported as ratios against the raw engine measured in the same run.
     Bench {
@@ -199,6 +224,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
+        Command::Gen { dataset, rows, seed, residents, out } => gen::run(&dataset, rows, seed, residents, &out),
+        Command::Classify { file, sample } => classify::run(&file, sample),
     }
 }
 

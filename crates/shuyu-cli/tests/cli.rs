@@ -216,3 +216,37 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
     let o = verify(dir.path());
     assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn generated_residents_are_classified_column_by_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = run(&["gen", "--dataset", "residents", "--rows", "3000", "--seed", "7", "--out", out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let again = tempfile::tempdir().unwrap();
+    run(&["gen", "--dataset", "residents", "--rows", "3000", "--seed", "7", "--out", again.path().to_str().unwrap()]);
+    let a = std::fs::read(dir.path().join("residents.csv")).unwrap();
+    assert_eq!(a, std::fs::read(again.path().join("residents.csv")).unwrap(), "same seed, same bytes");
+    let o = run(&["classify", dir.path().join("residents.csv").to_str().unwrap()]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kind = |col: &str| {
+        let c = v["columns"].as_array().unwrap().iter().find(|c| c["column"] == col).unwrap().clone();
+        (c["type"].as_str().map(String::from), c["level"].as_u64().unwrap())
+    };
+    assert_eq!(kind("resident_id"), (Some("resident_id".into()), 4));
+    assert_eq!(kind("name"), (Some("person_name".into()), 3));
+    assert_eq!(kind("mobile"), (Some("mobile".into()), 3));
+    assert_eq!(kind("address"), (Some("address".into()), 3));
+    assert_eq!(kind("birth_date"), (Some("date_of_birth".into()), 3));
+    assert_eq!(kind("household_id"), (None, 1));
+    assert_eq!(v["rows_sampled"], 1000);
+    // Enterprises and traffic violations refer to the same residents.
+    let o =
+        run(&["gen", "--dataset", "enterprises", "--rows", "200", "--seed", "7", "--residents", "3000", "--out", out]);
+    assert!(o.status.success());
+    let residents = String::from_utf8(a).unwrap();
+    let enterprises = std::fs::read_to_string(dir.path().join("enterprises.csv")).unwrap();
+    let rep = enterprises.lines().nth(1).unwrap().split(',').nth(2).unwrap().to_string();
+    assert!(residents.contains(&rep), "legal representative {rep} is a generated resident");
+}

@@ -7,6 +7,7 @@ mod named;
 pub mod calendar;
 pub mod catalogue;
 pub mod certificate;
+pub mod classification;
 pub mod clock;
 pub mod error;
 pub mod ids;
