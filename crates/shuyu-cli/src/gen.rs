@@ -132,9 +132,12 @@ fn traffic_row(seed: u64, row: u64, residents: u64) -> Vec<String> {
     vec![format!("T{row:010}"), plate, owner, kind.to_string(), fine.to_string(), day.to_string()]
 }
 
+/// Makes row `i` of a dataset.
+type RowFn = Box<dyn Fn(u64) -> Vec<String>>;
+
 /// Writes `rows` rows of `dataset` as CSV to `out/<dataset>.csv`, with a progress bar.
 pub fn run(dataset: &str, rows: u64, seed: u64, residents: u64, out: &Path) -> Result<ExitCode> {
-    let (header, row_fn): (&[&str], Box<dyn Fn(u64) -> Vec<String>>) = match dataset {
+    let (header, row_fn): (&[&str], RowFn) = match dataset {
         "residents" => (
             &["resident_id", "name", "gender", "birth_date", "mobile", "address", "household_id"],
             Box::new(move |i| resident_row(seed, i)),
