@@ -237,6 +237,14 @@ named_enum!(
     }
 );
 
+impl EntryState {
+    /// True while a published version is public: published, or published with a change under
+    /// review (the published version stays public until the change is approved).
+    pub fn is_public(&self) -> bool {
+        matches!(self, EntryState::Published | EntryState::ChangeUnderReview)
+    }
+}
+
 /// The workflow facts of an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -397,8 +405,7 @@ pub enum NotAuthorizable {
 /// WX §2, YXO §18: only published entries whose open class is not "not allowed" may ever be
 /// requested for authorized operation. The sandbox calls this before granting anything.
 pub fn authorizable(state: EntryState, published: Option<&EntryMetadata>) -> Result<(), NotAuthorizable> {
-    let Some(meta) = published.filter(|_| matches!(state, EntryState::Published | EntryState::ChangeUnderReview))
-    else {
+    let Some(meta) = published.filter(|_| state.is_public()) else {
         return Err(NotAuthorizable::NotInCatalogue);
     };
     if meta.open_class == AccessClass::NotAllowed {

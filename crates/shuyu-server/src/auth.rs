@@ -128,7 +128,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(anonymous(request_id, client_addr));
         };
         let hash = token_hash(token);
-        let mut conn = state.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+        let mut conn = state.store.acquire().await?;
         let user = sessions::find_user(&mut conn, &hash, state.clock.now()).await?;
         match user {
             Some(user) if !user.disabled => {

@@ -42,23 +42,16 @@ fn search_error(e: shuyu_search::SearchError) -> ApiError {
 
 /// Puts the entry's published version in the index, or takes it out when nothing is public.
 pub fn reindex(app: &AppState, e: &EntryRecord) -> ApiResult<()> {
-    match (&e.published, authorizable_state(e)) {
-        (Some(m), true) => app.catalogue_index.upsert(&[index_doc(&e.id, &e.holder_org.to_string(), m)]),
-        _ => app.catalogue_index.remove(&e.id),
+    match e.public_metadata() {
+        Some(m) => app.catalogue_index.upsert(&[index_doc(&e.id, &e.holder_org.to_string(), m)]),
+        None => app.catalogue_index.remove(&e.id),
     }
     .map_err(search_error)
 }
 
-fn authorizable_state(e: &EntryRecord) -> bool {
-    matches!(
-        e.workflow.state,
-        shuyu_core::catalogue::EntryState::Published | shuyu_core::catalogue::EntryState::ChangeUnderReview
-    )
-}
-
 /// Builds the index from the database at start.
 pub async fn rebuild_index(app: &AppState) -> ApiResult<usize> {
-    let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let entries = catalogue::list(&mut conn, None, true).await?;
     drop(conn);
     let docs: Vec<EntryDoc> = entries
@@ -72,7 +65,7 @@ pub async fn rebuild_index(app: &AppState) -> ApiResult<usize> {
 /// WX §2, YXO §18: may this entry be requested for authorized operation? The sandbox calls
 /// this; a refusal names the article.
 pub async fn check_authorizable(app: &AppState, entry_id: &str) -> ApiResult<()> {
-    let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let entry = catalogue::get(&mut conn, entry_id).await?;
     let basis = app.profile.citation("catalogue.outside_catalogue").unwrap_or("WX §2").to_string();
     let refuse = |why: NotAuthorizable| {

@@ -339,12 +339,7 @@ pub async fn seed_showcase(state: &AppState) -> Result<(), ApiError> {
     for (name, publicise) in [("市场主体登记信息", true), ("医疗机构执业信息", false)] {
         let rec = RegistrationRecord {
             id: shuyu_core::ids::RegistrationId::new(),
-            query_code: auth::new_token()
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(12)
-                .collect::<String>()
-                .to_uppercase(),
+            query_code: crate::routes::registrations::new_query_code(),
             workflow: Registration::new(RegistrationType::First, today),
             subject_kind: shuyu_core::certificate::SubjectKind::DataResource,
             applicant_org: holder.id,

@@ -308,50 +308,22 @@ pub async fn cancel_certificate(
     Ok(())
 }
 
-/// Performs every registration transition that has fallen due, and cancels certificates past
-/// their last valid day. Each item commits on its own; an item already handled (a person acted
-/// first, or another run got there) is skipped, so running twice or after a crash is harmless.
-pub async fn run_due(app: &AppState) -> ApiResult<usize> {
-    let today = app.clock.today();
-    let mut done = 0;
-    let due = {
-        let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
-        timers::due(&mut conn, today, 1000).await?
-    };
-    for timer in due {
-        let ctx = AuditContext::system(format!("scheduler:{}:{}", timer.kind, timer.action));
-        let mut tx = app.begin().await?;
-        // Still the same deadline? Otherwise someone acted since we looked.
-        let current = timers::get(tx.conn(), &timer.kind, &timer.object_id).await?;
-        if current.as_ref() != Some(&timer) {
-            continue;
-        }
-        let result = fire(app, &mut tx, &ctx, &timer, today).await;
-        match result {
-            Ok(()) => {
-                tx.commit().await?;
-                done += 1;
-            }
-            Err(e) => tracing::warn!(kind = %timer.kind, id = %timer.object_id, code = %e.body.code, "timer not fired"),
-        }
-    }
-    done += crate::operators::expire_agreements(app, today).await?;
-    let lapsed = {
-        let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
-        certificates::lapsed(&mut conn, today).await?
-    };
-    for cert in lapsed {
+/// Cancels every valid certificate past its last valid day and announces it (YXR §23); each in
+/// its own transaction, so a run after a crash picks up where it stopped.
+pub async fn cancel_lapsed_certificates(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
+    let lapsed = certificates::lapsed(&mut *app.store.acquire().await?, today).await?;
+    for cert in &lapsed {
         let ctx = AuditContext::system("scheduler:certificate:expired");
         let mut tx = app.begin().await?;
-        let code = cert.facts.code.clone();
-        cancel_certificate(&mut tx, &ctx, &code, "期满未续展 / not renewed before expiry", today, "expired").await?;
+        cancel_certificate(&mut tx, &ctx, &cert.facts.code, "期满未续展 / not renewed before expiry", today, "expired")
+            .await?;
         tx.commit().await?;
-        done += 1;
     }
-    Ok(done)
+    Ok(lapsed.len())
 }
 
-async fn fire(
+/// Performs a due registration or objection timer inside `tx`.
+pub async fn fire(
     app: &AppState,
     tx: &mut WriteTx,
     ctx: &AuditContext,
@@ -392,8 +364,7 @@ async fn fire(
             let id: ObjectionId = timer.object_id.parse()?;
             objection_transition(app, tx, ctx, id, ObjectionCommand::AnswerLapsed, details, |_| {}).await?;
         }
-        (crate::operators::ORGANISATION, _) => crate::operators::fire(tx, ctx, timer).await?,
-        _ => crate::catalogue::fire(tx, ctx, timer, today).await?,
+        (kind, action) => return Err(ApiError::bad_request(&format!("unknown timer {kind}/{action}"))),
     }
     Ok(())
 }

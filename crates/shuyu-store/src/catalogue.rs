@@ -32,6 +32,11 @@ pub struct EntryRecord {
 }
 
 impl EntryRecord {
+    /// The published metadata while it is public; `None` for drafts and retired entries.
+    pub fn public_metadata(&self) -> Option<&EntryMetadata> {
+        self.published.as_ref().filter(|_| self.workflow.state.is_public())
+    }
+
     /// What screens show as the entry's name: the pending version's while drafting.
     pub fn name(&self) -> &str {
         self.published.as_ref().or(self.pending.as_ref()).map(|m| m.name.as_str()).unwrap_or("")

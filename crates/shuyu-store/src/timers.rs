@@ -50,17 +50,7 @@ pub async fn due(conn: &mut AnyConnection, today: NaiveDate, limit: i64) -> Resu
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DueTimer {
-                kind: text(r, "kind")?,
-                object_id: text(r, "object_id")?,
-                due_on: date(&text(r, "due_on")?, "workflow_timers.due_on")?,
-                awaiting: text(r, "awaiting")?,
-                action: text(r, "action")?,
-            })
-        })
-        .collect()
+    rows.iter().map(from_row).collect()
 }
 
 /// The current timer of one object, if any.
@@ -72,16 +62,17 @@ pub async fn get(conn: &mut AnyConnection, kind: &str, object_id: &str) -> Resul
     .bind(object_id)
     .fetch_optional(conn)
     .await?;
-    row.map(|r| {
-        Ok(DueTimer {
-            kind: text(&r, "kind")?,
-            object_id: text(&r, "object_id")?,
-            due_on: date(&text(&r, "due_on")?, "workflow_timers.due_on")?,
-            awaiting: text(&r, "awaiting")?,
-            action: text(&r, "action")?,
-        })
+    row.as_ref().map(from_row).transpose()
+}
+
+fn from_row(r: &sqlx::any::AnyRow) -> Result<DueTimer> {
+    Ok(DueTimer {
+        kind: text(r, "kind")?,
+        object_id: text(r, "object_id")?,
+        due_on: date(&text(r, "due_on")?, "workflow_timers.due_on")?,
+        awaiting: text(r, "awaiting")?,
+        action: text(r, "action")?,
     })
-    .transpose()
 }
 
 pub(crate) fn date(s: &str, column: &str) -> Result<NaiveDate> {

@@ -30,6 +30,11 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
+    /// A real-name record: a name and a resident ID (required to object, and for personnel).
+    pub fn has_real_name(&self) -> bool {
+        self.real_name.is_some() && self.resident_id.is_some()
+    }
+
     /// A new, active account with no failed sign-ins and no real-name record yet.
     pub fn new_account(
         org_id: OrgId,

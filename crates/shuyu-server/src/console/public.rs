@@ -95,7 +95,7 @@ pub async fn publicity_page(State(app): State<AppState>, caller: Caller) -> Resp
         Err(e) => return error_page(lang, e),
     };
     // YXR §22: anyone signed in under their real name may object, with the reason.
-    let can_object = caller.user.as_ref().is_some_and(|u| u.real_name.is_some() && u.resident_id.is_some());
+    let can_object = caller.user.as_ref().is_some_and(shuyu_store::users::UserRecord::has_real_name);
     let rows: String = notices
         .iter()
         .map(|n| {

@@ -154,7 +154,7 @@ pub struct InclusionProofView {
 }
 
 async fn signed_head_covering(app: &AppState, seq: u64) -> ApiResult<SignedTreeHead> {
-    let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     match audit::latest_tree_head(&mut conn).await? {
         Some(sth) if sth.head.size > seq => Ok(sth),
         _ => {
@@ -259,7 +259,7 @@ pub async fn consistency(
     responses((status = 200, description = "signed tree head: size, root, timestamp, signature")))]
 pub async fn latest_tree_head(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<SignedTreeHead>> {
     app.authorize(&caller, Action::AuditTreeHeadRead, &Resource::audit_log()).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let latest = audit::latest_tree_head(&mut conn).await?;
     drop(conn);
     match latest {

@@ -19,7 +19,7 @@ use shuyu_core::open_data::{self, ApplicationState};
 use shuyu_core::sharing::{self, SharingCommand, SharingState};
 use shuyu_search::SearchQuery;
 use shuyu_store::catalogue::{self, EntryRecord, OpenDataApplication, SharingRecord};
-use shuyu_store::{attachments, organisations, timers, StoreError};
+use shuyu_store::{attachments, organisations, timers};
 
 use crate::auth::Caller;
 use crate::catalogue::{check_authorizable, reindex, ENTRY, OPEN_DATA, SHARING};
@@ -37,7 +37,7 @@ fn audit_name(id: &str) -> String {
 }
 
 async fn load(app: &AppState, id: &str) -> ApiResult<EntryRecord> {
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     catalogue::get(&mut conn, id).await?.ok_or_else(|| ApiError::not_found("catalogue entry"))
 }
 
@@ -153,7 +153,7 @@ pub async fn create(
     responses((status = 200, body = [EntryView]), (status = 403, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<EntryView>>> {
     let scope = app.list_scope(&caller, Action::CatalogueList, Action::CatalogueListAll).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let entries = catalogue::list(&mut conn, scope, false).await?;
     drop(conn);
     app.record_access(&caller, Action::CatalogueList, "platform:shuyu", json!({ "count": entries.len() })).await?;
@@ -383,11 +383,7 @@ pub async fn request_sharing(
             .with_basis(app.profile.citation("sharing.purpose_limit").unwrap_or("WH §20")));
     }
     let e = load(&app, &b.entry_id).await?;
-    let Some(published) = e
-        .published
-        .as_ref()
-        .filter(|_| matches!(e.workflow.state, EntryState::Published | EntryState::ChangeUnderReview))
-    else {
+    let Some(published) = e.public_metadata() else {
         return Err(ApiError::not_found("catalogue entry"));
     };
     let unknown: Vec<&String> =
@@ -437,7 +433,7 @@ pub async fn request_sharing(
     responses((status = 200, body = [SharingView]), (status = 403, body = ErrorBody)))]
 pub async fn list_sharing(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<SharingView>>> {
     let scope = app.list_scope(&caller, Action::SharingList, Action::SharingListAll).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let rows = catalogue::list_sharing(&mut conn, scope).await?;
     drop(conn);
     app.record_access(&caller, Action::SharingList, "platform:shuyu", json!({ "count": rows.len() })).await?;
@@ -451,7 +447,7 @@ pub async fn get_sharing(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SharingView>> {
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let s = catalogue::get_sharing(&mut conn, &id).await?.ok_or_else(|| ApiError::not_found("sharing request"))?;
     drop(conn);
     app.authorize(&caller, Action::SharingRead, &sharing_resource(&s)).await?;
@@ -483,7 +479,7 @@ pub async fn act_sharing(
                 .with_details(json!({ "allowed": ["approve", "refuse"] })))
         }
     };
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let s = catalogue::get_sharing(&mut conn, &id).await?.ok_or_else(|| ApiError::not_found("sharing request"))?;
     drop(conn);
     // The stage decides who reviews: the authority first, then the providing department.
@@ -613,7 +609,7 @@ pub struct SearchResult {
 }
 
 async fn holder_names(app: &AppState) -> ApiResult<std::collections::HashMap<String, String>> {
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     Ok(organisations::list(&mut conn).await?.into_iter().map(|o| (o.id.to_string(), o.name)).collect())
 }
 
@@ -645,12 +641,11 @@ pub async fn search(
         ApiError::internal()
     })?;
     let names = holder_names(&app).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let mut entries = Vec::new();
     for id in &hits.ids {
         if let Some(e) = catalogue::get(&mut conn, id).await? {
-            let public = matches!(e.workflow.state, EntryState::Published | EntryState::ChangeUnderReview);
-            if let Some(m) = e.published.as_ref().filter(|_| public) {
+            if let Some(m) = e.public_metadata() {
                 let holder = names.get(&e.holder_org.to_string()).cloned().unwrap_or_default();
                 entries.push(public_entry(&e, m, &holder));
             }
@@ -661,12 +656,9 @@ pub async fn search(
 
 async fn published(app: &AppState, id: &str) -> ApiResult<(EntryRecord, EntryMetadata)> {
     let e = load(app, id).await?;
-    match (&e.published, e.workflow.state) {
-        (Some(m), EntryState::Published | EntryState::ChangeUnderReview) => {
-            let m = m.clone();
-            Ok((e, m))
-        }
-        _ => Err(ApiError::not_found("catalogue entry")),
+    match e.public_metadata().cloned() {
+        Some(m) => Ok((e, m)),
+        None => Err(ApiError::not_found("catalogue entry")),
     }
 }
 
@@ -699,7 +691,7 @@ pub async fn download(State(app): State<AppState>, caller: Caller, Path(id): Pat
 async fn send_open_data(app: &AppState, caller: &Caller, e: &EntryRecord) -> ApiResult<Response> {
     let aid: AttachmentId =
         e.open_data.as_deref().and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::not_found("open dataset"))?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let meta = attachments::get(&mut conn, aid).await?.ok_or_else(|| ApiError::not_found("open dataset"))?;
     let content = attachments::content(&mut conn, aid).await?.ok_or_else(|| ApiError::not_found("open dataset"))?;
     drop(conn);
@@ -843,7 +835,7 @@ pub async fn apply_open_data(
     responses((status = 200, body = [ApplicationView]), (status = 401, body = ErrorBody)))]
 pub async fn list_open_data(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApplicationView>>> {
     let scope = app.list_scope(&caller, Action::OpenDataList, Action::OpenDataListAll).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let rows = catalogue::list_applications(&mut conn, scope).await?;
     drop(conn);
     app.record_access(&caller, Action::OpenDataList, "platform:shuyu", json!({ "count": rows.len() })).await?;
@@ -851,7 +843,7 @@ pub async fn list_open_data(State(app): State<AppState>, caller: Caller) -> ApiR
 }
 
 async fn load_application(app: &AppState, id: &str) -> ApiResult<OpenDataApplication> {
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     catalogue::get_application(&mut conn, id).await?.ok_or_else(|| ApiError::not_found("open data application"))
 }
 

@@ -11,7 +11,6 @@ use shuyu_audit::Outcome;
 use shuyu_authz::{Action, Resource};
 use shuyu_core::certificate::{self, CertificateCode};
 use shuyu_store::certificates::{self, Announcement, CertificateRecord, CertificateStatus};
-use shuyu_store::StoreError;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
@@ -25,7 +24,7 @@ fn parse_code(code: &str) -> ApiResult<CertificateCode> {
 }
 
 async fn load(app: &AppState, code: &CertificateCode) -> ApiResult<CertificateRecord> {
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     certificates::get(&mut conn, code.as_str()).await?.ok_or_else(|| ApiError::not_found("certificate"))
 }
 
@@ -118,7 +117,7 @@ pub async fn public_key(State(app): State<AppState>, caller: Caller) -> ApiResul
     responses((status = 200, body = [Object])))]
 pub async fn announcements(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Announcement>>> {
     app.authorize(&caller, Action::AnnouncementRead, &Resource::platform()).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     Ok(Json(certificates::announcements(&mut conn, 200).await?))
 }
 
@@ -157,7 +156,7 @@ async fn view(app: &AppState, caller: &Caller, c: &CertificateRecord) -> ApiResu
             allowed.push("revoke".to_string());
         }
     }
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let versions = certificates::versions(&mut conn, &c.facts.code).await?;
     Ok(CertificateView {
         code: c.facts.code.clone(),
@@ -174,7 +173,7 @@ async fn view(app: &AppState, caller: &Caller, c: &CertificateRecord) -> ApiResu
     responses((status = 200, body = [CertificateView]), (status = 403, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<CertificateView>>> {
     app.authorize(&caller, Action::CertificateList, &Resource::platform()).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let all = certificates::list(&mut conn, None).await?;
     drop(conn);
     app.record_access(&caller, Action::CertificateList, "platform:shuyu", json!({ "count": all.len() })).await?;

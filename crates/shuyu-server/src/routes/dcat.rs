@@ -8,10 +8,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
 use shuyu_authz::{Action, Resource};
-use shuyu_core::catalogue::{AccessClass, EntryMetadata, EntryState, UpdateFrequency};
+use shuyu_core::catalogue::{AccessClass, EntryMetadata, UpdateFrequency};
 use shuyu_core::clock::format_instant;
 use shuyu_store::catalogue::{self, EntryRecord};
-use shuyu_store::{organisations, StoreError};
+use shuyu_store::organisations;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -85,7 +85,7 @@ pub fn dataset(base: &str, e: &EntryRecord, m: &EntryMetadata, holder: &str) -> 
 }
 
 async fn published_entries(app: &AppState) -> ApiResult<(Vec<EntryRecord>, std::collections::HashMap<String, String>)> {
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let entries = catalogue::list(&mut conn, None, true).await?;
     let names = organisations::list(&mut conn).await?.into_iter().map(|o| (o.id.to_string(), o.name)).collect();
     Ok((entries, names))
@@ -127,12 +127,11 @@ pub async fn entry(
 ) -> ApiResult<impl IntoResponse> {
     app.authorize(&caller, Action::CatalogueSearch, &Resource::platform()).await?;
     let base = app.config.public_url.trim_end_matches('/').to_string();
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let e = catalogue::get(&mut conn, &id).await?.ok_or_else(|| ApiError::not_found("catalogue entry"))?;
     let holder = organisations::get(&mut conn, e.holder_org).await?.map(|o| o.name).unwrap_or_default();
     drop(conn);
-    let public = matches!(e.workflow.state, EntryState::Published | EntryState::ChangeUnderReview);
-    let m = e.published.as_ref().filter(|_| public).ok_or_else(|| ApiError::not_found("catalogue entry"))?;
+    let m = e.public_metadata().ok_or_else(|| ApiError::not_found("catalogue entry"))?;
     let mut v = dataset(&base, &e, m, &holder);
     v["@context"] = context();
     Ok(jsonld(v))

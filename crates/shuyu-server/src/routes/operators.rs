@@ -34,10 +34,6 @@ fn refused(code: &str, status: StatusCode, failed: &[Failed]) -> ApiError {
     }
 }
 
-async fn conn(app: &AppState) -> ApiResult<shuyu_store::Conn> {
-    Ok(app.store.acquire().await?)
-}
-
 fn not_allowed(action: &str, state: &str) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_details(json!({ "action": action, "state": state }))
 }
@@ -146,7 +142,7 @@ pub async fn create_programme(
 #[utoipa::path(get, path = "/api/v1/programmes", tag = "operators", responses((status = 200, body = [ProgrammeView])))]
 pub async fn list_programmes(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ProgrammeView>>> {
     app.authorize(&caller, Action::ProgrammeRead, &Resource::platform()).await?;
-    let all = operators::list_programmes(&mut *conn(&app).await?).await?;
+    let all = operators::list_programmes(&mut *app.store.acquire().await?).await?;
     app.record_access(&caller, Action::ProgrammeRead, "platform:shuyu", json!({ "count": all.len() })).await?;
     Ok(Json(all.iter().map(|p| programme_view(&app, &caller, p)).collect()))
 }
@@ -159,7 +155,7 @@ pub async fn get_programme(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProgrammeView>> {
     app.authorize(&caller, Action::ProgrammeRead, &Resource::platform()).await?;
-    let p = operators::get_programme(&mut *conn(&app).await?, &id)
+    let p = operators::get_programme(&mut *app.store.acquire().await?, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("programme"))?;
     app.record_access(&caller, Action::ProgrammeRead, &format!("programme:{id}"), json!({})).await?;
@@ -188,7 +184,7 @@ pub async fn act_programme(
     Path((id, action)): Path<(String, String)>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<ProgrammeView>> {
-    let p = operators::get_programme(&mut *conn(&app).await?, &id)
+    let p = operators::get_programme(&mut *app.store.acquire().await?, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("programme"))?;
     let policy = match (action.as_str(), p.state) {
@@ -315,7 +311,7 @@ pub async fn create_announcement(
             "请填写标题，截止日期不得早于开始日期",
         )]));
     }
-    let p = operators::get_programme(&mut *conn(&app).await?, &b.programme_id)
+    let p = operators::get_programme(&mut *app.store.acquire().await?, &b.programme_id)
         .await?
         .ok_or_else(|| ApiError::not_found("programme"))?;
     if p.state != ProgrammeState::Approved {
@@ -348,7 +344,7 @@ pub async fn create_announcement(
 #[utoipa::path(get, path = "/api/v1/public/announcements/operators", tag = "operators", responses((status = 200, body = [Object])))]
 pub async fn list_announcements(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Announcement>>> {
     app.authorize(&caller, Action::OperatorAnnouncementRead, &Resource::platform()).await?;
-    Ok(Json(operators::list_announcements(&mut *conn(&app).await?).await?))
+    Ok(Json(operators::list_announcements(&mut *app.store.acquire().await?).await?))
 }
 
 /// JS §12: what an application carries.
@@ -375,7 +371,7 @@ pub async fn apply(
     app.authorize(&caller, Action::OperatorApply, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
     let b: NewApplication = parse_body(body)?;
-    let mut c = conn(&app).await?;
+    let mut c = app.store.acquire().await?;
     let a = operators::get_announcement(&mut c, &id).await?.ok_or_else(|| ApiError::not_found("announcement"))?;
     let today = app.clock.today();
     if today < a.opens_on || today > a.closes_on {
@@ -676,7 +672,7 @@ pub async fn create_agreement(
     let operator: OrgId = b.operator_org.parse().map_err(|_| {
         ApiError::validation(vec![FieldProblem::new("operator_org", "an organisation id", "运营机构编号有误")])
     })?;
-    let mut c = conn(&app).await?;
+    let mut c = app.store.acquire().await?;
     let org = organisations::get(&mut c, operator).await?.filter(|o| o.kind == OrgKind::Operator).ok_or_else(|| {
         ApiError::validation(vec![FieldProblem::new("operator_org", "not an operator organisation", "不是运营机构")])
     })?;
@@ -738,7 +734,7 @@ pub async fn get_agreement(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AgreementView>> {
-    let a = operators::get_agreement(&mut *conn(&app).await?, &id)
+    let a = operators::get_agreement(&mut *app.store.acquire().await?, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("agreement"))?;
     app.authorize(&caller, Action::AgreementRead, &agreement_resource(&a)).await?;
@@ -761,7 +757,7 @@ pub async fn act_agreement(
     Path((id, action)): Path<(String, String)>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<AgreementView>> {
-    let a = operators::get_agreement(&mut *conn(&app).await?, &id)
+    let a = operators::get_agreement(&mut *app.store.acquire().await?, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("agreement"))?;
     let res = agreement_resource(&a);
@@ -962,7 +958,7 @@ pub async fn list_applications(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ApplicationSummary>>> {
     app.authorize(&caller, Action::OperatorReviewRead, &Resource::platform()).await?;
-    let mut c = conn(&app).await?;
+    let mut c = app.store.acquire().await?;
     let apps = operators::list_applications(&mut c, &id).await?;
     let orgs = organisations::list(&mut c).await?;
     let mut out = Vec::new();
@@ -1105,7 +1101,7 @@ pub async fn publish_results(
 pub async fn list_agreements(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<AgreementView>>> {
     app.authorize(&caller, Action::AgreementList, &Resource::platform()).await?;
     let user = caller.require_user()?;
-    let all = operators::list_agreements(&mut *conn(&app).await?, None).await?;
+    let all = operators::list_agreements(&mut *app.store.acquire().await?, None).await?;
     // Each caller sees the agreements the policies let them read.
     let visible: Vec<_> = all
         .iter()
@@ -1135,7 +1131,7 @@ pub async fn object_to_selection(
 ) -> ApiResult<(StatusCode, Json<operators::SelectionObjection>)> {
     app.authorize(&caller, Action::OperatorObject, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let (Some(name), true) = (user.real_name.clone(), user.resident_id.is_some()) else {
+    let (Some(name), true) = (user.real_name.clone(), user.has_real_name()) else {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "real_name_required").with_basis("WX §9"));
     };
     let b: NewObjection = parse_body(body)?;
@@ -1190,7 +1186,7 @@ pub async fn list_objections(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<operators::SelectionObjection>>> {
     app.authorize(&caller, Action::OperatorReviewRead, &Resource::platform()).await?;
-    Ok(Json(operators::objections_for(&mut *conn(&app).await?, &id).await?))
+    Ok(Json(operators::objections_for(&mut *app.store.acquire().await?, &id).await?))
 }
 
 #[derive(Deserialize)]

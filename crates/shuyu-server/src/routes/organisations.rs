@@ -43,7 +43,7 @@ impl From<&Organisation> for OrganisationView {
     responses((status = 200, body = [OrganisationView]), (status = 401, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OrganisationView>>> {
     app.authorize(&caller, Action::OrganisationList, &Resource::platform()).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let all = organisations::list(&mut conn).await?;
     drop(conn);
     app.record_access(&caller, Action::OrganisationList, "platform:shuyu", json!({"count": all.len()})).await?;
@@ -58,7 +58,7 @@ pub async fn get(
     ApiPath(id): ApiPath<OrgId>,
 ) -> ApiResult<Json<OrganisationView>> {
     app.authorize(&caller, Action::OrganisationRead, &Resource::organisation(id)).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let org = organisations::get(&mut conn, id).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
     drop(conn);
     app.record_access(&caller, Action::OrganisationRead, &id.resource(), json!({})).await?;

@@ -49,7 +49,7 @@ pub struct PersonnelView {
 }
 
 fn view(app: &AppState, u: &UserRecord, record: PersonnelRecord) -> PersonnelView {
-    let missing = clearance(u.real_name.is_some() && u.resident_id.is_some(), &record, app.clock.today());
+    let missing = clearance(u.has_real_name(), &record, app.clock.today());
     PersonnelView {
         user_id: u.id.to_string(),
         organisation: u.org_id.to_string(),
@@ -61,9 +61,11 @@ fn view(app: &AppState, u: &UserRecord, record: PersonnelRecord) -> PersonnelVie
 
 /// Refuses, naming every missing item and the first article, unless the person is cleared.
 pub async fn check_clearance(app: &AppState, user: UserId) -> ApiResult<()> {
-    let u = users::get(&mut *app.store.acquire().await?, user).await?.ok_or_else(|| ApiError::not_found("person"))?;
-    let record = personnel::get(&mut *app.store.acquire().await?, user).await?;
-    let missing = clearance(u.real_name.is_some() && u.resident_id.is_some(), &record, app.clock.today());
+    let mut conn = app.store.acquire().await?;
+    let u = users::get(&mut conn, user).await?.ok_or_else(|| ApiError::not_found("person"))?;
+    let record = personnel::get(&mut conn, user).await?;
+    drop(conn);
+    let missing = clearance(u.has_real_name(), &record, app.clock.today());
     match missing.first() {
         None => Ok(()),
         Some(first) => Err(ApiError::new(StatusCode::CONFLICT, "not_cleared")

@@ -19,7 +19,8 @@ use shuyu_core::registration::{
 };
 use shuyu_store::certificates::{self, CertificateStatus};
 use shuyu_store::registrations::{self, Material, ObjectionRecord, RegistrationFilter, RegistrationRecord};
-use shuyu_store::{attachments, organisations, timers, StoreError};
+use shuyu_store::users::UserRecord;
+use shuyu_store::{attachments, organisations, timers};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
@@ -32,7 +33,7 @@ fn resource(rec: &RegistrationRecord) -> Resource {
 }
 
 async fn load(app: &AppState, id: RegistrationId) -> ApiResult<RegistrationRecord> {
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     registrations::get(&mut conn, id).await?.ok_or_else(|| ApiError::not_found("registration"))
 }
 
@@ -57,7 +58,7 @@ fn parties(app: &AppState, caller: &Caller, rec: &RegistrationRecord) -> Vec<Par
 }
 
 fn has_real_name(caller: &Caller) -> bool {
-    caller.user.as_ref().is_some_and(|u| u.real_name.is_some() && u.resident_id.is_some())
+    caller.user.as_ref().is_some_and(UserRecord::has_real_name)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -138,7 +139,7 @@ async fn view(app: &AppState, caller: &Caller, rec: &RegistrationRecord) -> ApiR
             }
         }
     }
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let objections = registrations::objections(&mut conn, rec.id).await?;
     drop(conn);
     let rules = &app.profile.registration;
@@ -253,7 +254,7 @@ async fn resolve_materials(
 ) -> ApiResult<Vec<Material>> {
     let user = caller.require_user()?;
     let mut out = Vec::new();
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     for (i, m) in refs.iter().enumerate() {
         let field = format!("materials[{i}]");
         if !required_materials(kind).contains(&m.key.as_str()) && !OPTIONAL_MATERIALS.contains(&m.key.as_str()) {
@@ -286,7 +287,8 @@ async fn resolve_materials(
     Ok(out)
 }
 
-fn new_query_code() -> String {
+/// A status query code (查询码): 12 characters without look-alikes (no I, O, 0, 1).
+pub fn new_query_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
     (0..12).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
@@ -369,7 +371,7 @@ pub async fn apply(
         let code = req.certificate_code.as_deref().map(str::parse::<CertificateCode>);
         match code {
             Some(Ok(code)) => {
-                let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+                let mut conn = app.store.acquire().await?;
                 match certificates::get(&mut conn, code.as_str()).await? {
                     Some(c) if c.holder_org == user.org_id && c.status == CertificateStatus::Valid => {
                         certificate_code = Some(code.to_string());
@@ -392,15 +394,9 @@ pub async fn apply(
     // The subject, when named, is one of the applicant's own published catalogue entries.
     let catalogue_entry_id = req.catalogue_entry_id.clone().filter(|s| !blank(s));
     if let Some(entry_id) = &catalogue_entry_id {
-        let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+        let mut conn = app.store.acquire().await?;
         let entry = shuyu_store::catalogue::get(&mut conn, entry_id).await?;
-        let ok = entry.is_some_and(|e| {
-            e.holder_org == user.org_id
-                && matches!(
-                    e.workflow.state,
-                    shuyu_core::catalogue::EntryState::Published | shuyu_core::catalogue::EntryState::ChangeUnderReview
-                )
-        });
+        let ok = entry.is_some_and(|e| e.holder_org == user.org_id && e.workflow.state.is_public());
         if !ok {
             problems.push(FieldProblem::new(
                 "catalogue_entry_id",
@@ -486,7 +482,7 @@ pub async fn list(
         overdue_only: params.overdue.unwrap_or(false),
         limit: params.limit.unwrap_or(200),
     };
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let recs = registrations::list(&mut conn, &filter).await?;
     drop(conn);
     app.record_access(&caller, Action::RegistrationList, "platform:shuyu", json!({ "count": recs.len() })).await?;
@@ -845,7 +841,7 @@ pub struct StatisticsRow {
     responses((status = 200, body = [StatisticsRow]), (status = 403, body = ErrorBody)))]
 pub async fn statistics(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<StatisticsRow>>> {
     app.authorize(&caller, Action::RegistrationStatistics, &Resource::platform()).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let rows = registrations::statistics(&mut conn).await?;
     drop(conn);
     app.record_access(&caller, Action::RegistrationStatistics, "platform:shuyu", json!({})).await?;
@@ -871,7 +867,7 @@ pub struct PublicityNotice {
     responses((status = 200, body = [PublicityNotice])))]
 pub async fn publicity(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<PublicityNotice>>> {
     app.authorize(&caller, Action::RegistrationPublicity, &Resource::platform()).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let filter =
         RegistrationFilter { states: vec!["publicity".into(), "suspended".into()], limit: 500, ..Default::default() };
     let recs = registrations::list(&mut conn, &filter).await?;
@@ -918,7 +914,7 @@ pub async fn status(
 ) -> ApiResult<Json<StatusView>> {
     app.authorize(&caller, Action::RegistrationStatusQuery, &Resource::platform()).await?;
     let code = params.query_code.trim().to_ascii_uppercase();
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let rec = registrations::find_by_query_code(&mut conn, &code)
         .await?
         .ok_or_else(|| ApiError::not_found("registration"))?;

@@ -50,7 +50,7 @@ pub async fn login(
 ) -> ApiResult<impl IntoResponse> {
     let now = app.clock.now();
     let security = app.security();
-    let mut conn = app.store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let found = users::find_by_username(&mut conn, &req.username).await?;
     drop(conn);
     let username = req.username.chars().take(64).collect::<String>();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use shuyu_authz::{Action, Resource};
 use shuyu_core::clock::format_instant;
 use shuyu_store::registrations::{self, RegistrationFilter};
-use shuyu_store::{certificates, organisations, StoreError};
+use shuyu_store::{certificates, organisations};
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
@@ -21,7 +21,7 @@ pub const FORMAT: &str = "shuyu-registration-sync/1";
     responses((status = 200, description = "registrations and certificates as shuyu-registration-sync/1 JSON"), (status = 403, body = ErrorBody)))]
 pub async fn export(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::RegistrationExport, &Resource::platform()).await?;
-    let mut conn = app.store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = app.store.acquire().await?;
     let orgs = organisations::list(&mut conn).await?;
     let regs = registrations::list(&mut conn, &RegistrationFilter { limit: 1000, ..Default::default() }).await?;
     let certs = certificates::list(&mut conn, None).await?;
