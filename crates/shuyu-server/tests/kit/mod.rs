@@ -359,6 +359,12 @@ fn endpoints() -> Vec<Endpoint> {
         e("POST", "/api/v1/organisations/{org}/revocations", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/organisations/{org}/actions/suspend", None, Some(&["authority_officer"])),
         e("POST", "/api/v1/agreements", None, Some(&["implementing_officer"])),
+        e("GET", "/api/v1/programmes/none", None, Some(EVERYONE)),
+        e("POST", "/api/v1/announcements/none/results", None, Some(&["implementing_officer"])),
+        // The administrator's organisation is the authority: no operator administrator owns it.
+        e("GET", "/api/v1/organisations/{org}/operation-reports/draft?year=2026", None, Some(&[])),
+        e("POST", "/api/v1/organisations/{org}/emergency-plan", None, Some(&[])),
+        e("POST", "/api/v1/organisations/{org}/emergency-plan/approve", None, Some(&["authority_officer"])),
         e("GET", "/api/v1/agreements", None, Some(EVERYONE)),
         e(
             "GET",
