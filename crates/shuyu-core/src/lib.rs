@@ -10,6 +10,7 @@ pub mod certificate;
 pub mod classification;
 pub mod clock;
 pub mod error;
+pub mod grants;
 pub mod ids;
 pub mod industry;
 pub mod open_data;

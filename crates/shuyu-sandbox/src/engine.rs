@@ -1,0 +1,373 @@
+//! Governed SQL on DataFusion (SPEC §4.4): one session per query holding only what the
+//! workspace may read — its governed tables, its scratch tables, its approved uploads — with
+//! the profile's limits. The statement is planned, its kind checked (queries, and `CREATE TABLE
+//! … AS SELECT` / `DROP TABLE` on scratch tables; nothing else), its lineage checked, and the
+//! checked plan is what runs.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::DFSchema;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::TableProvider;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use shuyu_core::grants::{is_identifier, GrantedTable};
+
+use crate::error::{Result, SandboxError};
+use crate::governed::GovernedTable;
+use crate::lineage::{self, ColumnLineage, TableLineage};
+
+/// A granted catalogue entry and where its stored dataset version lives.
+#[derive(Debug, Clone)]
+pub struct GovernedSource {
+    pub grant: GrantedTable,
+    /// Directory of the dataset version's Parquet files.
+    pub dir: PathBuf,
+}
+
+/// What a scratch table or an upload records beside its data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableMeta {
+    pub columns: Vec<(String, ColumnLineage)>,
+    /// Highest level of anything it was computed from (就高从严); a reviewer may re-grade.
+    pub level: u8,
+    pub rows: u64,
+}
+
+/// The profile's limits for one query.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    /// Rows returned for display; the query still runs to completion of what it shows.
+    pub display_rows: usize,
+    pub partitions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { timeout: Duration::from_secs(60), memory_bytes: 2 << 30, display_rows: 1000, partitions: 2 }
+    }
+}
+
+/// CPU and I/O a query used, for cost accounting (WX §16, CS §15).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metering {
+    pub cpu_ms: u64,
+    pub bytes_scanned: u64,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Rows { schema: SchemaRef, batches: Vec<RecordBatch>, rows: usize, truncated: bool, lineage: Vec<ColumnLineage> },
+    Created { table: String, rows: u64, level: u8 },
+    Dropped { table: String },
+}
+
+#[derive(Debug)]
+pub struct QueryOutput {
+    pub outcome: Outcome,
+    pub touched: BTreeSet<String>,
+    pub metering: Metering,
+}
+
+/// One workspace's readable data.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub key: [u8; 32],
+    pub governed: Vec<GovernedSource>,
+    /// `scratch/` and `uploads/` live here.
+    pub dir: PathBuf,
+    /// Approved operator uploads by table name (WX §16.3); others in `uploads/` are not read.
+    pub approved_uploads: Vec<String>,
+    /// Set when the workspace or a grant is sealed: queries stop (WX §19).
+    pub sealed: bool,
+}
+
+const DATA_FILE: &str = "data.parquet";
+const META_FILE: &str = "meta.json";
+
+pub fn scratch_dir(dir: &Path) -> PathBuf {
+    dir.join("scratch")
+}
+
+pub fn uploads_dir(dir: &Path) -> PathBuf {
+    dir.join("uploads")
+}
+
+/// Reads a stored table's metadata.
+pub fn read_meta(table_dir: &Path) -> Result<TableMeta> {
+    let text = std::fs::read_to_string(table_dir.join(META_FILE))?;
+    serde_json::from_str(&text).map_err(|e| SandboxError::Engine(format!("table metadata: {e}")))
+}
+
+/// Writes a table (data and metadata) into `dir/name`, replacing it atomically.
+pub async fn write_table(
+    parent: &Path,
+    name: &str,
+    schema: SchemaRef,
+    mut stream: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
+    columns: Vec<ColumnLineage>,
+    level: u8,
+) -> Result<u64> {
+    std::fs::create_dir_all(parent)?;
+    let tmp = parent.join(format!(".{name}.partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let file = std::fs::File::create(tmp.join(DATA_FILE))?;
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+    let mut writer =
+        ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| SandboxError::Engine(e.to_string()))?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(|e| SandboxError::Engine(e.to_string()))?;
+    }
+    writer.close().map_err(|e| SandboxError::Engine(e.to_string()))?;
+    let meta =
+        TableMeta { columns: schema.fields().iter().map(|f| f.name().clone()).zip(columns).collect(), level, rows };
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| SandboxError::Engine(e.to_string()))?;
+    std::fs::write(tmp.join(META_FILE), json)?;
+    let dest = parent.join(name);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)?;
+    }
+    std::fs::rename(&tmp, &dest)?;
+    Ok(rows)
+}
+
+fn not_allowed(what: &str) -> SandboxError {
+    SandboxError::refused_with(
+        format!("{what} is not allowed in a workspace: raw data stays in the domain and leaves only through a reviewed export"),
+        None,
+        "WX §16",
+    )
+}
+
+async fn listing(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvider>> {
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url).with_listing_options(options).infer_schema(&ctx.state()).await?;
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+fn sum_metrics(plan: &Arc<dyn ExecutionPlan>, m: &mut Metering) {
+    if let Some(set) = plan.metrics() {
+        m.cpu_ms += set.elapsed_compute().unwrap_or(0) as u64 / 1_000_000;
+        m.bytes_scanned += set.sum_by_name("bytes_scanned").map(|v| v.as_usize() as u64).unwrap_or(0);
+    }
+    for child in plan.children() {
+        sum_metrics(child, m);
+    }
+}
+
+impl Workspace {
+    fn table_names(&self, sub: &Path) -> Vec<String> {
+        let Ok(read) = std::fs::read_dir(sub) else { return Vec::new() };
+        let mut names: Vec<String> = read
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(DATA_FILE).exists())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| is_identifier(n))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The scratch tables, by name.
+    pub fn scratch_tables(&self) -> Vec<String> {
+        self.table_names(&scratch_dir(&self.dir))
+    }
+
+    async fn context(&self, limits: &Limits) -> Result<(SessionContext, TableLineage)> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory_bytes, 1.0)
+            // No spill files: raw data would reach disk outside the workspace.
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .build_arc()?;
+        let config =
+            SessionConfig::new().with_information_schema(false).with_target_partitions(limits.partitions.max(1));
+        let state =
+            SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+        let ctx = SessionContext::new_with_state(state);
+        let mut lineage = TableLineage::new();
+        for g in &self.governed {
+            let raw = listing(&ctx, &g.dir).await?;
+            let filter = match &g.grant.row_filter {
+                Some(sql) => {
+                    let schema = DFSchema::try_from(raw.schema().as_ref().clone())?;
+                    Some(ctx.state().create_logical_expr(sql, &schema)?)
+                }
+                None => None,
+            };
+            let table = GovernedTable::new(raw, &g.grant, self.key, filter)?;
+            ctx.register_table(g.grant.table.as_str(), Arc::new(table))?;
+            lineage.insert(g.grant.table.clone(), GovernedTable::lineage(&g.grant));
+        }
+        let uploads = uploads_dir(&self.dir);
+        let approved: Vec<String> =
+            self.table_names(&uploads).into_iter().filter(|n| self.approved_uploads.contains(n)).collect();
+        for (sub, names) in [(scratch_dir(&self.dir), self.scratch_tables()), (uploads, approved)] {
+            for name in names {
+                if lineage.contains_key(&name) {
+                    continue;
+                }
+                let dir = sub.join(&name);
+                let meta = read_meta(&dir)?;
+                ctx.register_table(name.as_str(), listing(&ctx, &dir).await?)?;
+                // A derived table's columns all carry its level until a reviewer re-grades it.
+                let cols = meta
+                    .columns
+                    .into_iter()
+                    .map(|(_, mut l)| {
+                        l.level = l.level.max(meta.level);
+                        l
+                    })
+                    .collect();
+                lineage.insert(name, cols);
+            }
+        }
+        Ok((ctx, lineage))
+    }
+
+    /// Runs one statement under the limits.
+    pub async fn run(&self, sql: &str, limits: &Limits) -> Result<QueryOutput> {
+        if self.sealed {
+            return Err(SandboxError::refused_with(
+                "the workspace is sealed: queries are stopped until the authority unseals it",
+                None,
+                "WX §19",
+            ));
+        }
+        let started = Instant::now();
+        let work = self.run_inner(sql, limits);
+        let mut out = match tokio::time::timeout(limits.timeout, work).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(SandboxError::Limit(format!(
+                    "the query ran longer than {} s and was stopped",
+                    limits.timeout.as_secs()
+                )))
+            }
+        };
+        out.metering.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(out)
+    }
+
+    async fn run_inner(&self, sql: &str, limits: &Limits) -> Result<QueryOutput> {
+        let (ctx, tables) = self.context(limits).await?;
+        let plan = ctx.state().create_logical_plan(sql).await?;
+        match plan {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) => {
+                let name = c.name.table().to_string();
+                if !is_identifier(&name) || c.name.schema().is_some() {
+                    return Err(SandboxError::Invalid(format!(
+                        "scratch table name {name:?}: use lower-case letters, digits and _"
+                    )));
+                }
+                let governed: HashSet<&str> = self.governed.iter().map(|g| g.grant.table.as_str()).collect();
+                if governed.contains(name.as_str()) || self.approved_uploads.contains(&name) {
+                    return Err(not_allowed("writing to a governed table or an upload"));
+                }
+                let exists = self.scratch_tables().contains(&name);
+                if exists && c.if_not_exists {
+                    return Ok(QueryOutput {
+                        outcome: Outcome::Created { table: name, rows: 0, level: 0 },
+                        touched: BTreeSet::new(),
+                        metering: Metering::default(),
+                    });
+                }
+                if exists && !c.or_replace {
+                    return Err(SandboxError::Invalid(format!("scratch table {name} exists: use CREATE OR REPLACE")));
+                }
+                let checked = lineage::check_keeping_invisible(&c.input, &tables)?;
+                let df = ctx.execute_logical_plan(c.input.as_ref().clone()).await?;
+                let physical = df.create_physical_plan().await?;
+                let schema = physical.schema();
+                let stream = execute_stream(physical.clone(), ctx.task_ctx())?.map(|b| b.map_err(SandboxError::from));
+                let rows =
+                    write_table(&scratch_dir(&self.dir), &name, schema, stream, checked.output, checked.level).await?;
+                let mut metering = Metering::default();
+                sum_metrics(&physical, &mut metering);
+                Ok(QueryOutput {
+                    outcome: Outcome::Created { table: name, rows, level: checked.level },
+                    touched: checked.touched,
+                    metering,
+                })
+            }
+            LogicalPlan::Ddl(DdlStatement::DropTable(d)) => {
+                let name = d.name.table().to_string();
+                if !self.scratch_tables().contains(&name) {
+                    if d.if_exists {
+                        return Ok(QueryOutput {
+                            outcome: Outcome::Dropped { table: name },
+                            touched: BTreeSet::new(),
+                            metering: Metering::default(),
+                        });
+                    }
+                    return Err(SandboxError::NotFound(format!("no scratch table named {name}")));
+                }
+                std::fs::remove_dir_all(scratch_dir(&self.dir).join(&name))?;
+                Ok(QueryOutput {
+                    outcome: Outcome::Dropped { table: name },
+                    touched: BTreeSet::new(),
+                    metering: Metering::default(),
+                })
+            }
+            LogicalPlan::Ddl(d) => Err(not_allowed(d.name())),
+            LogicalPlan::Dml(_) => Err(not_allowed("writing to a table")),
+            LogicalPlan::Copy(_) => Err(not_allowed("COPY")),
+            LogicalPlan::Statement(_) => Err(not_allowed("changing settings or transactions")),
+            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => Err(not_allowed("EXPLAIN")),
+            LogicalPlan::DescribeTable(_) => Err(not_allowed("DESCRIBE")),
+            LogicalPlan::Extension(_) => Err(not_allowed("this statement")),
+            query => {
+                let checked = lineage::check(&query, &tables)?;
+                let df = ctx.execute_logical_plan(query).await?;
+                let physical = df.create_physical_plan().await?;
+                let schema = physical.schema();
+                let mut stream = execute_stream(physical.clone(), ctx.task_ctx())?;
+                let mut batches = Vec::new();
+                let mut rows = 0usize;
+                let mut truncated = false;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch?;
+                    let room = limits.display_rows.saturating_sub(rows);
+                    if batch.num_rows() > room {
+                        batches.push(batch.slice(0, room));
+                        rows += room;
+                        truncated = true;
+                        break;
+                    }
+                    rows += batch.num_rows();
+                    batches.push(batch);
+                }
+                drop(stream);
+                let mut metering = Metering::default();
+                sum_metrics(&physical, &mut metering);
+                Ok(QueryOutput {
+                    outcome: Outcome::Rows { schema, batches, rows, truncated, lineage: checked.output },
+                    touched: checked.touched,
+                    metering,
+                })
+            }
+        }
+    }
+}

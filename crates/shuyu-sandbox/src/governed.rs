@@ -1,0 +1,120 @@
+//! A governed table: a granted catalogue entry as one workspace sees it. Only granted columns
+//! exist; the grant's row filter is applied first; masked and hashed columns are rewritten as
+//! they are read, so everything above the scan — filters, joins, functions — sees only the
+//! masked values. The raw files are reachable only through this provider.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, Result as DfResult};
+use datafusion::datasource::{provider_as_source, TableProvider, TableType};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use shuyu_core::catalogue::FieldType;
+use shuyu_core::grants::{ColumnMode, GrantedTable};
+
+use crate::error::Result;
+use crate::lineage::ColumnLineage;
+use crate::masking::{KeyedHashUdf, MaskKind, MaskUdf};
+
+#[derive(Debug)]
+pub struct GovernedTable {
+    view: LogicalPlan,
+    schema: SchemaRef,
+}
+
+impl GovernedTable {
+    /// Builds the table over `raw` (the stored dataset) for one grant in one workspace.
+    pub fn new(
+        raw: Arc<dyn TableProvider>,
+        grant: &GrantedTable,
+        key: [u8; 32],
+        row_filter: Option<Expr>,
+    ) -> Result<Self> {
+        let mut b = LogicalPlanBuilder::scan(format!("__stored_{}", grant.table), provider_as_source(raw), None)?;
+        if let Some(f) = row_filter {
+            b = b.filter(f)?;
+        }
+        let hash = KeyedHashUdf::udf(key);
+        let exprs: Vec<Expr> = grant
+            .columns
+            .iter()
+            .map(|c| {
+                let raw = col(Column::new_unqualified(&c.name));
+                let e = match c.mode {
+                    ColumnMode::Plain | ColumnMode::Invisible => raw,
+                    ColumnMode::Masked => {
+                        let is_date = matches!(c.data_type, FieldType::Date | FieldType::Datetime);
+                        MaskUdf::udf(MaskKind::for_field(c.pii, is_date)).call(vec![raw])
+                    }
+                    ColumnMode::Hashed => hash.call(vec![raw]),
+                };
+                e.alias(&c.name)
+            })
+            .collect();
+        let view = b.project(exprs)?.build()?;
+        let schema = Arc::new(view.schema().as_arrow().clone());
+        Ok(GovernedTable { view, schema })
+    }
+
+    /// The lineage of each column, in schema order.
+    pub fn lineage(grant: &GrantedTable) -> Vec<ColumnLineage> {
+        grant
+            .columns
+            .iter()
+            .map(|c| ColumnLineage::stored(&grant.table, &c.name, c.sensitivity, c.mode == ColumnMode::Invisible))
+            .collect()
+    }
+}
+
+fn unqualify(e: Expr) -> DfResult<Expr> {
+    e.transform(|e| {
+        Ok(match e {
+            Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+}
+
+#[async_trait]
+impl TableProvider for GovernedTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        // Filters are applied above the masking projection: they see what the workspace sees.
+        let mut b = LogicalPlanBuilder::from(self.view.clone());
+        let filters = filters.iter().cloned().map(unqualify).collect::<DfResult<Vec<_>>>()?;
+        if let Some(f) = conjunction(filters) {
+            b = b.filter(f)?;
+        }
+        if let Some(p) = projection {
+            b = b.select(p.iter().copied())?;
+        }
+        if let Some(n) = limit {
+            b = b.limit(0, Some(n))?;
+        }
+        let plan = b.build()?;
+        state.create_physical_plan(&plan).await
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Exact; filters.len()])
+    }
+}

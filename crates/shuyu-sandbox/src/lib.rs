@@ -1,0 +1,14 @@
+//! The sandbox (授权运营域, SPEC §4): raw data never leaves the domain; sensitive data is usable
+//! but invisible. Ingestion, governed tables with masking, the invisible-column lineage check,
+//! and governed SQL on DataFusion.
+
+pub mod engine;
+pub mod error;
+pub mod governed;
+pub mod lineage;
+pub mod masking;
+
+pub use error::{Result, SandboxError};
+
+#[cfg(test)]
+mod tests;
