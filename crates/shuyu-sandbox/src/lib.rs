@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod error;
 pub mod governed;
+pub mod ingest;
 pub mod lineage;
 pub mod masking;
 
