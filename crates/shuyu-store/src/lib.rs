@@ -12,6 +12,7 @@ pub mod organisations;
 pub mod oversight;
 pub mod personnel;
 pub mod registrations;
+pub mod sandbox;
 pub mod sessions;
 pub mod timers;
 mod tx;
