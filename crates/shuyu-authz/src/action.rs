@@ -102,6 +102,21 @@ actions! {
     OperatorReviewRead => "operator.review_read",
     PersonnelManage => "personnel.manage",
     PersonnelReview => "personnel.review",
+    DatasetIngest => "dataset.ingest",
+    DatasetList => "dataset.list",
+    GrantRequest => "grant.request",
+    GrantRead => "grant.read",
+    GrantList => "grant.list",
+    GrantReview => "grant.review",
+    GrantRevoke => "grant.revoke",
+    WorkspaceCreate => "workspace.create",
+    WorkspaceManage => "workspace.manage",
+    WorkspaceRead => "workspace.read",
+    WorkspaceList => "workspace.list",
+    WorkspaceQuery => "workspace.query",
+    WorkspaceReportRisk => "workspace.report_risk",
+    WorkspaceSeal => "workspace.seal",
+    WorkspaceUnseal => "workspace.unseal",
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ const POLICIES: &[(&str, &str)] = &[
     ("registration.cedar", include_str!("../policies/registration.cedar")),
     ("catalogue.cedar", include_str!("../policies/catalogue.cedar")),
     ("operators.cedar", include_str!("../policies/operators.cedar")),
+    ("sandbox.cedar", include_str!("../policies/sandbox.cedar")),
 ];
 
 /// Who is asking.

@@ -196,6 +196,12 @@ pub struct Sandbox {
     pub export_reviewers: Vec<OrgKind>,
     /// Most rows one export may carry.
     pub max_export_rows: u64,
+    /// Longest a workspace query may run before it is stopped.
+    pub query_seconds: u64,
+    /// Memory one query may use; past it the query fails cleanly (nothing spills to disk).
+    pub query_memory_mb: u64,
+    /// Rows a query shows; results stay in the workspace as scratch tables.
+    pub query_display_rows: u64,
 }
 
 /// SPEC §4.5: privacy computing.
@@ -382,6 +388,9 @@ impl PolicyProfile {
         v.days("sandbox.export_review_days", sb.export_review_days)?;
         v.reviewers("sandbox.export_reviewers", &sb.export_reviewers)?;
         v.range("sandbox.max_export_rows", sb.max_export_rows, 1, 10_000_000, "rows")?;
+        v.range("sandbox.query_seconds", sb.query_seconds, 1, 86_400, "seconds")?;
+        v.range("sandbox.query_memory_mb", sb.query_memory_mb, 64, 1_048_576, "MiB")?;
+        v.range("sandbox.query_display_rows", sb.query_display_rows, 1, 1_000_000, "rows")?;
 
         let p = &self.privacy;
         // 1 would let an aggregate describe a single person.

@@ -4,7 +4,7 @@ use utoipa::OpenApi;
 
 use crate::routes::{
     attachments, audit, catalogue, certificates, dcat, operators, organisations, oversight, personnel, platform,
-    registrations, session, sync, users,
+    registrations, sandbox, session, sync, users,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,10 @@ use crate::routes::{
         operators::list_objections, operators::decide_objection,
         oversight::report_draft, oversight::submit_report, oversight::record_evaluation, oversight::bind_processor,
         oversight::list_processors, oversight::submit_plan, oversight::approve_plan, oversight::operating_status,
+        sandbox::ingest_dataset, sandbox::list_datasets, sandbox::request_grant, sandbox::list_grants,
+        sandbox::get_grant, sandbox::review_grant, sandbox::revoke_grant, sandbox::create_workspace,
+        sandbox::list_workspaces, sandbox::get_workspace, sandbox::attach_grant, sandbox::run_query,
+        sandbox::seal_workspace, sandbox::unseal_workspace, sandbox::report_risk,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(
@@ -50,6 +54,7 @@ use crate::routes::{
         (name = "operators", description = "Programmes, announcements, applications, agreements, supervision of operators (SPEC §3)"),
         (name = "registration", description = "Registration applications, objections, publicity (YXR §14–§22)"),
         (name = "certificate", description = "Registration certificates: verification, renewal, revocation (YXR §23, §27)"),
+        (name = "sandbox", description = "The sandbox: datasets, grants, workspaces, governed SQL, sealing (SPEC §4)"),
     )
 )]
 pub struct ApiDoc;

@@ -2068,3 +2068,246 @@ pub(crate) mod operators {
     on_both!(personnel_clearance_lapses_with_the_confidentiality_agreement);
     on_both!(yuxi_allows_five_years_and_agreements_expire);
 }
+
+mod sandbox {
+    use super::operators::O;
+    use super::*;
+
+    async fn ingest(o: &O, entry: &str, body: &str, format: &str) -> (StatusCode, Value) {
+        let token = o.app.login("steward").await;
+        let r = o
+            .app
+            .client
+            .post(o.app.url(&format!("/api/v1/catalogue/{entry}/datasets?format={format}")))
+            .bearer_auth(token)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn clear(o: &O, who: &str) -> String {
+        let id = o.app.user_record(who).await.id.to_string();
+        let path = |a: &str| format!("/api/v1/personnel/{id}/actions/{a}");
+        o.call("operator", "POST", &path("file"), json!({})).await;
+        o.call("auditor", "POST", &path("review"), json!({"passed": true, "note": "背景审查通过"})).await;
+        o.call(
+            "operator",
+            "POST",
+            &path("record_training"),
+            json!({"course": "数据安全培训", "completed_on": "2026-10-10"}),
+        )
+        .await;
+        let token = o.app.login("operator").await;
+        let nda = o.app.upload(&token, "nda.pdf", b"%PDF nda").await;
+        let (_, v) = o
+            .call("operator", "POST", &path("sign_confidentiality"),
+                  json!({"signed_on": "2026-10-12", "valid_until": "2028-01-31", "liability_clause": "违约泄露数据的，依法承担赔偿责任", "attachment_id": nda}))
+            .await;
+        assert_eq!(v["cleared"], true, "{v}");
+        id
+    }
+
+    async fn filed_agreement(o: &O, entry: &str) -> String {
+        let programme = o.approved_programme(entry).await;
+        o.select_operator(&programme, "2026-10-12", "2026-10-21").await;
+        let (s, a) = o.agreement(&programme, 2, "2026-10-21").await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        let aid = a["id"].as_str().unwrap().to_string();
+        for (who, action) in [("implementer", "sign"), ("operator", "sign"), ("authority", "file")] {
+            let (s, v) = o.call(who, "POST", &format!("/api/v1/agreements/{aid}/actions/{action}"), json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+        aid
+    }
+
+    fn request(aid: &str, entry: &str, id_mode: &str) -> Value {
+        json!({
+            "agreement_id": aid, "scenario": "普惠金融授信", "purpose": "评估小微企业法人关联风险",
+            "valid_from": "2026-10-21", "valid_until": "2027-06-30",
+            "tables": [{"entry_id": entry, "table": "enterprises", "row_filter": "uscc <> '91320200000000003X'", "columns": [
+                {"name": "uscc", "mode": "plain", "necessity": "关联企业"},
+                {"name": "company_name", "mode": "masked", "necessity": "展示企业"},
+                {"name": "legal_rep_id", "mode": id_mode, "necessity": "关联法定代表人"}
+            ]}]
+        })
+    }
+
+    fn approve_all(reason: &str) -> Value {
+        let d = |c: &str| json!({"table": "enterprises", "column": c, "approved": true, "reason": reason});
+        json!({"decisions": [d("uscc"), d("company_name"), d("legal_rep_id")]})
+    }
+
+    async fn query(o: &O, who: &str, ws: &str, sql: &str) -> (StatusCode, Value) {
+        o.call(who, "POST", &format!("/api/v1/workspaces/{ws}/queries"), json!({ "sql": sql })).await
+    }
+
+    async fn from_ingestion_to_sealed_workspace(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let entry = o.published_entry("conditional").await;
+
+        // Ingestion: drift names the columns; a good file leaves evidence.
+        let (s, e) = ingest(&o, &entry, "uscc,name\n1,2\n", "csv").await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("schema_drift")), "{e}");
+        let reason = e["details"]["reason"].as_str().unwrap();
+        assert!(reason.contains("company_name, legal_rep_id") && reason.contains("name"), "{reason}");
+        let csv = "uscc,company_name,legal_rep_id\n\
+                   913202000000000011,无锡甲科技有限公司,110101199003071234\n\
+                   913202000000000022,无锡乙贸易有限公司,110101198512122345\n\
+                   91320200000000003X,无锡丙制造有限公司,320102197705053456\n";
+        let (s, d) = ingest(&o, &entry, csv, "csv").await;
+        assert_eq!(s, StatusCode::CREATED, "{d}");
+        assert_eq!((d["version"].as_i64(), d["evidence"]["rows"].as_u64()), (Some(1), Some(3)));
+        assert_eq!(d["evidence"]["original_sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(ingest(&o, &entry, csv, "csv").await.1["version"], 2, "a new load is a new version");
+        assert_eq!(
+            o.call("operator", "GET", &format!("/api/v1/catalogue/{entry}/datasets"), json!({})).await.0,
+            StatusCode::FORBIDDEN
+        );
+
+        // The request: sensitive data is never plain (JS §13); reviewers decide every column.
+        let aid = filed_agreement(&o, &entry).await;
+        let analyst = clear(&o, "analyst").await;
+        let (s, e) = o.call("operator", "POST", "/api/v1/grants", request(&aid, &entry, "plain")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(e.to_string().contains("JS §13"), "{e}");
+        let (s, g) = o.call("operator", "POST", "/api/v1/grants", request(&aid, &entry, "invisible")).await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        let gid = g["id"].as_str().unwrap().to_string();
+        assert_eq!(g["awaiting"], json!(["authority", "industry_department", "source_department"]));
+        let o = &o;
+        let review = |who: &'static str| {
+            let path = format!("/api/v1/grants/{gid}/reviews");
+            async move { o.call(who, "POST", &path, approve_all("符合最小必要")).await }
+        };
+        assert_eq!(
+            o.call("operator", "POST", &format!("/api/v1/grants/{gid}/reviews"), approve_all("x")).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(review("authority").await.0, StatusCode::OK);
+        assert_eq!(review("authority").await.0, StatusCode::CONFLICT, "one review per reviewer");
+        assert_eq!(review("industry").await.0, StatusCode::OK);
+        let (s, g) = review("steward").await;
+        assert_eq!((s, g["state"].as_str()), (StatusCode::OK, Some("approved")), "{g}");
+
+        // The workspace: members must be cleared personnel (YXO §22).
+        let operator_admin = o.app.user_record("operator").await.id.to_string();
+        let (s, e) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/workspaces",
+                json!({"agreement_id": aid, "name": "授信模型", "members": [operator_admin]}),
+            )
+            .await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("not_cleared")), "{e}");
+        let (s, w) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/workspaces",
+                json!({"agreement_id": aid, "name": "授信模型", "members": [analyst]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{w}");
+        assert!(w.get("masking_key").is_none() && !w.to_string().contains(&"0".repeat(64)));
+        let ws = w["id"].as_str().unwrap().to_string();
+        let (s, w) =
+            o.call("operator", "POST", &format!("/api/v1/workspaces/{ws}/grants"), json!({"grant_id": gid})).await;
+        assert_eq!((s, w["grants"][0]["state"].as_str()), (StatusCode::OK, Some("provisioned")), "{w}");
+
+        // Governed SQL: masked names, the row filter, invisible keys counted but never shown.
+        let (s, r) = query(o, "analyst", &ws, "SELECT uscc, company_name FROM enterprises ORDER BY uscc").await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        assert_eq!(r["rows"], json!([["913202000000000011", "无*******司"], ["913202000000000022", "无*******司"]]));
+        let (_, r) = query(o, "analyst", &ws, "SELECT count(DISTINCT legal_rep_id) AS n FROM enterprises").await;
+        assert_eq!(r["rows"], json!([[2]]));
+        for sql in [
+            "SELECT legal_rep_id FROM enterprises",
+            "SELECT count(*) FROM enterprises WHERE legal_rep_id > '2'",
+            "SELECT max(legal_rep_id) FROM enterprises",
+        ] {
+            let (s, e) = query(o, "analyst", &ws, sql).await;
+            assert_eq!(
+                (s, e["code"].as_str(), e["basis"].as_str()),
+                (StatusCode::FORBIDDEN, Some("query_refused"), Some("JS §13")),
+                "{sql}: {e}"
+            );
+            assert!(e["details"]["column"].as_str().unwrap().contains("legal_rep_id"));
+        }
+        let (s, e) = query(o, "analyst", &ws, "SELECT * FROM other_workspace_table").await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("query_not_found")));
+        let (s, c) =
+            query(o, "analyst", &ws, "CREATE TABLE linked AS SELECT legal_rep_id, uscc FROM enterprises").await;
+        assert_eq!((s, c["created"].as_str(), c["level"].as_u64()), (StatusCode::OK, Some("linked"), Some(4)), "{c}");
+        let (_, w) = o.call("operator", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
+        assert_eq!(w["scratch_tables"][0]["columns"][0]["invisible"], true, "{w}");
+        assert!(w["metering"]["queries"].as_i64().unwrap() >= 7);
+        assert!(w["metering"]["refused"].as_i64().unwrap() >= 3);
+        // Only members query; no one outside the operator does.
+        assert_eq!(query(o, "operator", &ws, "SELECT 1").await.1["code"], "not_a_member");
+        assert_eq!(query(o, "processor", &ws, "SELECT 1").await.0, StatusCode::FORBIDDEN);
+
+        // Every query, refused ones included, is in the audit log with what it touched.
+        let (_, events) = o.call("auditor", "GET", "/api/v1/audit/events?action=workspace.query", json!({})).await;
+        let events = events["events"].as_array().unwrap();
+        assert!(
+            events.iter().any(
+                |e| e["outcome"] == "denied" && e["details"]["sql"].as_str().unwrap().contains("max(legal_rep_id)")
+            ),
+            "{events:?}"
+        );
+        assert!(events
+            .iter()
+            .any(|e| e["outcome"] == "success" && e["details"]["touched"].to_string().contains("enterprises.uscc")));
+
+        // Sealing stops queries; only the authority unseals (WX §19). A risk report seals (WX §15).
+        let seal = format!("/api/v1/workspaces/{ws}/seal");
+        let unseal = format!("/api/v1/workspaces/{ws}/unseal");
+        assert_eq!(o.call("operator", "POST", &seal, json!({"reason": "x"})).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(o.call("authority", "POST", &seal, json!({"reason": "检查"})).await.1["state"], "sealed");
+        let (s, e) = query(o, "analyst", &ws, "SELECT uscc FROM enterprises").await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::FORBIDDEN, Some("WX §19")), "{e}");
+        assert_eq!(o.call("operator", "POST", &unseal, json!({"reason": "x"})).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(o.call("authority", "POST", &unseal, json!({"reason": "检查完毕"})).await.1["state"], "active");
+        assert_eq!(query(o, "analyst", &ws, "SELECT uscc FROM enterprises").await.0, StatusCode::OK);
+        let (s, w) = o
+            .call(
+                "analyst",
+                "POST",
+                &format!("/api/v1/workspaces/{ws}/risk-reports"),
+                json!({"description": "发现异常批量查询"}),
+            )
+            .await;
+        assert_eq!((s, w["state"].as_str()), (StatusCode::OK, Some("sealed")));
+        o.call("authority", "POST", &unseal, json!({"reason": "风险已处置"})).await;
+
+        // Revocation ends access at once: the table no longer exists for the workspace.
+        let (s, g) =
+            o.call("authority", "POST", &format!("/api/v1/grants/{gid}/revoke"), json!({"reason": "超范围使用"})).await;
+        assert_eq!((s, g["state"].as_str()), (StatusCode::OK, Some("revoked")));
+        assert_eq!(query(o, "analyst", &ws, "SELECT uscc FROM enterprises").await.0, StatusCode::NOT_FOUND);
+    }
+
+    macro_rules! on_both {
+        ($name:ident) => {
+            mod $name {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Backend::Postgres).await;
+                }
+            }
+        };
+    }
+
+    on_both!(from_ingestion_to_sealed_workspace);
+}

@@ -12,6 +12,7 @@ pub mod oversight;
 pub mod personnel;
 pub mod platform;
 pub mod registrations;
+pub mod sandbox;
 pub mod session;
 pub mod sync;
 pub mod users;
@@ -101,6 +102,18 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/organisations/{id}/emergency-plan/approve", post(oversight::approve_plan))
         .route("/api/v1/organisations/{id}/operating-status", get(oversight::operating_status))
         .route("/api/v1/agreements/{id}/processors", get(oversight::list_processors).post(oversight::bind_processor))
+        .route("/api/v1/catalogue/{id}/datasets", get(sandbox::list_datasets).post(sandbox::ingest_dataset))
+        .route("/api/v1/grants", get(sandbox::list_grants).post(sandbox::request_grant))
+        .route("/api/v1/grants/{id}", get(sandbox::get_grant))
+        .route("/api/v1/grants/{id}/reviews", post(sandbox::review_grant))
+        .route("/api/v1/grants/{id}/revoke", post(sandbox::revoke_grant))
+        .route("/api/v1/workspaces", get(sandbox::list_workspaces).post(sandbox::create_workspace))
+        .route("/api/v1/workspaces/{id}", get(sandbox::get_workspace))
+        .route("/api/v1/workspaces/{id}/grants", post(sandbox::attach_grant))
+        .route("/api/v1/workspaces/{id}/queries", post(sandbox::run_query))
+        .route("/api/v1/workspaces/{id}/seal", post(sandbox::seal_workspace))
+        .route("/api/v1/workspaces/{id}/unseal", post(sandbox::unseal_workspace))
+        .route("/api/v1/workspaces/{id}/risk-reports", post(sandbox::report_risk))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -387,6 +387,12 @@ fn endpoints() -> Vec<Endpoint> {
             Some(json!({"passed": "x"})),
             Some(&["authority_officer", "security_auditor"]),
         ),
+        e("GET", "/api/v1/catalogue/{entry}/datasets", None, Some(&["source_steward", "authority_officer"])),
+        e("POST", "/api/v1/catalogue/{entry}/datasets?format=csv", None, Some(&["source_steward"])),
+        e("POST", "/api/v1/grants", Some(json!({"agreement_id": 1})), Some(&["operator_admin"])),
+        e("GET", "/api/v1/grants", None, Some(EVERYONE)),
+        e("POST", "/api/v1/workspaces", Some(json!({"agreement_id": 1})), Some(&["operator_admin"])),
+        e("GET", "/api/v1/workspaces", None, Some(EVERYONE)),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
     ]

@@ -1,0 +1,924 @@
+//! The sandbox over HTTP (SPEC §4): dataset ingestion by the holding department, data requests
+//! reviewed column by column into grants (WX §12), workspaces bound to agreements with cleared
+//! members (YXO §22), governed SQL (JS §13), sealing by the authority and risk reports (WX §15,
+//! §19). Every state change and every query is audited in the transaction that records it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shuyu_audit::Outcome;
+use shuyu_authz::{Action, Resource};
+use shuyu_core::catalogue::EntryMetadata;
+use shuyu_core::grants::{self, ColumnDecision, GrantRequest, GrantState, Review};
+use shuyu_core::ids::{OrgId, UserId};
+use shuyu_core::roles::OrgKind;
+use shuyu_sandbox::engine::{self, Limits, Outcome as QueryOutcome};
+use shuyu_sandbox::ingest::{self, Format};
+use shuyu_sandbox::SandboxError;
+use shuyu_store::sandbox::{self as store, DatasetRecord, GrantRecord, QueryRecord, WorkspaceRecord};
+use shuyu_store::{catalogue, operators, organisations};
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
+use crate::extract::{parse_body, ApiJson, ApiQuery};
+use crate::registry::workflow_error;
+use crate::routes::personnel::check_clearance;
+use crate::state::AppState;
+
+/// A sandbox refusal as an API error. Governance refusals name the column and the article.
+pub fn sandbox_error(e: SandboxError) -> ApiError {
+    match e {
+        SandboxError::Refused { reason, column, basis } => ApiError::new(StatusCode::FORBIDDEN, "query_refused")
+            .with_details(json!({ "reason": reason, "column": column }))
+            .with_basis(basis),
+        SandboxError::NotFound(m) => {
+            ApiError::new(StatusCode::NOT_FOUND, "query_not_found").with_details(json!({ "reason": m }))
+        }
+        SandboxError::Limit(m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_limit").with_details(json!({ "reason": m }))
+        }
+        SandboxError::Cancelled => ApiError::new(StatusCode::CONFLICT, "query_cancelled"),
+        SandboxError::Sql(m) | SandboxError::Invalid(m) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "query_invalid").with_details(json!({ "reason": m }))
+        }
+        SandboxError::SchemaDrift(m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "schema_drift").with_details(json!({ "reason": m }))
+        }
+        other => {
+            tracing::error!(error = %other, "sandbox error");
+            ApiError::internal()
+        }
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn data_dir(app: &AppState) -> PathBuf {
+    app.config.data_dir.clone()
+}
+
+// ---------------------------------------------------------------- datasets
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct IngestQuery {
+    /// `csv`, `jsonl` or `parquet`.
+    pub format: String,
+}
+
+async fn entry_for_holder(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> ApiResult<catalogue::EntryRecord> {
+    let entry = catalogue::get(&mut *app.store.acquire().await?, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("catalogue entry"))?;
+    app.authorize(caller, action, &Resource::owned("CatalogueEntry", id, entry.holder_org)).await?;
+    Ok(entry)
+}
+
+#[utoipa::path(post, path = "/api/v1/catalogue/{id}/datasets", tag = "sandbox", params(("id" = String, Path), IngestQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn ingest_dataset(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<IngestQuery>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let entry = entry_for_holder(&app, &caller, &id, Action::DatasetIngest).await?;
+    let user = caller.require_user()?;
+    let format = match q.format.as_str() {
+        "csv" => Format::Csv,
+        "jsonl" | "json" => Format::JsonLines,
+        "parquet" => Format::Parquet,
+        _ => {
+            return Err(ApiError::validation(vec![FieldProblem::new(
+                "format",
+                "csv, jsonl or parquet",
+                "文件格式须为 csv、jsonl 或 parquet",
+            )]))
+        }
+    };
+    let Some(meta) = entry.published.clone().filter(|_| entry.workflow.state.is_public()) else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_authorizable")
+            .with_reason("only a published entry's data is loaded", "只能为已发布的目录条目汇聚数据")
+            .with_basis("WX §2"));
+    };
+    let mut conn = app.store.acquire().await?;
+    let version = store::next_dataset_version(&mut conn, &id).await?;
+    drop(conn);
+    let rel = format!("datasets/{id}/v{version}");
+    let dir = data_dir(&app).join(&rel);
+    let upload = data_dir(&app).join("tmp").join(format!("{}.upload", new_id()));
+    let evidence = ingest_file(upload, body, format, meta.fields.clone(), dir.clone()).await;
+    let evidence = match evidence {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let err = sandbox_error(e);
+            app.store
+                .record(
+                    app.clock.now(),
+                    &caller.ctx,
+                    "dataset.ingest_refused",
+                    &format!("catalogue:{id}"),
+                    Outcome::Failure,
+                    json!({ "error": err.body.details }),
+                )
+                .await?;
+            return Err(err);
+        }
+    };
+    let mut tx = app.begin().await?;
+    let record = DatasetRecord {
+        id: new_id(),
+        entry_id: id.clone(),
+        version,
+        holder_org: entry.holder_org.to_string(),
+        evidence: serde_json::to_value(&evidence).map_err(|_| ApiError::internal())?,
+        path: rel,
+        state: "current".into(),
+        created_by: user.id.to_string(),
+        created_at: shuyu_core::clock::format_instant(tx.now()),
+    };
+    store::insert_dataset(tx.conn(), &record).await?;
+    tx.audit(
+        &caller.ctx,
+        "dataset.ingested",
+        &format!("catalogue:{id}"),
+        Outcome::Success,
+        json!({ "dataset": record.id, "version": version, "evidence": record.evidence }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(json!(record))))
+}
+
+async fn ingest_file(
+    upload: PathBuf,
+    body: Bytes,
+    format: Format,
+    fields: Vec<shuyu_core::catalogue::FieldSpec>,
+    dir: PathBuf,
+) -> Result<ingest::Evidence, SandboxError> {
+    if let Some(parent) = upload.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&upload, &body)?;
+    let result = tokio::task::spawn_blocking({
+        let upload = upload.clone();
+        move || ingest::ingest(&upload, format, &fields, &dir, |_| {})
+    })
+    .await
+    .map_err(|e| SandboxError::Engine(e.to_string()));
+    let _ = std::fs::remove_file(&upload);
+    result?
+}
+
+#[utoipa::path(get, path = "/api/v1/catalogue/{id}/datasets", tag = "sandbox", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+pub async fn list_datasets(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    entry_for_holder(&app, &caller, &id, Action::DatasetList).await?;
+    let list = store::list_datasets(&mut *app.store.acquire().await?, &id).await?;
+    Ok(Json(json!({ "items": list })))
+}
+
+// ---------------------------------------------------------------- grants
+
+fn grant_resource(g: &GrantRecord) -> Resource {
+    Resource::owned("Grant", g.id.clone(), g.operator_org)
+}
+
+fn grant_view(g: &GrantRecord, required: &[OrgKind]) -> Value {
+    json!({
+        "id": g.id,
+        "operator_org": g.operator_org.to_string(),
+        "agreement_id": g.agreement_id,
+        "workspace_id": g.workspace_id,
+        "state": g.state,
+        "sealed": g.sealed,
+        "reason": g.reason,
+        "request": g.request,
+        "reviews": g.reviews,
+        "awaiting": grants::awaiting(required, &g.reviews),
+        "granted": g.granted,
+        "created_at": g.created_at,
+    })
+}
+
+/// Published metadata of the entries a request names.
+async fn published_entries(app: &AppState, req: &GrantRequest) -> ApiResult<BTreeMap<String, EntryMetadata>> {
+    let mut conn = app.store.acquire().await?;
+    let mut out = BTreeMap::new();
+    for t in &req.tables {
+        if let Some(e) = catalogue::get(&mut conn, &t.entry_id).await? {
+            if shuyu_core::catalogue::authorizable(e.workflow.state, e.published.as_ref()).is_ok() {
+                if let Some(m) = e.published {
+                    out.insert(t.entry_id.clone(), m);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn filed_agreement(app: &AppState, id: &str, operator: OrgId) -> ApiResult<operators::AgreementRecord> {
+    let a = operators::get_agreement(&mut *app.store.acquire().await?, id)
+        .await?
+        .filter(|a| a.operator_org == operator)
+        .ok_or_else(|| ApiError::not_found("agreement"))?;
+    if a.state != "filed" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_reason("the agreement is not filed", "授权运营协议尚未备案")
+            .with_basis("WX §12"));
+    }
+    Ok(a)
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// The entries an agreement covers: its programme's approved data scope (YXO §13), narrowed to
+/// the agreement's own list of entries when it names any.
+async fn agreement_scope(app: &AppState, a: &operators::AgreementRecord) -> ApiResult<Vec<String>> {
+    let programme = operators::get_programme(&mut *app.store.acquire().await?, &a.programme_id).await?;
+    let approved = strings(programme.as_ref().and_then(|p| p.content.get("data_scope")));
+    let listed = strings(a.content.get("catalogue_entries"));
+    Ok(if listed.is_empty() { approved } else { approved.into_iter().filter(|e| listed.contains(e)).collect() })
+}
+
+#[utoipa::path(post, path = "/api/v1/grants", tag = "sandbox", request_body = Object,
+    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn request_grant(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let user = caller.require_user()?.clone();
+    app.authorize(&caller, Action::GrantRequest, &Resource::owned("Grant", "new", user.org_id)).await?;
+    let req: GrantRequest = parse_body(body)?;
+    let agreement = filed_agreement(&app, &req.agreement_id, user.org_id).await?;
+    let scope = agreement_scope(&app, &agreement).await?;
+    let entries = published_entries(&app, &req).await?;
+    req.check(&entries, &scope, (agreement.valid_from, agreement.valid_until), app.profile.sandbox.sensitive_level)
+        .map_err(workflow_error)?;
+    let mut tx = app.begin().await?;
+    let g = GrantRecord {
+        id: new_id(),
+        operator_org: user.org_id,
+        agreement_id: req.agreement_id.clone(),
+        workspace_id: None,
+        request: req,
+        reviews: Vec::new(),
+        granted: None,
+        state: GrantState::Pending,
+        sealed: false,
+        reason: None,
+        requested_by: user.id.to_string(),
+        created_at: shuyu_core::clock::format_instant(tx.now()),
+    };
+    let now = tx.now();
+    store::insert_grant(tx.conn(), &g, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "grant.requested",
+        &format!("grant:{}", g.id),
+        Outcome::Success,
+        json!({ "request": g.request }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(grant_view(&g, &app.profile.sandbox.request_reviewers))))
+}
+
+/// Reviewers see every grant; operators see their own.
+async fn grant_scope(app: &AppState, caller: &Caller) -> ApiResult<Option<OrgId>> {
+    app.authorize(caller, Action::GrantList, &Resource::platform()).await?;
+    let user = caller.require_user()?;
+    let reviewer = user
+        .roles
+        .iter()
+        .any(|r| matches!(r.org_kind(), OrgKind::Authority | OrgKind::IndustryDepartment | OrgKind::SourceDepartment));
+    Ok(if reviewer { None } else { Some(user.org_id) })
+}
+
+#[utoipa::path(get, path = "/api/v1/grants", tag = "sandbox", responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
+pub async fn list_grants(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let scope = grant_scope(&app, &caller).await?;
+    let list = store::list_grants(&mut *app.store.acquire().await?, scope).await?;
+    let required = &app.profile.sandbox.request_reviewers;
+    Ok(Json(json!({ "items": list.iter().map(|g| grant_view(g, required)).collect::<Vec<_>>() })))
+}
+
+async fn load_grant(app: &AppState, caller: &Caller, id: &str, action: Action) -> ApiResult<GrantRecord> {
+    let g =
+        store::get_grant(&mut *app.store.acquire().await?, id).await?.ok_or_else(|| ApiError::not_found("grant"))?;
+    app.authorize(caller, action, &grant_resource(&g)).await?;
+    Ok(g)
+}
+
+#[utoipa::path(get, path = "/api/v1/grants/{id}", tag = "sandbox", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_grant(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let g = load_grant(&app, &caller, &id, Action::GrantRead).await?;
+    Ok(Json(grant_view(&g, &app.profile.sandbox.request_reviewers)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    decisions: Vec<ColumnDecision>,
+}
+
+#[utoipa::path(post, path = "/api/v1/grants/{id}/reviews", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn review_grant(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let g = load_grant(&app, &caller, &id, Action::GrantReview).await?;
+    let user = caller.require_user()?.clone();
+    let b: ReviewBody = parse_body(body)?;
+    let org = organisations::get(&mut *app.store.acquire().await?, user.org_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organisation"))?;
+    let required = app.profile.sandbox.request_reviewers.clone();
+    if !required.contains(&org.kind) {
+        return Err(ApiError::forbidden()
+            .with_reason(
+                "the profile does not name your organisation's kind as a reviewer",
+                "本地规则未将贵单位列为审核单位",
+            )
+            .with_basis("WX §12"));
+    }
+    if org.kind == OrgKind::SourceDepartment {
+        // A source department decides on requests for its own data.
+        let mut conn = app.store.acquire().await?;
+        let mut holds = false;
+        for t in &g.request.tables {
+            if catalogue::get(&mut conn, &t.entry_id).await?.is_some_and(|e| e.holder_org == user.org_id) {
+                holds = true;
+            }
+        }
+        if !holds {
+            return Err(ApiError::forbidden()
+                .with_reason("the request is not for your department's data", "该申请不涉及本部门数据"));
+        }
+    }
+    if g.state != GrantState::Pending || !grants::awaiting(&required, &g.reviews).contains(&org.kind) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "review", "state": g.state })));
+    }
+    grants::check_review(&g.request, &b.decisions).map_err(workflow_error)?;
+    let mut tx = app.begin().await?;
+    let mut g = store::get_grant(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("grant"))?;
+    g.reviews.push(Review {
+        reviewer: org.kind,
+        org: user.org_id.to_string(),
+        user: user.id.to_string(),
+        decided_on: app.clock.today(),
+        decisions: b.decisions,
+    });
+    if grants::awaiting(&required, &g.reviews).is_empty() {
+        let entries = published_entries(&app, &g.request).await?;
+        let granted = grants::resolve(&g.request, &g.reviews, &entries, app.profile.sandbox.sensitive_level);
+        if granted.is_empty() {
+            g.state = GrantState::Refused;
+            g.reason = Some("no column was approved by every reviewer".into());
+        } else {
+            g.state = GrantState::Approved;
+            g.granted = Some(granted);
+        }
+    }
+    let now = tx.now();
+    store::update_grant(tx.conn(), &g, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "grant.reviewed",
+        &format!("grant:{id}"),
+        Outcome::Success,
+        json!({ "reviewer": org.kind, "state": g.state, "decisions": g.reviews.last().map(|r| &r.decisions) }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(grant_view(&g, &required)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+fn require_reason(reason: &str) -> ApiResult<()> {
+    if reason.trim().is_empty() {
+        return Err(ApiError::validation(vec![FieldProblem::new("reason", "give the reason", "请说明理由")]));
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/api/v1/grants/{id}/revoke", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn revoke_grant(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    load_grant(&app, &caller, &id, Action::GrantRevoke).await?;
+    let b: ReasonBody = parse_body(body)?;
+    require_reason(&b.reason)?;
+    let mut tx = app.begin().await?;
+    let mut g = store::get_grant(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("grant"))?;
+    if !matches!(g.state, GrantState::Approved | GrantState::Provisioned) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "revoke", "state": g.state })));
+    }
+    g.state = GrantState::Revoked;
+    g.reason = Some(b.reason.clone());
+    let now = tx.now();
+    store::update_grant(tx.conn(), &g, now).await?;
+    tx.audit(&caller.ctx, "grant.revoked", &format!("grant:{id}"), Outcome::Success, json!({ "reason": b.reason }))
+        .await?;
+    tx.commit().await?;
+    Ok(Json(grant_view(&g, &app.profile.sandbox.request_reviewers)))
+}
+
+// ---------------------------------------------------------------- workspaces
+
+fn workspace_resource(w: &WorkspaceRecord) -> Resource {
+    Resource::owned("Workspace", w.id.clone(), w.operator_org)
+}
+
+fn workspace_dir(app: &AppState, id: &str) -> PathBuf {
+    data_dir(app).join("workspaces").join(id)
+}
+
+async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value> {
+    let mut conn = app.store.acquire().await?;
+    let grants = store::workspace_grants(&mut conn, &w.id).await?;
+    let metering = store::metering(&mut conn, &w.id).await?;
+    drop(conn);
+    let dir = workspace_dir(app, &w.id);
+    let scratch: Vec<Value> = engine::Workspace {
+        key: [0; 32],
+        governed: Vec::new(),
+        dir: dir.clone(),
+        approved_uploads: Vec::new(),
+        sealed: false,
+    }
+    .scratch_tables()
+    .into_iter()
+    .map(|name| {
+        let meta = engine::read_meta(&engine::scratch_dir(&dir).join(&name)).ok();
+        json!({ "name": name, "rows": meta.as_ref().map(|m| m.rows), "level": meta.as_ref().map(|m| m.level),
+                "columns": meta.map(|m| m.columns.into_iter().map(|(n, l)| json!({ "name": n, "invisible": l.is_invisible(), "level": l.level })).collect::<Vec<_>>()) })
+    })
+    .collect();
+    let required = &app.profile.sandbox.request_reviewers;
+    Ok(json!({
+        "id": w.id,
+        "operator_org": w.operator_org.to_string(),
+        "agreement_id": w.agreement_id,
+        "name": w.name,
+        "members": w.members,
+        "state": w.state,
+        "created_at": w.created_at,
+        "grants": grants.iter().map(|g| grant_view(g, required)).collect::<Vec<_>>(),
+        "scratch_tables": scratch,
+        "metering": metering,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkspaceBody {
+    agreement_id: String,
+    name: String,
+    members: Vec<String>,
+}
+
+async fn check_members(app: &AppState, org: OrgId, members: &[String]) -> ApiResult<Vec<String>> {
+    let mut out = Vec::new();
+    for m in members {
+        let id: UserId = m.parse().map_err(|_| ApiError::not_found("person"))?;
+        let u = shuyu_store::users::get(&mut *app.store.acquire().await?, id)
+            .await?
+            .filter(|u| u.org_id == org)
+            .ok_or_else(|| ApiError::not_found("person"))?;
+        check_clearance(app, u.id).await?;
+        if !out.contains(m) {
+            out.push(m.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces", tag = "sandbox", request_body = Object,
+    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_workspace(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let user = caller.require_user()?.clone();
+    app.authorize(&caller, Action::WorkspaceCreate, &Resource::owned("Workspace", "new", user.org_id)).await?;
+    let b: WorkspaceBody = parse_body(body)?;
+    if b.name.trim().is_empty() {
+        return Err(ApiError::validation(vec![FieldProblem::new("name", "name the project", "请填写项目名称")]));
+    }
+    filed_agreement(&app, &b.agreement_id, user.org_id).await?;
+    let members = check_members(&app, user.org_id, &b.members).await?;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    let mut tx = app.begin().await?;
+    let w = WorkspaceRecord {
+        id: new_id(),
+        operator_org: user.org_id,
+        agreement_id: b.agreement_id,
+        name: b.name,
+        members,
+        masking_key: hex::encode(key),
+        state: "active".into(),
+        created_at: shuyu_core::clock::format_instant(tx.now()),
+    };
+    let now = tx.now();
+    store::insert_workspace(tx.conn(), &w, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "workspace.created",
+        &format!("workspace:{}", w.id),
+        Outcome::Success,
+        json!({ "agreement": w.agreement_id, "name": w.name, "members": w.members }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(workspace_view(&app, &w).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "sandbox", responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
+pub async fn list_workspaces(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    app.authorize(&caller, Action::WorkspaceList, &Resource::platform()).await?;
+    let user = caller.require_user()?;
+    let all = user.roles.iter().any(|r| matches!(r.org_kind(), OrgKind::Authority | OrgKind::SecurityAuditor));
+    let list =
+        store::list_workspaces(&mut *app.store.acquire().await?, if all { None } else { Some(user.org_id) }).await?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|w| json!({ "id": w.id, "name": w.name, "operator_org": w.operator_org.to_string(), "agreement_id": w.agreement_id, "state": w.state, "members": w.members }))
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn load_workspace(app: &AppState, caller: &Caller, id: &str, action: Action) -> ApiResult<WorkspaceRecord> {
+    let w = store::get_workspace(&mut *app.store.acquire().await?, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    app.authorize(caller, action, &workspace_resource(&w)).await?;
+    Ok(w)
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}", tag = "sandbox", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_workspace(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceRead).await?;
+    Ok(Json(workspace_view(&app, &w).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachBody {
+    grant_id: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/grants", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn attach_grant(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceManage).await?;
+    let b: AttachBody = parse_body(body)?;
+    let mut tx = app.begin().await?;
+    let mut g = store::get_grant(tx.conn(), &b.grant_id)
+        .await?
+        .filter(|g| g.operator_org == w.operator_org)
+        .ok_or_else(|| ApiError::not_found("grant"))?;
+    if g.state != GrantState::Approved || g.agreement_id != w.agreement_id {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_reason(
+                "only an approved grant under the workspace's agreement is attached",
+                "只能挂接同一协议下已批准的授权",
+            )
+            .with_details(json!({ "action": "attach", "state": g.state })));
+    }
+    g.state = GrantState::Provisioned;
+    g.workspace_id = Some(w.id.clone());
+    let now = tx.now();
+    store::update_grant(tx.conn(), &g, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "grant.provisioned",
+        &format!("grant:{}", g.id),
+        Outcome::Success,
+        json!({ "workspace": w.id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(workspace_view(&app, &w).await?))
+}
+
+/// What a query in the workspace may read today: its provisioned, unsealed, unexpired grants
+/// with the current version of each entry's data.
+async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Workspace> {
+    let mut conn = app.store.acquire().await?;
+    let today = app.clock.today();
+    let grants = store::workspace_grants(&mut conn, &w.id).await?;
+    let mut governed = Vec::new();
+    let mut sealed = w.state != "active";
+    for g in grants {
+        if !g.state.is_usable() || g.request.valid_until < today || g.request.valid_from > today {
+            continue;
+        }
+        sealed |= g.sealed;
+        for t in g.granted.iter().flatten() {
+            if let Some(d) = store::current_dataset(&mut conn, &t.entry_id).await? {
+                governed.push(engine::GovernedSource { grant: t.clone(), dir: data_dir(app).join(d.path) });
+            }
+        }
+    }
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(&w.masking_key, &mut key).map_err(|_| ApiError::internal())?;
+    Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads: Vec::new(), sealed })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryBody {
+    sql: String,
+}
+
+fn limits(app: &AppState) -> Limits {
+    let sb = &app.profile.sandbox;
+    Limits {
+        timeout: Duration::from_secs(sb.query_seconds),
+        memory_bytes: usize::try_from(sb.query_memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        display_rows: usize::try_from(sb.query_display_rows).unwrap_or(1000),
+        partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+    }
+}
+
+fn outcome_name(e: &SandboxError) -> &'static str {
+    match e {
+        SandboxError::Refused { .. } => "refused",
+        SandboxError::NotFound(_) => "not_found",
+        SandboxError::Limit(_) => "limit",
+        SandboxError::Cancelled => "cancelled",
+        SandboxError::Sql(_) | SandboxError::Invalid(_) => "invalid",
+        _ => "error",
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/queries", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn run_query(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceQuery).await?;
+    let user = caller.require_user()?.clone();
+    if !w.members.contains(&user.id.to_string()) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_a_member").with_basis("YXO §22"));
+    }
+    // Clearance is checked at every query: a confidentiality agreement may have lapsed.
+    check_clearance(&app, user.id).await?;
+    let b: QueryBody = parse_body(body)?;
+    let ws = readable(&app, &w).await?;
+    let result = ws.run(&b.sql, &limits(&app)).await;
+    let (outcome, rows, metering, touched) = match &result {
+        Ok(out) => {
+            let (name, rows) = match &out.outcome {
+                QueryOutcome::Rows { rows, .. } => ("rows", *rows as i64),
+                QueryOutcome::Created { rows, .. } => ("created", *rows as i64),
+                QueryOutcome::Dropped { .. } => ("dropped", 0),
+            };
+            (name, rows, out.metering.clone(), out.touched.iter().cloned().collect::<Vec<_>>())
+        }
+        Err(e) => (outcome_name(e), 0, Default::default(), Vec::new()),
+    };
+    let mut tx = app.begin().await?;
+    let q = QueryRecord {
+        id: new_id(),
+        workspace_id: w.id.clone(),
+        operator_org: w.operator_org,
+        user_id: user.id.to_string(),
+        statement: b.sql.clone(),
+        outcome: outcome.into(),
+        rows,
+        cpu_ms: metering.cpu_ms as i64,
+        bytes_scanned: metering.bytes_scanned as i64,
+        elapsed_ms: metering.elapsed_ms as i64,
+    };
+    let now = tx.now();
+    store::insert_query(tx.conn(), &q, now).await?;
+    let audit_outcome = match &result {
+        Ok(_) => Outcome::Success,
+        Err(SandboxError::Refused { .. }) | Err(SandboxError::NotFound(_)) => Outcome::Denied,
+        Err(_) => Outcome::Failure,
+    };
+    let error = result.as_ref().err().map(|e| e.to_string());
+    tx.audit(
+        &caller.ctx,
+        "workspace.query",
+        &format!("workspace:{}", w.id),
+        audit_outcome,
+        json!({ "query": q.id, "sql": b.sql, "outcome": outcome, "rows": rows, "touched": touched,
+                "metering": metering, "error": error }),
+    )
+    .await?;
+    tx.commit().await?;
+    let out = result.map_err(sandbox_error)?;
+    match out.outcome {
+        QueryOutcome::Rows { schema, batches, rows, truncated, .. } => {
+            let arrow = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("application/vnd.apache.arrow.stream"));
+            if arrow {
+                let mut buf = Vec::new();
+                {
+                    let mut w = datafusion_ipc_writer(&mut buf, &schema)?;
+                    for b in &batches {
+                        w.write(b).map_err(|_| ApiError::internal())?;
+                    }
+                    w.finish().map_err(|_| ApiError::internal())?;
+                }
+                return Ok(([(header::CONTENT_TYPE, "application/vnd.apache.arrow.stream")], buf).into_response());
+            }
+            let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+            let data = rows_as_json(&batches, &columns)?;
+            Ok(Json(json!({
+                "query": q.id, "columns": columns, "rows": data, "row_count": rows, "truncated": truncated,
+                "touched": touched, "metering": out.metering,
+            }))
+            .into_response())
+        }
+        QueryOutcome::Created { table, rows, level } => Ok(Json(
+            json!({ "query": q.id, "created": table, "row_count": rows, "level": level, "metering": out.metering }),
+        )
+        .into_response()),
+        QueryOutcome::Dropped { table } => Ok(Json(json!({ "query": q.id, "dropped": table })).into_response()),
+    }
+}
+
+fn datafusion_ipc_writer<'a>(
+    buf: &'a mut Vec<u8>,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> ApiResult<datafusion::arrow::ipc::writer::StreamWriter<&'a mut Vec<u8>>> {
+    datafusion::arrow::ipc::writer::StreamWriter::try_new(buf, schema).map_err(|_| ApiError::internal())
+}
+
+fn rows_as_json(batches: &[datafusion::arrow::array::RecordBatch], columns: &[String]) -> ApiResult<Vec<Value>> {
+    let mut buf = Vec::new();
+    {
+        let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
+        let refs: Vec<&datafusion::arrow::array::RecordBatch> = batches.iter().collect();
+        w.write_batches(&refs).map_err(|_| ApiError::internal())?;
+        w.finish().map_err(|_| ApiError::internal())?;
+    }
+    if buf.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_slice(&buf).map_err(|_| ApiError::internal())?;
+    Ok(objects
+        .into_iter()
+        .map(|o| Value::Array(columns.iter().map(|c| o.get(c).cloned().unwrap_or(Value::Null)).collect()))
+        .collect())
+}
+
+// ---------------------------------------------------------------- sealing and risk reports
+
+async fn set_state(
+    app: &AppState,
+    caller: &Caller,
+    w: &WorkspaceRecord,
+    state: &str,
+    event: &str,
+    details: Value,
+) -> ApiResult<Value> {
+    let mut tx = app.begin().await?;
+    let mut w = store::get_workspace(tx.conn(), &w.id).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+    if w.state == "destroyed" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": event, "state": w.state })));
+    }
+    w.state = state.into();
+    let now = tx.now();
+    store::update_workspace(tx.conn(), &w, now).await?;
+    tx.audit(&caller.ctx, event, &format!("workspace:{}", w.id), Outcome::Success, details).await?;
+    tx.commit().await?;
+    workspace_view(app, &w).await
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/seal", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+pub async fn seal_workspace(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceSeal).await?;
+    let b: ReasonBody = parse_body(body)?;
+    require_reason(&b.reason)?;
+    Ok(Json(set_state(&app, &caller, &w, "sealed", "workspace.sealed", json!({ "reason": b.reason })).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/unseal", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+pub async fn unseal_workspace(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceUnseal).await?;
+    let b: ReasonBody = parse_body(body)?;
+    require_reason(&b.reason)?;
+    if w.state != "sealed" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "unseal", "state": w.state })));
+    }
+    Ok(Json(set_state(&app, &caller, &w, "active", "workspace.unsealed", json!({ "reason": b.reason })).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RiskBody {
+    description: String,
+}
+
+/// WX §15: an operator that finds a risk reports it; processing stops at once (the workspace
+/// is sealed) and the authority is told through the audited event it supervises.
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/risk-reports", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+pub async fn report_risk(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceReportRisk).await?;
+    let b: RiskBody = parse_body(body)?;
+    if b.description.trim().is_empty() {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "description",
+            "describe the risk",
+            "请描述发现的风险",
+        )]));
+    }
+    let view = set_state(
+        &app,
+        &caller,
+        &w,
+        "sealed",
+        "workspace.risk_reported",
+        json!({ "description": b.description, "notify": "authority", "basis": "WX §15" }),
+    )
+    .await?;
+    Ok(Json(view))
+}
