@@ -117,6 +117,7 @@ actions! {
     WorkspaceReportRisk => "workspace.report_risk",
     WorkspaceSeal => "workspace.seal",
     WorkspaceUnseal => "workspace.unseal",
+    WorkspaceDestroy => "workspace.destroy",
 }
 
 #[cfg(test)]

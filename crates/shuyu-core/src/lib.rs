@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod certificate;
 pub mod classification;
 pub mod clock;
+pub mod destruction;
 pub mod error;
 pub mod grants;
 pub mod ids;

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod operators;
 pub mod registry;
 pub mod routes;
+pub mod sandbox;
 pub mod scheduler;
 pub mod state;
 

@@ -40,7 +40,8 @@ use crate::routes::{
         sandbox::ingest_dataset, sandbox::list_datasets, sandbox::request_grant, sandbox::list_grants,
         sandbox::get_grant, sandbox::review_grant, sandbox::revoke_grant, sandbox::create_workspace,
         sandbox::list_workspaces, sandbox::get_workspace, sandbox::attach_grant, sandbox::run_query,
-        sandbox::seal_workspace, sandbox::unseal_workspace, sandbox::report_risk,
+        sandbox::seal_workspace, sandbox::unseal_workspace, sandbox::report_risk, sandbox::destroy_workspace,
+        sandbox::get_destruction_certificate,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

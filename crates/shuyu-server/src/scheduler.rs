@@ -1,6 +1,6 @@
 //! Background work that falls due with time: workflow deadlines that pass with no answer (each
 //! workflow's own `fire` decides what that means), certificates and agreements past their last
-//! day, and periodic signed tree heads. Every task is idempotent, so a run after a crash, or two
+//! day, the sandbox's grants, seals and destructions, and periodic signed tree heads. Every task is idempotent, so a run after a crash, or two
 //! runs at once, do no harm.
 
 use std::time::Duration;
@@ -31,7 +31,8 @@ pub async fn run_due(state: &AppState) {
         Ok::<_, ApiError>(
             fire_due_timers(state, today).await?
                 + crate::registry::cancel_lapsed_certificates(state, today).await?
-                + crate::operators::expire_agreements(state, today).await?,
+                + crate::operators::expire_agreements(state, today).await?
+                + crate::sandbox::run(state, today).await?,
         )
     };
     match done.await {

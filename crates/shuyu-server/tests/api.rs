@@ -2289,6 +2289,98 @@ mod sandbox {
             o.call("authority", "POST", &format!("/api/v1/grants/{gid}/revoke"), json!({"reason": "超范围使用"})).await;
         assert_eq!((s, g["state"].as_str()), (StatusCode::OK, Some("revoked")));
         assert_eq!(query(o, "analyst", &ws, "SELECT uscc FROM enterprises").await.0, StatusCode::NOT_FOUND);
+
+        // Destruction when the purpose is fulfilled (WX §19): no file of the workspace is left,
+        // and the signed certificate lists what went, by hash.
+        let dir = o.app.state().config.data_dir.join("workspaces").join(&ws);
+        assert!(dir.join("scratch/linked/data.parquet").exists());
+        let destroy = format!("/api/v1/workspaces/{ws}/destroy");
+        assert_eq!(o.call("analyst", "POST", &destroy, json!({"reason": "x"})).await.0, StatusCode::FORBIDDEN);
+        let (s, c) = o.call("operator", "POST", &destroy, json!({"reason": "项目目的已实现"})).await;
+        assert_eq!(s, StatusCode::OK, "{c}");
+        assert!(!dir.exists(), "no file of the workspace is left");
+        let objects = c["certificate"]["objects"].as_array().unwrap();
+        assert!(objects
+            .iter()
+            .any(|o| o["path"] == "scratch/linked/data.parquet" && o["sha256"].as_str().unwrap().len() == 64));
+        assert!(!c["certificate"]["audit_events"].as_array().unwrap().is_empty());
+        let cid = c["certificate"]["id"].as_str().unwrap();
+        let v: Value =
+            o.app.get_anon(&format!("/api/v1/public/destruction-certificates/{cid}")).await.json().await.unwrap();
+        assert_eq!(v["valid"], true, "{v}");
+        let (s, e) = query(o, "analyst", &ws, "SELECT 1").await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::CONFLICT, Some("WX §19")));
+        assert_eq!(o.call("operator", "POST", &destroy, json!({"reason": "again"})).await.0, StatusCode::CONFLICT);
+    }
+
+    /// The scheduler: a grant past its last day expires and what was computed from it is
+    /// destroyed; a suspended operator's workspace is sealed.
+    async fn expiry_and_suspension(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let csv = "uscc,company_name,legal_rep_id\n913202000000000011,无锡甲科技有限公司,110101199003071234\n";
+        assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
+        let aid = filed_agreement(o, &entry).await;
+        let analyst = clear(o, "analyst").await;
+        let mut req = request(&aid, &entry, "invisible");
+        req["valid_until"] = json!("2026-11-30");
+        let (_, g) = o.call("operator", "POST", "/api/v1/grants", req).await;
+        let gid = g["id"].as_str().unwrap().to_string();
+        for who in ["authority", "industry", "steward"] {
+            o.call(who, "POST", &format!("/api/v1/grants/{gid}/reviews"), approve_all("同意")).await;
+        }
+        let (_, w) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/workspaces",
+                json!({"agreement_id": aid, "name": "短期项目", "members": [analyst]}),
+            )
+            .await;
+        let ws = w["id"].as_str().unwrap().to_string();
+        o.call("operator", "POST", &format!("/api/v1/workspaces/{ws}/grants"), json!({"grant_id": gid})).await;
+        let names = "CREATE TABLE names AS SELECT company_name FROM enterprises";
+        assert_eq!(query(o, "analyst", &ws, names).await.0, StatusCode::OK);
+        assert_eq!(query(o, "analyst", &ws, "CREATE TABLE constants AS SELECT 1 AS one").await.0, StatusCode::OK);
+        o.go_to("2026-12-01").await;
+        let (_, g) = o.call("operator", "GET", &format!("/api/v1/grants/{gid}"), json!({})).await;
+        assert_eq!(g["state"], "expired");
+        let (_, w) = o.call("operator", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
+        let names: Vec<_> =
+            w["scratch_tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["constants"], "only what derived from the expired grant is destroyed");
+        assert_eq!(w["destruction_certificates"].as_array().unwrap().len(), 1);
+        let operator = o.app.user_record("operator").await.org_id.to_string();
+        let (s, v) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/organisations/{operator}/actions/suspend"),
+                json!({"reason": "未按要求报送年度报告", "rectify_by": "2027-01-31"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        o.go_to("2026-12-02").await;
+        let (_, w) = o.call("authority", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
+        assert_eq!(w["state"], "sealed");
+        // Termination destroys the workspace and cuts its key (issue 4, WX §19).
+        let dir = o.app.state().config.data_dir.join("workspaces").join(&ws);
+        assert!(dir.join("scratch/constants/data.parquet").exists());
+        let (s, v) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/organisations/{operator}/actions/terminate"),
+                json!({"reason": "整改期满仍未达标"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        o.go_to("2026-12-03").await;
+        let (_, w) = o.call("authority", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
+        assert_eq!(w["state"], "destroyed");
+        assert_eq!(w["destruction_certificates"].as_array().unwrap().len(), 2);
+        assert!(!dir.exists());
     }
 
     macro_rules! on_both {
@@ -2310,4 +2402,5 @@ mod sandbox {
     }
 
     on_both!(from_ingestion_to_sealed_workspace);
+    on_both!(expiry_and_suspension);
 }

@@ -337,3 +337,53 @@ pub async fn metering(conn: &mut AnyConnection, workspace: &str) -> Result<Value
         "refused": int(&row, "refused")?,
     }))
 }
+
+/// Wipes the workspace's masking key: hashed tokens made with it can never be linked again.
+pub async fn wipe_key(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query("UPDATE workspaces SET masking_key = '' WHERE id = $1").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- destruction certificates
+
+pub async fn insert_certificate(
+    conn: &mut AnyConnection,
+    c: &shuyu_core::destruction::DestructionCertificate,
+    signature: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO destruction_certificates (id, workspace_id, certificate, signature, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&c.id)
+    .bind(&c.workspace_id)
+    .bind(to_json(c)?)
+    .bind(signature)
+    .bind(format_instant(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_certificate(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(shuyu_core::destruction::DestructionCertificate, String)>> {
+    let row = sqlx::query("SELECT certificate, signature FROM destruction_certificates WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| {
+        Ok((from_json(&text(&r, "certificate")?, "destruction_certificates.certificate")?, text(&r, "signature")?))
+    })
+    .transpose()
+}
+
+pub async fn workspace_certificates(conn: &mut AnyConnection, workspace: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query("SELECT id FROM destruction_certificates WHERE workspace_id = $1 ORDER BY created_at, id")
+        .bind(workspace)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| text(r, "id")).collect()
+}

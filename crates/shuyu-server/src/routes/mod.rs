@@ -114,6 +114,8 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/workspaces/{id}/seal", post(sandbox::seal_workspace))
         .route("/api/v1/workspaces/{id}/unseal", post(sandbox::unseal_workspace))
         .route("/api/v1/workspaces/{id}/risk-reports", post(sandbox::report_risk))
+        .route("/api/v1/workspaces/{id}/destroy", post(sandbox::destroy_workspace))
+        .route("/api/v1/public/destruction-certificates/{id}", get(sandbox::get_destruction_certificate))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

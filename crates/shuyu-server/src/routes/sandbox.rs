@@ -32,6 +32,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
 use crate::extract::{parse_body, ApiJson, ApiQuery};
 use crate::registry::workflow_error;
 use crate::routes::personnel::check_clearance;
+use crate::sandbox::workspace_dir;
 use crate::state::AppState;
 
 /// A sandbox refusal as an API error. Governance refusals name the column and the article.
@@ -474,14 +475,11 @@ fn workspace_resource(w: &WorkspaceRecord) -> Resource {
     Resource::owned("Workspace", w.id.clone(), w.operator_org)
 }
 
-fn workspace_dir(app: &AppState, id: &str) -> PathBuf {
-    data_dir(app).join("workspaces").join(id)
-}
-
 async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value> {
     let mut conn = app.store.acquire().await?;
     let grants = store::workspace_grants(&mut conn, &w.id).await?;
     let metering = store::metering(&mut conn, &w.id).await?;
+    let certificates = store::workspace_certificates(&mut conn, &w.id).await?;
     drop(conn);
     let dir = workspace_dir(app, &w.id);
     let scratch: Vec<Value> = engine::Workspace {
@@ -511,6 +509,7 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
         "grants": grants.iter().map(|g| grant_view(g, required)).collect::<Vec<_>>(),
         "scratch_tables": scratch,
         "metering": metering,
+        "destruction_certificates": certificates,
     }))
 }
 
@@ -720,6 +719,11 @@ pub async fn run_query(
 ) -> ApiResult<Response> {
     let w = load_workspace(&app, &caller, &id, Action::WorkspaceQuery).await?;
     let user = caller.require_user()?.clone();
+    if w.state == "destroyed" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_reason("the workspace was destroyed", "该工作空间已销毁")
+            .with_basis("WX §19"));
+    }
     if !w.members.contains(&user.id.to_string()) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "not_a_member").with_basis("YXO §22"));
     }
@@ -921,4 +925,44 @@ pub async fn report_risk(
     )
     .await?;
     Ok(Json(view))
+}
+
+/// WX §19: an operator asks for destruction when the purpose is fulfilled; the authority may
+/// order it. The answer is the signed certificate.
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/destroy", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn destroy_workspace(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceDestroy).await?;
+    let b: ReasonBody = parse_body(body)?;
+    require_reason(&b.reason)?;
+    if w.state == "destroyed" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "destroy", "state": w.state })));
+    }
+    let cert = crate::sandbox::destroy(&app, &caller.ctx, &w, None, &b.reason, "WX §19").await?;
+    Ok(Json(json!({ "certificate": cert })))
+}
+
+/// Anyone may check a destruction certificate against the platform's certificate key.
+#[utoipa::path(get, path = "/api/v1/public/destruction-certificates/{id}", tag = "sandbox", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn get_destruction_certificate(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (cert, signature) = store::get_certificate(&mut *app.store.acquire().await?, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("destruction certificate"))?;
+    let valid = cert.verify(&app.certificate_signer.verifying_key(), &signature);
+    Ok(Json(json!({
+        "certificate": cert,
+        "signature": signature,
+        "public_key": app.certificate_signer.verifying_key_hex(),
+        "valid": valid,
+    })))
 }

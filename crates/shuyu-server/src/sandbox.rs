@@ -1,0 +1,214 @@
+//! The sandbox's life over time (WX §19, SPEC §4.7): grants expire on their last day; a
+//! suspended operator's workspaces are sealed; data derived from an expired grant, and every
+//! workspace of a terminated operator or an ended agreement, is destroyed with a signed
+//! certificate. Each step is idempotent, so a run after a crash finishes what was begun.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde_json::json;
+use shuyu_audit::Outcome;
+use shuyu_core::destruction::{DestroyedObject, DestructionCertificate};
+use shuyu_core::grants::GrantState;
+use shuyu_core::operators::OrgStatus;
+use shuyu_store::audit::EventFilter;
+use shuyu_store::sandbox::{self as store, WorkspaceRecord};
+use shuyu_store::{operators, AuditContext};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub fn workspace_dir(app: &AppState, id: &str) -> PathBuf {
+    app.config.data_dir.join("workspaces").join(id)
+}
+
+/// Every file under `dir`, with its hash, relative to `base`.
+fn inventory(base: &Path, dir: &Path, out: &mut Vec<DestroyedObject>) -> std::io::Result<()> {
+    let Ok(read) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut entries: Vec<_> = read.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            inventory(base, &path, out)?;
+        } else {
+            let (sha256, bytes) = shuyu_sandbox::ingest::sha256_file(&path).map_err(std::io::Error::other)?;
+            let rel = path.strip_prefix(base).unwrap_or(&path).to_string_lossy().to_string();
+            out.push(DestroyedObject { path: rel, sha256, bytes });
+        }
+    }
+    Ok(())
+}
+
+/// Destroys a whole workspace (`tables` = None) or some of its scratch tables, and issues the
+/// signed certificate. The certificate and the state change commit first; the files go next,
+/// and the sweep removes any a crash left behind.
+pub async fn destroy(
+    app: &AppState,
+    ctx: &AuditContext,
+    ws: &WorkspaceRecord,
+    tables: Option<Vec<String>>,
+    reason: &str,
+    basis: &str,
+) -> ApiResult<DestructionCertificate> {
+    let dir = workspace_dir(app, &ws.id);
+    let targets: Vec<PathBuf> = match &tables {
+        None => vec![dir.clone()],
+        Some(names) => names.iter().map(|n| shuyu_sandbox::engine::scratch_dir(&dir).join(n)).collect(),
+    };
+    let mut objects = Vec::new();
+    for t in &targets {
+        inventory(&dir, t, &mut objects).map_err(|e| {
+            tracing::error!(error = %e, "inventory before destruction");
+            ApiError::internal()
+        })?;
+    }
+    let events = shuyu_store::audit::query(
+        &mut *app.store.acquire().await?,
+        &EventFilter { resource: Some(format!("workspace:{}", ws.id)), limit: 10_000, ..Default::default() },
+    )
+    .await?
+    .into_iter()
+    .map(|e| e.event.seq)
+    .collect();
+    let mut tx = app.begin().await?;
+    let cert = DestructionCertificate {
+        id: uuid::Uuid::now_v7().to_string(),
+        workspace_id: ws.id.clone(),
+        operator_org: ws.operator_org.to_string(),
+        scope: tables.clone().unwrap_or_else(|| vec!["workspace".into()]),
+        reason: reason.to_string(),
+        basis: basis.to_string(),
+        destroyed_at: shuyu_core::clock::format_instant(tx.now()),
+        objects,
+        audit_events: events,
+    };
+    let signature = app.certificate_signer.sign_message(&cert.canonical_bytes());
+    let now = tx.now();
+    store::insert_certificate(tx.conn(), &cert, &signature, now).await?;
+    if tables.is_none() {
+        let mut w = store::get_workspace(tx.conn(), &ws.id).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+        w.state = "destroyed".into();
+        store::update_workspace(tx.conn(), &w, now).await?;
+        store::wipe_key(tx.conn(), &ws.id).await?;
+        for mut g in store::workspace_grants(tx.conn(), &ws.id).await? {
+            if matches!(g.state, GrantState::Approved | GrantState::Provisioned) {
+                g.state = GrantState::Expired;
+                store::update_grant(tx.conn(), &g, now).await?;
+            }
+        }
+    }
+    tx.audit(
+        ctx,
+        "workspace.destroyed",
+        &format!("workspace:{}", ws.id),
+        Outcome::Success,
+        json!({ "certificate": cert.id, "scope": cert.scope, "objects": cert.objects.len(), "reason": reason, "basis": basis }),
+    )
+    .await?;
+    tx.commit().await?;
+    for t in targets {
+        if t.exists() {
+            std::fs::remove_dir_all(&t).map_err(|e| {
+                tracing::error!(error = %e, "removing destroyed files; the sweep retries");
+                ApiError::internal()
+            })?;
+        }
+    }
+    Ok(cert)
+}
+
+/// Scratch tables computed from any of `tables` (by lineage).
+fn derived_from(dir: &Path, tables: &[String]) -> Vec<String> {
+    let ws = shuyu_sandbox::engine::Workspace {
+        key: [0; 32],
+        governed: Vec::new(),
+        dir: dir.to_path_buf(),
+        approved_uploads: Vec::new(),
+        sealed: false,
+    };
+    ws.scratch_tables()
+        .into_iter()
+        .filter(|name| {
+            shuyu_sandbox::engine::read_meta(&shuyu_sandbox::engine::scratch_dir(dir).join(name)).is_ok_and(|m| {
+                m.columns
+                    .iter()
+                    .any(|(_, l)| l.sources.iter().any(|s| tables.iter().any(|t| s.starts_with(&format!("{t}.")))))
+            })
+        })
+        .collect()
+}
+
+/// Everything due today; returns how many changes were made.
+pub async fn run(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
+    let mut done = 0;
+    let ctx = AuditContext::system("scheduler:sandbox");
+    // Grants past their last day expire; what was derived from them is destroyed.
+    let grants = store::list_grants(&mut *app.store.acquire().await?, None).await?;
+    for g in grants {
+        if !matches!(g.state, GrantState::Approved | GrantState::Provisioned) || g.request.valid_until >= today {
+            continue;
+        }
+        let mut tx = app.begin().await?;
+        let mut fresh = store::get_grant(tx.conn(), &g.id).await?.ok_or_else(|| ApiError::not_found("grant"))?;
+        fresh.state = GrantState::Expired;
+        let now = tx.now();
+        store::update_grant(tx.conn(), &fresh, now).await?;
+        tx.audit(
+            &ctx,
+            "grant.expired",
+            &format!("grant:{}", g.id),
+            Outcome::Success,
+            json!({ "valid_until": g.request.valid_until }),
+        )
+        .await?;
+        tx.commit().await?;
+        done += 1;
+        let Some(ws_id) = &g.workspace_id else { continue };
+        let Some(ws) = store::get_workspace(&mut *app.store.acquire().await?, ws_id).await? else { continue };
+        let tables: Vec<String> = g.granted.iter().flatten().map(|t| t.table.clone()).collect();
+        let derived = derived_from(&workspace_dir(app, ws_id), &tables);
+        if !derived.is_empty() && ws.state != "destroyed" {
+            destroy(app, &ctx, &ws, Some(derived), "the grant expired", "WX §19").await?;
+            done += 1;
+        }
+    }
+    // Suspension seals; termination and an ended agreement destroy.
+    let workspaces = store::list_workspaces(&mut *app.store.acquire().await?, None).await?;
+    for ws in workspaces {
+        if ws.state == "destroyed" {
+            let dir = workspace_dir(app, &ws.id);
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            continue;
+        }
+        let mut conn = app.store.acquire().await?;
+        let standing = operators::standing(&mut conn, ws.operator_org).await?;
+        let agreement = operators::get_agreement(&mut conn, &ws.agreement_id).await?;
+        drop(conn);
+        let ended = agreement.as_ref().is_none_or(|a| matches!(a.state.as_str(), "expired" | "terminated"));
+        if standing.status == OrgStatus::Terminated || ended {
+            let reason = if ended { "the agreement ended" } else { "the operator's authorization was terminated" };
+            destroy(app, &ctx, &ws, None, reason, "WX §19").await?;
+            done += 1;
+        } else if standing.status == OrgStatus::Suspended && ws.state == "active" {
+            let mut tx = app.begin().await?;
+            let mut w =
+                store::get_workspace(tx.conn(), &ws.id).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+            w.state = "sealed".into();
+            let now = tx.now();
+            store::update_workspace(tx.conn(), &w, now).await?;
+            tx.audit(
+                &ctx,
+                "workspace.sealed",
+                &format!("workspace:{}", ws.id),
+                Outcome::Success,
+                json!({ "reason": "the operator is suspended", "basis": "WX §19" }),
+            )
+            .await?;
+            tx.commit().await?;
+            done += 1;
+        }
+    }
+    Ok(done)
+}
