@@ -118,6 +118,12 @@ actions! {
     WorkspaceSeal => "workspace.seal",
     WorkspaceUnseal => "workspace.unseal",
     WorkspaceDestroy => "workspace.destroy",
+    ExportRequest => "export.request",
+    ExportRead => "export.read",
+    ExportList => "export.list",
+    ExportReview => "export.review",
+    ExportDownload => "export.download",
+    ExportTrace => "export.trace",
 }
 
 #[cfg(test)]

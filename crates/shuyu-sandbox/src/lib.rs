@@ -4,10 +4,12 @@
 
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod governed;
 pub mod ingest;
 pub mod lineage;
 pub mod masking;
+pub mod watermark;
 
 pub use error::{Result, SandboxError};
 

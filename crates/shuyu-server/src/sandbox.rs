@@ -90,6 +90,7 @@ pub async fn destroy(
         w.state = "destroyed".into();
         store::update_workspace(tx.conn(), &w, now).await?;
         store::wipe_key(tx.conn(), &ws.id).await?;
+        store::mark_exports_destroyed(tx.conn(), &ws.id).await?;
         for mut g in store::workspace_grants(tx.conn(), &ws.id).await? {
             if matches!(g.state, GrantState::Approved | GrantState::Provisioned) {
                 g.state = GrantState::Expired;

@@ -2383,6 +2383,123 @@ mod sandbox {
         assert!(!dir.exists());
     }
 
+    async fn workspace_with_grant(o: &O, entry: &str, valid_until: &str) -> (String, String) {
+        let aid = filed_agreement(o, entry).await;
+        let analyst = clear(o, "analyst").await;
+        let mut req = request(&aid, entry, "invisible");
+        req["valid_until"] = json!(valid_until);
+        let (s, g) = o.call("operator", "POST", "/api/v1/grants", req).await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        let gid = g["id"].as_str().unwrap().to_string();
+        for who in ["authority", "industry", "steward"] {
+            o.call(who, "POST", &format!("/api/v1/grants/{gid}/reviews"), approve_all("同意")).await;
+        }
+        let (s, w) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/workspaces",
+                json!({"agreement_id": aid, "name": "项目", "members": [analyst]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{w}");
+        let ws = w["id"].as_str().unwrap().to_string();
+        o.call("operator", "POST", &format!("/api/v1/workspaces/{ws}/grants"), json!({"grant_id": gid})).await;
+        (gid, ws)
+    }
+
+    async fn checked_reviewed_watermarked_and_traced(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+        for i in 0..600u64 {
+            csv.push_str(&format!("9132020{:011},无锡第{i}号有限公司,110101199003071234\n", i * 7919 + 104729));
+        }
+        assert_eq!(ingest(o, &entry, &csv, "csv").await.0, StatusCode::CREATED);
+        let (gid, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let _ = gid;
+        let sql = "CREATE TABLE scores AS SELECT uscc, CAST(substr(uscc, 8, 11) AS BIGINT) * 3 + 1000 AS score FROM enterprises";
+        assert_eq!(query(o, "analyst", &ws, sql).await.0, StatusCode::OK);
+        let sql = "CREATE TABLE keys AS SELECT legal_rep_id, uscc FROM enterprises";
+        assert_eq!(query(o, "analyst", &ws, sql).await.0, StatusCode::OK);
+        let export = |table: &str| {
+            let path = format!("/api/v1/workspaces/{ws}/exports");
+            let body = json!({"table": table, "purpose": "向银行提供授信评分"});
+            async move { o.call("analyst", "POST", &path, body).await }
+        };
+        // The automatic checks: an invisible column never leaves (JS §13).
+        let (s, e) = export("keys").await;
+        assert_eq!((s, e["state"].as_str()), (StatusCode::CREATED, Some("checks_failed")), "{e}");
+        assert!(e["checks"][0]["detail"].as_str().unwrap().contains("enterprises.legal_rep_id"));
+        let eid = e["id"].as_str().unwrap().to_string();
+        let review = |id: String, approved: bool| {
+            let path = format!("/api/v1/exports/{id}/review");
+            async move {
+                o.call("authority", "POST", &path, json!({"approved": approved, "reason": "符合授权用途"})).await
+            }
+        };
+        assert_eq!(review(eid.clone(), true).await.0, StatusCode::CONFLICT, "a failed check is not reviewed");
+        let (s, e) = export("scores").await;
+        assert_eq!((s, e["state"].as_str()), (StatusCode::CREATED, Some("pending_review")), "{e}");
+        let eid = e["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            o.call("analyst", "GET", &format!("/api/v1/exports/{eid}/download"), json!({})).await.0,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            o.call(
+                "operator",
+                "POST",
+                &format!("/api/v1/exports/{eid}/review"),
+                json!({"approved": true, "reason": "x"})
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        let (s, e) = review(eid.clone(), true).await;
+        assert_eq!((s, e["state"].as_str()), (StatusCode::OK, Some("approved")), "{e}");
+        assert!(e.get("watermark_key").is_none());
+        let token = o.app.login("analyst").await;
+        let r = o
+            .app
+            .client
+            .get(o.app.url(&format!("/api/v1/exports/{eid}/download")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let file = r.text().await.unwrap();
+        assert_eq!(file.lines().count(), 601);
+
+        // A leaked copy: every fifth row, shuffled, only the score column left.
+        let mut leaked: Vec<String> =
+            file.lines().skip(1).step_by(5).map(|l| l.split(',').nth(1).unwrap().to_string()).collect();
+        leaked.reverse();
+        let leaked = format!("评分\n{}\n", leaked.join("\n"));
+        let trace = |body: String, who: &'static str| {
+            let url = o.app.url("/api/v1/exports/trace");
+            async move {
+                let token = o.app.login(who).await;
+                let r = o.app.client.post(url).bearer_auth(token).body(body).send().await.unwrap();
+                (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        assert_eq!(trace(leaked.clone(), "analyst").await.0, StatusCode::FORBIDDEN);
+        let (s, t) = trace(leaked, "auditor").await;
+        assert_eq!((s, t["attributed"].as_bool()), (StatusCode::OK, Some(true)), "{t}");
+        assert_eq!(t["export"]["id"], eid.as_str());
+        assert_eq!(t["export"]["workspace_id"], ws.as_str());
+        // A file from no export is attributed to none.
+        let independent: String = (0..200).map(|i| format!("{}\n", 5_000_000 + i * 7_777)).collect();
+        let (_, t) = trace(format!("评分\n{independent}"), "auditor").await;
+        assert_eq!(t["attributed"], false, "{t}");
+        let (_, w) = o.call("operator", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
+        assert_eq!(w["metering"]["rows_exported"], 600);
+    }
+
     macro_rules! on_both {
         ($name:ident) => {
             mod $name {
@@ -2403,4 +2520,5 @@ mod sandbox {
 
     on_both!(from_ingestion_to_sealed_workspace);
     on_both!(expiry_and_suspension);
+    on_both!(checked_reviewed_watermarked_and_traced);
 }

@@ -387,3 +387,139 @@ pub async fn workspace_certificates(conn: &mut AnyConnection, workspace: &str) -
         .await?;
     rows.iter().map(|r| text(r, "id")).collect()
 }
+
+// ---------------------------------------------------------------- exports
+
+#[derive(Debug, Clone)]
+pub struct ExportRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub operator_org: OrgId,
+    pub table_name: String,
+    pub purpose: String,
+    /// `checks_failed`, `pending_review`, `approved`, `refused`, `destroyed`.
+    pub state: String,
+    pub checks: Value,
+    pub rows: i64,
+    pub reason: Option<String>,
+    /// Hex of the watermark key; never returned by the API.
+    pub watermark_key: Option<String>,
+    pub sha256: Option<String>,
+    pub bytes: Option<i64>,
+    pub requested_by: String,
+    pub reviewed_by: Option<String>,
+    pub created_at: String,
+}
+
+fn export_from_row(r: &AnyRow) -> Result<ExportRecord> {
+    use sqlx::Row;
+    Ok(ExportRecord {
+        id: text(r, "id")?,
+        workspace_id: text(r, "workspace_id")?,
+        operator_org: text(r, "operator_org")?.parse()?,
+        table_name: text(r, "table_name")?,
+        purpose: text(r, "purpose")?,
+        state: text(r, "state")?,
+        checks: from_json(&text(r, "checks")?, "exports.checks")?,
+        rows: int(r, "rows_exported")?,
+        reason: opt_text(r, "reason")?,
+        watermark_key: opt_text(r, "watermark_key")?,
+        sha256: opt_text(r, "sha256")?,
+        bytes: r.try_get::<Option<i64>, _>("bytes")?,
+        requested_by: text(r, "requested_by")?,
+        reviewed_by: opt_text(r, "reviewed_by")?,
+        created_at: text(r, "created_at")?,
+    })
+}
+
+pub async fn insert_export(conn: &mut AnyConnection, e: &ExportRecord, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO exports (id, workspace_id, operator_org, table_name, purpose, state, checks, rows_exported, reason, \
+         watermark_key, sha256, bytes, requested_by, reviewed_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+    )
+    .bind(&e.id)
+    .bind(&e.workspace_id)
+    .bind(e.operator_org.to_string())
+    .bind(&e.table_name)
+    .bind(&e.purpose)
+    .bind(&e.state)
+    .bind(to_json(&e.checks)?)
+    .bind(e.rows)
+    .bind(&e.reason)
+    .bind(&e.watermark_key)
+    .bind(&e.sha256)
+    .bind(e.bytes)
+    .bind(&e.requested_by)
+    .bind(&e.reviewed_by)
+    .bind(format_instant(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update_export(conn: &mut AnyConnection, e: &ExportRecord, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE exports SET state = $1, reason = $2, watermark_key = $3, sha256 = $4, bytes = $5, reviewed_by = $6, \
+         updated_at = $7 WHERE id = $8",
+    )
+    .bind(&e.state)
+    .bind(&e.reason)
+    .bind(&e.watermark_key)
+    .bind(&e.sha256)
+    .bind(e.bytes)
+    .bind(&e.reviewed_by)
+    .bind(format_instant(now))
+    .bind(&e.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_export(conn: &mut AnyConnection, id: &str) -> Result<Option<ExportRecord>> {
+    let row = sqlx::query("SELECT * FROM exports WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(export_from_row).transpose()
+}
+
+pub async fn list_exports(conn: &mut AnyConnection, operator: Option<OrgId>) -> Result<Vec<ExportRecord>> {
+    let rows = match operator {
+        Some(org) => {
+            sqlx::query("SELECT * FROM exports WHERE operator_org = $1 ORDER BY created_at DESC, id")
+                .bind(org.to_string())
+                .fetch_all(conn)
+                .await?
+        }
+        None => sqlx::query("SELECT * FROM exports ORDER BY created_at DESC, id").fetch_all(conn).await?,
+    };
+    rows.iter().map(export_from_row).collect()
+}
+
+/// Approved exports with their watermark keys, for leak tracing.
+pub async fn watermarked_exports(conn: &mut AnyConnection) -> Result<Vec<(String, String)>> {
+    let rows =
+        sqlx::query("SELECT id, watermark_key FROM exports WHERE watermark_key IS NOT NULL ORDER BY created_at, id")
+            .fetch_all(conn)
+            .await?;
+    rows.iter().map(|r| Ok((text(r, "id")?, text(r, "watermark_key")?))).collect()
+}
+
+/// Rows exported from a workspace (metering).
+pub async fn exported(conn: &mut AnyConnection, workspace: &str) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(rows_exported), 0) AS BIGINT) AS r, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS b \
+         FROM exports WHERE workspace_id = $1 AND state = 'approved'",
+    )
+    .bind(workspace)
+    .fetch_one(conn)
+    .await?;
+    Ok((int(&row, "r")?, int(&row, "b")?))
+}
+
+/// Exports whose files went with their workspace; their watermark keys stay for tracing.
+pub async fn mark_exports_destroyed(conn: &mut AnyConnection, workspace: &str) -> Result<()> {
+    sqlx::query("UPDATE exports SET state = 'destroyed' WHERE workspace_id = $1 AND state = 'approved'")
+        .bind(workspace)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -480,6 +480,10 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
     let grants = store::workspace_grants(&mut conn, &w.id).await?;
     let metering = store::metering(&mut conn, &w.id).await?;
     let certificates = store::workspace_certificates(&mut conn, &w.id).await?;
+    let (rows_exported, bytes_exported) = store::exported(&mut conn, &w.id).await?;
+    let mut metering = metering;
+    metering["rows_exported"] = json!(rows_exported);
+    metering["bytes_exported"] = json!(bytes_exported);
     drop(conn);
     let dir = workspace_dir(app, &w.id);
     let scratch: Vec<Value> = engine::Workspace {
@@ -964,5 +968,277 @@ pub async fn get_destruction_certificate(
         "signature": signature,
         "public_key": app.certificate_signer.verifying_key_hex(),
         "valid": valid,
+    })))
+}
+
+// ---------------------------------------------------------------- exports
+
+fn export_view(e: &store::ExportRecord) -> Value {
+    json!({
+        "id": e.id, "workspace_id": e.workspace_id, "operator_org": e.operator_org.to_string(),
+        "table": e.table_name, "purpose": e.purpose, "state": e.state, "checks": e.checks, "rows": e.rows,
+        "reason": e.reason, "sha256": e.sha256, "bytes": e.bytes, "requested_by": e.requested_by,
+        "reviewed_by": e.reviewed_by, "created_at": e.created_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportBody {
+    table: String,
+    purpose: String,
+    #[serde(default)]
+    group_size_column: Option<String>,
+}
+
+/// The workspace's grants with whether each allows aggregates only.
+async fn grant_rules(app: &AppState, ws: &str) -> ApiResult<Vec<(grants::GrantedTable, bool)>> {
+    let list = store::workspace_grants(&mut *app.store.acquire().await?, ws).await?;
+    Ok(list
+        .into_iter()
+        .flat_map(|g| {
+            let only = g.request.aggregation_only;
+            g.granted.unwrap_or_default().into_iter().map(move |t| (t, only))
+        })
+        .collect())
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/exports", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn request_export(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let w = load_workspace(&app, &caller, &id, Action::ExportRequest).await?;
+    let user = caller.require_user()?.clone();
+    if !w.members.contains(&user.id.to_string()) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_a_member").with_basis("YXO §22"));
+    }
+    if w.state != "active" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "export", "state": w.state }))
+            .with_basis("WX §19"));
+    }
+    let b: ExportBody = parse_body(body)?;
+    if b.purpose.trim().is_empty() {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "purpose",
+            "say what the export is for",
+            "请说明导出用途",
+        )]));
+    }
+    let dir = workspace_dir(&app, &w.id);
+    let table = b.table.clone();
+    let (meta, batches) = tokio::task::spawn_blocking(move || shuyu_sandbox::export::read_scratch(&dir, &table))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(sandbox_error)?;
+    let grants_in_ws = grant_rules(&app, &w.id).await?;
+    let rules = shuyu_sandbox::export::Rules {
+        grants: &grants_in_ws,
+        sensitive_level: app.profile.sandbox.sensitive_level,
+        max_rows: app.profile.sandbox.max_export_rows,
+        min_group_size: u64::from(app.profile.privacy.min_group_size),
+    };
+    let checks = shuyu_sandbox::export::check(&meta, &batches, b.group_size_column.as_deref(), &rules);
+    let passed = checks.iter().all(|c| c.passed);
+    let rows: i64 = batches.iter().map(|b| b.num_rows() as i64).sum();
+    let mut tx = app.begin().await?;
+    let e = store::ExportRecord {
+        id: new_id(),
+        workspace_id: w.id.clone(),
+        operator_org: w.operator_org,
+        table_name: b.table,
+        purpose: b.purpose,
+        state: if passed { "pending_review" } else { "checks_failed" }.into(),
+        checks: serde_json::to_value(&checks).map_err(|_| ApiError::internal())?,
+        rows,
+        reason: None,
+        watermark_key: None,
+        sha256: None,
+        bytes: None,
+        requested_by: user.id.to_string(),
+        reviewed_by: None,
+        created_at: shuyu_core::clock::format_instant(tx.now()),
+    };
+    let now = tx.now();
+    store::insert_export(tx.conn(), &e, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "export.requested",
+        &format!("workspace:{}", w.id),
+        if passed { Outcome::Success } else { Outcome::Denied },
+        json!({ "export": e.id, "table": e.table_name, "rows": rows, "checks": e.checks }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(export_view(&e))))
+}
+
+#[utoipa::path(get, path = "/api/v1/exports", tag = "sandbox", responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
+pub async fn list_exports(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    app.authorize(&caller, Action::ExportList, &Resource::platform()).await?;
+    let user = caller.require_user()?;
+    let all = user.roles.iter().any(|r| matches!(r.org_kind(), OrgKind::Authority | OrgKind::SecurityAuditor));
+    let list =
+        store::list_exports(&mut *app.store.acquire().await?, if all { None } else { Some(user.org_id) }).await?;
+    Ok(Json(json!({ "items": list.iter().map(export_view).collect::<Vec<_>>() })))
+}
+
+async fn load_export(app: &AppState, caller: &Caller, id: &str, action: Action) -> ApiResult<store::ExportRecord> {
+    let e =
+        store::get_export(&mut *app.store.acquire().await?, id).await?.ok_or_else(|| ApiError::not_found("export"))?;
+    app.authorize(caller, action, &Resource::owned("Export", e.id.clone(), e.operator_org)).await?;
+    Ok(e)
+}
+
+#[utoipa::path(get, path = "/api/v1/exports/{id}", tag = "sandbox", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_export(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(export_view(&load_export(&app, &caller, &id, Action::ExportRead).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportReviewBody {
+    approved: bool,
+    reason: String,
+}
+
+fn export_path(app: &AppState, e: &store::ExportRecord) -> PathBuf {
+    workspace_dir(app, &e.workspace_id).join("exports").join(format!("{}.csv", e.id))
+}
+
+#[utoipa::path(post, path = "/api/v1/exports/{id}/review", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn review_export(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let e = load_export(&app, &caller, &id, Action::ExportReview).await?;
+    let user = caller.require_user()?.clone();
+    let b: ExportReviewBody = parse_body(body)?;
+    require_reason(&b.reason)?;
+    let kind = organisations::get(&mut *app.store.acquire().await?, user.org_id).await?.map(|o| o.kind);
+    if !kind.is_some_and(|k| app.profile.sandbox.export_reviewers.contains(&k)) {
+        return Err(ApiError::forbidden()
+            .with_reason("the profile does not name you as an export reviewer", "本地规则未将贵单位列为导出审核单位"));
+    }
+    if e.state != "pending_review" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "review", "state": e.state })));
+    }
+    let mut e = e;
+    e.reviewed_by = Some(user.id.to_string());
+    e.reason = Some(b.reason.clone());
+    if b.approved {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let dir = workspace_dir(&app, &e.workspace_id);
+        let path = export_path(&app, &e);
+        let table = e.table_name.clone();
+        let written = tokio::task::spawn_blocking(move || -> Result<(String, u64), SandboxError> {
+            let (_, batches) = shuyu_sandbox::export::read_scratch(&dir, &table)?;
+            let marked = shuyu_sandbox::watermark::embed(&batches, &key)?;
+            let csv = shuyu_sandbox::watermark::to_csv(&marked)?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, &csv)?;
+            ingest::sha256_file(&path)
+        })
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(sandbox_error)?;
+        e.state = "approved".into();
+        e.watermark_key = Some(hex::encode(key));
+        e.sha256 = Some(written.0);
+        e.bytes = Some(written.1 as i64);
+    } else {
+        e.state = "refused".into();
+    }
+    let mut tx = app.begin().await?;
+    let now = tx.now();
+    store::update_export(tx.conn(), &e, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "export.reviewed",
+        &format!("workspace:{}", e.workspace_id),
+        Outcome::Success,
+        json!({ "export": e.id, "approved": b.approved, "reason": b.reason, "sha256": e.sha256 }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(export_view(&e)))
+}
+
+#[utoipa::path(get, path = "/api/v1/exports/{id}/download", tag = "sandbox", params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn download_export(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let e = load_export(&app, &caller, &id, Action::ExportDownload).await?;
+    if e.state != "approved" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "download", "state": e.state })));
+    }
+    let bytes = std::fs::read(export_path(&app, &e)).map_err(|_| ApiError::not_found("export file"))?;
+    app.record_access(
+        &caller,
+        Action::ExportDownload,
+        &format!("workspace:{}", e.workspace_id),
+        json!({ "export": e.id, "sha256": e.sha256, "bytes": bytes.len() }),
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"export-{}.csv\"", e.id)),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A suspect file's origin: every approved export's watermark is tested.
+#[utoipa::path(post, path = "/api/v1/exports/trace", tag = "sandbox",
+    request_body(content = Vec<u8>, content_type = "text/csv"),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+pub async fn trace_export(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Value>> {
+    app.authorize(&caller, Action::ExportTrace, &Resource::platform()).await?;
+    let keys = store::watermarked_exports(&mut *app.store.acquire().await?).await?;
+    let candidates: Vec<(String, [u8; 32])> = keys
+        .into_iter()
+        .filter_map(|(id, k)| {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(&k, &mut key).ok().map(|_| (id, key))
+        })
+        .collect();
+    let evidence = tokio::task::spawn_blocking(move || shuyu_sandbox::watermark::trace(&body, &candidates))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let attributed = evidence.first().filter(|e| e.attributed).cloned();
+    let export = match &attributed {
+        Some(a) => store::get_export(&mut *app.store.acquire().await?, &a.export_id).await?.map(|e| export_view(&e)),
+        None => None,
+    };
+    app.record_access(
+        &caller,
+        Action::ExportTrace,
+        "exports",
+        json!({ "attributed": attributed.as_ref().map(|a| &a.export_id), "compared": evidence.len() }),
+    )
+    .await?;
+    Ok(Json(json!({
+        "attributed": attributed.is_some(),
+        "export": export,
+        "evidence": evidence.into_iter().take(3).collect::<Vec<_>>(),
+        "false_attribution_bound": shuyu_sandbox::watermark::FALSE_ATTRIBUTION,
     })))
 }

@@ -393,6 +393,8 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/grants", None, Some(EVERYONE)),
         e("POST", "/api/v1/workspaces", Some(json!({"agreement_id": 1})), Some(&["operator_admin"])),
         e("GET", "/api/v1/workspaces", None, Some(EVERYONE)),
+        e("GET", "/api/v1/exports", None, Some(EVERYONE)),
+        e("POST", "/api/v1/exports/trace", None, Some(&["authority_officer", "security_auditor"])),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
     ]
