@@ -4,6 +4,7 @@ mod bench;
 mod bench_catalogue;
 mod classify;
 mod gen;
+mod ingest;
 mod verify;
 
 use std::net::SocketAddr;
@@ -70,6 +71,21 @@ enum Command {
         /// Rows to sample.
         #[arg(long, default_value_t = 1000)]
         sample: usize,
+    },
+    /// Load a CSV, JSON-lines or Parquet file into a published catalogue entry's dataset, as one
+    /// of the holding department's data stewards, with a progress bar.
+    Ingest {
+        file: PathBuf,
+        #[arg(long)]
+        entry: String,
+        /// The data steward the load is recorded under.
+        #[arg(long = "as")]
+        username: String,
+        /// csv, jsonl or parquet; by default from the file name.
+        #[arg(long)]
+        format: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Benchmarks, reported as ratios against the raw engine measured in the same run.
     Bench {
@@ -224,6 +240,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
+        Command::Ingest { file, entry, username, format, store } => {
+            let config =
+                ServerConfig { data_dir: store.data_dir, database_url: store.database_url, ..ServerConfig::default() };
+            runtime()?.block_on(ingest::run(config, &file, &entry, &username, format.as_deref()))
+        }
         Command::Gen { dataset, rows, seed, residents, out } => gen::run(&dataset, rows, seed, residents, &out),
         Command::Classify { file, sample } => classify::run(&file, sample),
     }

@@ -24,7 +24,7 @@ use shuyu_core::roles::OrgKind;
 use shuyu_sandbox::engine::{self, Limits, Outcome as QueryOutcome};
 use shuyu_sandbox::ingest::{self, Format};
 use shuyu_sandbox::SandboxError;
-use shuyu_store::sandbox::{self as store, DatasetRecord, GrantRecord, QueryRecord, WorkspaceRecord};
+use shuyu_store::sandbox::{self as store, GrantRecord, QueryRecord, WorkspaceRecord};
 use shuyu_store::{catalogue, operators, organisations};
 
 use crate::auth::Caller;
@@ -115,80 +115,15 @@ pub async fn ingest_dataset(
             )]))
         }
     };
-    let Some(meta) = entry.published.clone().filter(|_| entry.workflow.state.is_public()) else {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_authorizable")
-            .with_reason("only a published entry's data is loaded", "只能为已发布的目录条目汇聚数据")
-            .with_basis("WX §2"));
-    };
-    let mut conn = app.store.acquire().await?;
-    let version = store::next_dataset_version(&mut conn, &id).await?;
-    drop(conn);
-    let rel = format!("datasets/{id}/v{version}");
-    let dir = data_dir(&app).join(&rel);
     let upload = data_dir(&app).join("tmp").join(format!("{}.upload", new_id()));
-    let evidence = ingest_file(upload, body, format, meta.fields.clone(), dir.clone()).await;
-    let evidence = match evidence {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            let err = sandbox_error(e);
-            app.store
-                .record(
-                    app.clock.now(),
-                    &caller.ctx,
-                    "dataset.ingest_refused",
-                    &format!("catalogue:{id}"),
-                    Outcome::Failure,
-                    json!({ "error": err.body.details }),
-                )
-                .await?;
-            return Err(err);
-        }
-    };
-    let mut tx = app.begin().await?;
-    let record = DatasetRecord {
-        id: new_id(),
-        entry_id: id.clone(),
-        version,
-        holder_org: entry.holder_org.to_string(),
-        evidence: serde_json::to_value(&evidence).map_err(|_| ApiError::internal())?,
-        path: rel,
-        state: "current".into(),
-        created_by: user.id.to_string(),
-        created_at: shuyu_core::clock::format_instant(tx.now()),
-    };
-    store::insert_dataset(tx.conn(), &record).await?;
-    tx.audit(
-        &caller.ctx,
-        "dataset.ingested",
-        &format!("catalogue:{id}"),
-        Outcome::Success,
-        json!({ "dataset": record.id, "version": version, "evidence": record.evidence }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(json!(record))))
-}
-
-async fn ingest_file(
-    upload: PathBuf,
-    body: Bytes,
-    format: Format,
-    fields: Vec<shuyu_core::catalogue::FieldSpec>,
-    dir: PathBuf,
-) -> Result<ingest::Evidence, SandboxError> {
-    if let Some(parent) = upload.parent() {
-        std::fs::create_dir_all(parent)?;
+    let written = upload.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::write(&upload, &body));
+    if let Err(e) = written {
+        tracing::error!(error = %e, "writing an upload");
+        return Err(ApiError::internal());
     }
-    std::fs::write(&upload, &body)?;
-    let result = tokio::task::spawn_blocking({
-        let upload = upload.clone();
-        move || ingest::ingest(&upload, format, &fields, &dir, |_| {})
-    })
-    .await
-    .map_err(|e| SandboxError::Engine(e.to_string()));
+    let result = crate::sandbox::ingest_file(&app, &caller.ctx, &entry, user, &upload, format, |_| {}).await;
     let _ = std::fs::remove_file(&upload);
-    result?
+    Ok((StatusCode::CREATED, Json(json!(result?))))
 }
 
 #[utoipa::path(get, path = "/api/v1/catalogue/{id}/datasets", tag = "sandbox", params(("id" = String, Path)),
