@@ -52,6 +52,24 @@ pub enum BenchCommand {
         #[arg(long, default_value = "BENCHMARKS.md")]
         report: PathBuf,
     },
+    /// The 22 TPC-H queries governed and raw; `shuyu gen` and ingestion throughput.
+    Sandbox {
+        /// TPC-H scale factor.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Runs per query; the best is kept.
+        #[arg(long, default_value_t = 3)]
+        iterations: u32,
+        /// Keep the generated TPC-H files here between runs (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Resident rows for the generation and ingestion measurements.
+        #[arg(long, default_value_t = 10_000_000)]
+        gen_rows: u64,
+        /// Write the results into this Markdown file's "sandbox" section.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        report: PathBuf,
+    },
 }
 
 pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
@@ -76,6 +94,9 @@ pub(crate) struct Row {
 pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     let (events, appends, proofs, dir, report) = match command {
         BenchCommand::Audit { events, appends, proofs, dir, report } => (events, appends, proofs, dir, report),
+        BenchCommand::Sandbox { scale, iterations, dir, gen_rows, report } => {
+            return crate::bench_sandbox::run(scale, iterations, dir, gen_rows, &report).await;
+        }
         BenchCommand::Catalogue { entries, queries, report } => {
             return crate::bench_catalogue::run(entries, queries, &report).await;
         }

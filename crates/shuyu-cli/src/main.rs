@@ -2,9 +2,11 @@
 
 mod bench;
 mod bench_catalogue;
+mod bench_sandbox;
 mod classify;
 mod gen;
 mod ingest;
+mod tpch;
 mod verify;
 
 use std::net::SocketAddr;
