@@ -93,6 +93,7 @@
       if (out) out.textContent = "";
       var data = {};
       var materials = [];
+      var decisions = [];
       var els = form.querySelectorAll("input, select, textarea");
       for (var i = 0; i < els.length; i++) {
         var el = els[i];
@@ -108,6 +109,15 @@
           }
           continue;
         }
+        if (el.hasAttribute("data-column")) {
+          // A reviewer's decision on one column: "table.column" → approve or refuse, with the
+          // reason from the input that names the same column.
+          var tc = el.getAttribute("data-column").split(".");
+          var reason = form.querySelector('input[data-reason-for="' + el.getAttribute("data-column") + '"]');
+          decisions.push({ table: tc[0], column: tc[1], approved: el.value === "approve", reason: reason ? reason.value : "" });
+          continue;
+        }
+        if (el.hasAttribute("data-reason-for")) continue;
         if (!el.name) continue;
         if (el.type === "checkbox") { data[el.name] = el.checked; continue; }
         if (el.type === "number") { if (el.value !== "") data[el.name] = Number(el.value); continue; }
@@ -138,12 +148,58 @@
       var wrap = form.getAttribute("data-wrap");
       if (wrap) { var inner = data; data = {}; data[wrap] = inner; }
       if (materials.length) data.materials = materials;
+      if (decisions.length) data.decisions = decisions;
       var r = await postJson(form.getAttribute("data-url"), data);
       if (!r.ok) { if (out) out.textContent = errorText(r.body, lang); return; }
       var next = form.getAttribute("data-redirect");
       if (next && r.body && r.body.id) { window.location.href = next + r.body.id; } else { window.location.reload(); }
     });
   });
+
+  // The workspace SQL editor: results are drawn under the editor, the page stays.
+  var editor = document.getElementById("sql-editor");
+  if (editor) {
+    editor.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      var out = document.getElementById("results");
+      out.textContent = "";
+      var r = await postJson(editor.getAttribute("data-url"), { sql: editor.querySelector("textarea").value });
+      if (!r.ok) {
+        var p = document.createElement("p");
+        p.className = "error";
+        p.textContent = errorText(r.body, lang) + (r.body && r.body.details && r.body.details.reason ? " — " + r.body.details.reason : "");
+        out.appendChild(p);
+        return;
+      }
+      var b = r.body;
+      if (!b.columns) {
+        var done = document.createElement("p");
+        done.textContent = b.created ? b.created + " (" + b.row_count + ")" : (b.dropped || "");
+        out.appendChild(done);
+        return;
+      }
+      var table = document.createElement("table");
+      table.id = "result-table";
+      var head = document.createElement("tr");
+      b.columns.forEach(function (c) { var th = document.createElement("th"); th.textContent = c; head.appendChild(th); });
+      var thead = document.createElement("thead");
+      thead.appendChild(head);
+      table.appendChild(thead);
+      var tbody = document.createElement("tbody");
+      b.rows.forEach(function (row) {
+        var tr = document.createElement("tr");
+        row.forEach(function (v) { var td = document.createElement("td"); td.textContent = v === null ? "" : String(v); tr.appendChild(td); });
+        tbody.appendChild(tr);
+      });
+      table.appendChild(tbody);
+      out.appendChild(table);
+      if (b.truncated) {
+        var note = document.createElement("p");
+        note.textContent = editor.getAttribute("data-truncated");
+        out.appendChild(note);
+      }
+    });
+  }
 
   var print = document.getElementById("print");
   if (print) print.addEventListener("click", function () { window.print(); });

@@ -2500,6 +2500,68 @@ mod sandbox {
         assert_eq!(w["metering"]["rows_exported"], 600);
     }
 
+    /// In the console: an analyst runs a governed query in the SQL editor, saves a result as a
+    /// scratch table, and requests its export; the export is then under review.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sql_editor_runs_a_query_and_requests_an_export() {
+        use kit::browser::{chromium_path, Browser};
+        let Some(chromium) = chromium_path() else {
+            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
+            return;
+        };
+        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let csv = "uscc,company_name,legal_rep_id\n913202000000000011,无锡甲科技有限公司,110101199003071234\n";
+        assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let browser = Browser::launch(&chromium).await;
+        let mut page = browser.page().await;
+        page.goto(&o.app.url("/console/login")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('login-form')").await;
+        page.eval(
+            "(() => { const f = document.getElementById('login-form'); f.username.value = 'analyst'; \
+             f.password.value = 'analyst-demo-2026'; f.requestSubmit(); return true; })()",
+        )
+        .await;
+        page.wait_for("document.readyState === 'complete' && location.pathname === '/console'").await;
+        let menu = page.eval("document.getElementById('menu').innerText").await;
+        assert!(menu.as_str().unwrap_or_default().contains("授权运营域工作空间"), "{menu}");
+        page.goto(&o.app.url(&format!("/console/workspaces/{ws}"))).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('sql-editor')").await;
+        let run = |sql: &str| {
+            format!(
+                "(() => {{ const f = document.getElementById('sql-editor'); f.querySelector('textarea').value = {sql:?}; \
+                 document.getElementById('results').textContent = ''; f.requestSubmit(); return true; }})()"
+            )
+        };
+        page.eval(&run("SELECT uscc, company_name FROM enterprises ORDER BY uscc")).await;
+        page.wait_for("!!document.getElementById('result-table')").await;
+        let text = page.eval("document.getElementById('result-table').innerText").await;
+        assert!(text.as_str().unwrap_or_default().contains("无*******司"), "{text}");
+        page.eval(&run("SELECT legal_rep_id FROM enterprises")).await;
+        page.wait_for("document.getElementById('results').innerText.length > 0").await;
+        let refused = page.eval("document.getElementById('results').innerText").await;
+        assert!(refused.as_str().unwrap_or_default().contains("legal_rep_id"), "{refused}");
+        page.eval(&run("CREATE TABLE summary AS SELECT count(*) AS n FROM enterprises")).await;
+        page.wait_for("document.getElementById('results').innerText.includes('summary')").await;
+        page.eval(
+            "(() => { const f = document.getElementById('export-form'); f.table.value = 'summary'; \
+             f.purpose.value = '统计企业数量'; f.requestSubmit(); return true; })()",
+        )
+        .await;
+        page.wait_for(
+            "document.readyState === 'complete' && !!document.getElementById('export-form') \
+             && document.getElementById('export-form').purpose.value === ''",
+        )
+        .await;
+        page.goto(&o.app.url("/console/exports")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.querySelector('main table')").await;
+        let exports = page.eval("document.querySelector('main table').innerText").await;
+        let exports = exports.as_str().unwrap_or_default().to_string();
+        assert!(exports.contains("summary") && exports.contains("待审核"), "{exports}");
+    }
+
     macro_rules! on_both {
         ($name:ident) => {
             mod $name {

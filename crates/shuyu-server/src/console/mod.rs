@@ -7,6 +7,7 @@ mod html;
 mod operators;
 mod public;
 mod registration;
+mod sandbox;
 
 use axum::extract::State;
 use axum::http::header::{self, SET_COOKIE};
@@ -49,6 +50,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/agreements", get(operators::agreements_page))
         .route("/console/personnel", get(operators::personnel_page))
         .route("/console/sharing", get(catalogue::sharing_page))
+        .route("/console/grants", get(sandbox::grants_page))
+        .route("/console/workspaces", get(sandbox::workspaces_page))
+        .route("/console/workspaces/{id}", get(sandbox::workspace_page))
+        .route("/console/exports", get(sandbox::exports_page))
         .route("/public", get(|| async { Redirect::to("/public/catalogue") }))
         .route("/public/catalogue", get(public::catalogue_page))
         .route("/public/publicity", get(public::publicity_page))
@@ -118,6 +123,14 @@ const NAV: &[NavItem] = &[
         action: Action::PersonnelList,
         resource: Resource::platform,
     },
+    NavItem { key: "nav.grants", href: "/console/grants", action: Action::GrantList, resource: Resource::platform },
+    NavItem {
+        key: "nav.workspaces",
+        href: "/console/workspaces",
+        action: Action::WorkspaceList,
+        resource: Resource::platform,
+    },
+    NavItem { key: "nav.exports", href: "/console/exports", action: Action::ExportList, resource: Resource::platform },
     NavItem { key: "nav.audit", href: "/console/audit", action: Action::AuditQuery, resource: Resource::audit_log },
     NavItem {
         key: "nav.calendar",

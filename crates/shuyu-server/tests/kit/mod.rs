@@ -390,10 +390,25 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/catalogue/{entry}/datasets", None, Some(&["source_steward", "authority_officer"])),
         e("POST", "/api/v1/catalogue/{entry}/datasets?format=csv", None, Some(&["source_steward"])),
         e("POST", "/api/v1/grants", Some(json!({"agreement_id": 1})), Some(&["operator_admin"])),
-        e("GET", "/api/v1/grants", None, Some(EVERYONE)),
+        e(
+            "GET",
+            "/api/v1/grants",
+            None,
+            Some(&["operator_admin", "operator_analyst", "authority_officer", "industry_officer", "source_steward"]),
+        ),
         e("POST", "/api/v1/workspaces", Some(json!({"agreement_id": 1})), Some(&["operator_admin"])),
-        e("GET", "/api/v1/workspaces", None, Some(EVERYONE)),
-        e("GET", "/api/v1/exports", None, Some(EVERYONE)),
+        e(
+            "GET",
+            "/api/v1/workspaces",
+            None,
+            Some(&["operator_admin", "operator_analyst", "authority_officer", "security_auditor"]),
+        ),
+        e(
+            "GET",
+            "/api/v1/exports",
+            None,
+            Some(&["operator_admin", "operator_analyst", "authority_officer", "security_auditor"]),
+        ),
         e("POST", "/api/v1/exports/trace", None, Some(&["authority_officer", "security_auditor"])),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),

@@ -1,0 +1,387 @@
+//! Console screens for the sandbox: data requests with the reviewers' column-by-column
+//! decisions, workspaces with the SQL editor, exports with their checks and review, sealing.
+//! Pages read through the API handlers, so they show exactly what the API would.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::Json;
+use serde_json::Value;
+use shuyu_authz::{Action, Resource};
+
+use super::html::esc;
+use super::{internal, page, signed_in};
+use crate::auth::Caller;
+use crate::i18n::{t, Lang};
+use crate::routes::sandbox;
+use crate::state::AppState;
+
+fn tr(lang: Lang, key: &str) -> String {
+    esc(&t(lang, key))
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+fn reason_form(lang: Lang, url: &str, action: &str, label_key: &str, field: &str) -> String {
+    format!(
+        "<form class=\"api-action inline\" data-url=\"{url}\" data-action=\"{action}\">\
+         <input name=\"{field}\" required placeholder=\"{}\"><button type=\"submit\">{}</button><span class=\"error\"></span></form>",
+        tr(lang, "sandbox.reason"),
+        tr(lang, label_key)
+    )
+}
+
+fn columns_text(lang: Lang, table: &Value) -> String {
+    table["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{}（{}）", esc(s(c, "name")), tr(lang, &format!("column_mode.{}", s(c, "mode")))))
+        .collect::<Vec<_>>()
+        .join("、")
+}
+
+pub async fn grants_page(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    let lang = caller.lang;
+    let list = match sandbox::list_grants(State(app.clone()), caller.clone()).await {
+        Ok(Json(v)) => v,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let can_review = app.authz.authorize(&caller.principal, Action::GrantReview, &Resource::platform()).is_ok();
+    let mut blocks = String::new();
+    for g in list["items"].as_array().into_iter().flatten() {
+        let id = s(g, "id");
+        let req = &g["request"];
+        let tables: String = req["tables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                format!(
+                    "<li><code>{}</code>：{}{}</li>",
+                    esc(s(t, "table")),
+                    columns_text(lang, t),
+                    t["row_filter"]
+                        .as_str()
+                        .map(|f| format!("；{}：<code>{}</code>", tr(lang, "sandbox.row_filter"), esc(f)))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let awaiting: Vec<String> = g["awaiting"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str())
+            .map(|k| esc(&t(lang, &format!("org_kind.{k}"))))
+            .collect();
+        let mut actions = String::new();
+        if can_review && s(g, "state") == "pending" {
+            let rows: String = req["tables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|t| {
+                    let table = s(t, "table").to_string();
+                    t["columns"].as_array().cloned().unwrap_or_default().into_iter().map(move |c| (table.clone(), c))
+                })
+                .map(|(table, c)| {
+                    let key = format!("{}.{}", table, s(&c, "name"));
+                    format!(
+                        "<tr><td><code>{k}</code></td><td>{mode}</td><td>{necessity}</td><td><select data-column=\"{k}\">\
+                         <option value=\"approve\">{yes}</option><option value=\"refuse\">{no}</option></select></td>\
+                         <td><input data-reason-for=\"{k}\" required placeholder=\"{reason}\"></td></tr>",
+                        k = esc(&key),
+                        mode = tr(lang, &format!("column_mode.{}", s(&c, "mode"))),
+                        necessity = esc(s(&c, "necessity")),
+                        yes = tr(lang, "sandbox.approve_column"),
+                        no = tr(lang, "sandbox.refuse_column"),
+                        reason = tr(lang, "sandbox.reason"),
+                    )
+                })
+                .collect();
+            actions.push_str(&format!(
+                "<form class=\"api-action stack\" id=\"review-{id}\" data-url=\"/api/v1/grants/{id}/reviews\" data-action=\"review\">\
+                 <table><tbody>{rows}</tbody></table><button class=\"primary\" type=\"submit\">{}</button><p class=\"error\"></p></form>",
+                tr(lang, "sandbox.decide"),
+                id = esc(id),
+            ));
+        }
+        if can_review && matches!(s(g, "state"), "approved" | "provisioned") {
+            actions.push_str(&reason_form(
+                lang,
+                &format!("/api/v1/grants/{}/revoke", esc(id)),
+                "revoke",
+                "sandbox.revoke",
+                "reason",
+            ));
+        }
+        blocks.push_str(&format!(
+            "<section class=\"card\"><h2>{scenario}</h2><p>{purpose}</p><p>{state_label}：<strong id=\"grant-{id}\">{state}</strong>\
+             {awaiting}</p><ul>{tables}</ul><p>{until_label}：{until}</p>{actions}</section>",
+            scenario = esc(s(req, "scenario")),
+            purpose = esc(s(req, "purpose")),
+            state_label = tr(lang, "sandbox.state"),
+            id = esc(id),
+            state = tr(lang, &format!("grant_state.{}", s(g, "state"))),
+            awaiting = if awaiting.is_empty() {
+                String::new()
+            } else {
+                format!("；{}：{}", tr(lang, "sandbox.awaiting"), awaiting.join("、"))
+            },
+            until_label = tr(lang, "sandbox.valid_until"),
+            until = esc(s(req, "valid_until")),
+        ));
+    }
+    if blocks.is_empty() {
+        blocks = format!("<p>{}</p>", tr(lang, "sandbox.none"));
+    }
+    page(&app, &caller, "/console/grants", "nav.grants", format!("<h1>{}</h1>{blocks}", tr(lang, "nav.grants")))
+}
+
+pub async fn workspaces_page(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    let lang = caller.lang;
+    let list = match sandbox::list_workspaces(State(app.clone()), caller.clone()).await {
+        Ok(Json(v)) => v,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let rows: String = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            format!(
+                "<tr><td><a href=\"/console/workspaces/{id}\">{name}</a></td><td>{state}</td><td>{members}</td></tr>",
+                id = esc(s(w, "id")),
+                name = esc(s(w, "name")),
+                state = tr(lang, &format!("workspace_state.{}", s(w, "state"))),
+                members = w["members"].as_array().map(|m| m.len()).unwrap_or(0),
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>{}</h1><table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{rows}</tbody></table>",
+        tr(lang, "nav.workspaces"),
+        tr(lang, "sandbox.workspace"),
+        tr(lang, "sandbox.state"),
+        tr(lang, "sandbox.members"),
+    );
+    page(&app, &caller, "/console/workspaces", "nav.workspaces", body)
+}
+
+pub async fn workspace_page(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    let lang = caller.lang;
+    let w = match sandbox::get_workspace(State(app.clone()), caller.clone(), Path(id.clone())).await {
+        Ok(Json(v)) => v,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let owner = w["operator_org"].as_str().and_then(|o| o.parse().ok());
+    let allowed = |action: Action| {
+        owner.is_some_and(|o| {
+            app.authz.authorize(&caller.principal, action, &Resource::owned("Workspace", id.clone(), o)).is_ok()
+        })
+    };
+    let member = caller.user.as_ref().is_some_and(|u| {
+        w["members"].as_array().is_some_and(|m| m.iter().any(|x| x.as_str() == Some(&u.id.to_string())))
+    });
+    let state = s(&w, "state");
+    let grants: String = w["grants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| {
+            let state = s(g, "state").to_string();
+            let until = s(&g["request"], "valid_until").to_string();
+            g["granted"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |t| (t, state.clone(), until.clone()))
+        })
+        .map(|(t, gstate, until)| {
+            format!(
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(s(&t, "table")),
+                columns_text(lang, &t),
+                esc(t["row_filter"].as_str().unwrap_or("—")),
+                tr(lang, &format!("grant_state.{gstate}")),
+                esc(&until)
+            )
+        })
+        .collect();
+    let scratch: String = w["scratch_tables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            format!("<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", esc(s(t, "name")), t["rows"], t["level"])
+        })
+        .collect();
+    let m = &w["metering"];
+    let mut body = format!(
+        "<h1>{name}</h1><p>{state_label}：<strong id=\"workspace-state\">{state_text}</strong></p>\
+         <h2>{grants_h}</h2><table><thead><tr><th>{table}</th><th>{columns}</th><th>{filter}</th><th>{state_label}</th><th>{until}</th></tr></thead><tbody>{grants}</tbody></table>\
+         <h2>{scratch_h}</h2><table><thead><tr><th>{table}</th><th>{rows}</th><th>{level}</th></tr></thead><tbody>{scratch}</tbody></table>\
+         <h2>{metering_h}</h2><p>{queries}：{q}；{refused}：{r}；{cpu}：{c}；{scanned}：{b}；{exported}：{e}</p>",
+        name = esc(s(&w, "name")),
+        state_label = tr(lang, "sandbox.state"),
+        state_text = tr(lang, &format!("workspace_state.{state}")),
+        grants_h = tr(lang, "sandbox.grants"),
+        table = tr(lang, "sandbox.table"),
+        columns = tr(lang, "sandbox.columns"),
+        filter = tr(lang, "sandbox.row_filter"),
+        until = tr(lang, "sandbox.valid_until"),
+        scratch_h = tr(lang, "sandbox.scratch"),
+        rows = tr(lang, "sandbox.rows"),
+        level = tr(lang, "sandbox.level"),
+        metering_h = tr(lang, "sandbox.metering"),
+        queries = tr(lang, "sandbox.queries"),
+        q = m["queries"],
+        refused = tr(lang, "sandbox.refused"),
+        r = m["refused"],
+        cpu = tr(lang, "sandbox.cpu_ms"),
+        c = m["cpu_ms"],
+        scanned = tr(lang, "sandbox.bytes_scanned"),
+        b = m["bytes_scanned"],
+        exported = tr(lang, "sandbox.rows_exported"),
+        e = m["rows_exported"],
+    );
+    let wid = esc(&id);
+    if member && state == "active" {
+        body.push_str(&format!(
+            "<h2>{sql}</h2><form id=\"sql-editor\" class=\"stack\" data-url=\"/api/v1/workspaces/{wid}/queries\" data-truncated=\"{trunc}\">\
+             <textarea name=\"sql\" rows=\"6\" spellcheck=\"false\">SELECT 1</textarea><button class=\"primary\" type=\"submit\">{run}</button></form>\
+             <h2>{results}</h2><div id=\"results\"></div>\
+             <h2>{export_h}</h2><form class=\"api-action stack\" id=\"export-form\" data-url=\"/api/v1/workspaces/{wid}/exports\" data-action=\"export\">\
+             <label>{table}<input name=\"table\" required></label><label>{purpose}<input name=\"purpose\" required></label>\
+             <label>{group}<input name=\"group_size_column\"></label><button type=\"submit\">{request}</button><p class=\"error\"></p></form>",
+            sql = tr(lang, "sandbox.sql"),
+            trunc = tr(lang, "sandbox.truncated"),
+            run = tr(lang, "sandbox.run"),
+            results = tr(lang, "sandbox.results"),
+            export_h = tr(lang, "sandbox.export_table"),
+            table = tr(lang, "sandbox.table"),
+            purpose = tr(lang, "sandbox.purpose"),
+            group = tr(lang, "sandbox.group_size_column"),
+            request = tr(lang, "sandbox.request_export"),
+        ));
+    }
+    let mut actions = String::new();
+    if state == "active" && allowed(Action::WorkspaceSeal) {
+        actions.push_str(&reason_form(
+            lang,
+            &format!("/api/v1/workspaces/{wid}/seal"),
+            "seal",
+            "sandbox.seal",
+            "reason",
+        ));
+    }
+    if state == "sealed" && allowed(Action::WorkspaceUnseal) {
+        actions.push_str(&reason_form(
+            lang,
+            &format!("/api/v1/workspaces/{wid}/unseal"),
+            "unseal",
+            "sandbox.unseal",
+            "reason",
+        ));
+    }
+    if state == "active" && allowed(Action::WorkspaceReportRisk) {
+        actions.push_str(&reason_form(
+            lang,
+            &format!("/api/v1/workspaces/{wid}/risk-reports"),
+            "report_risk",
+            "sandbox.report_risk",
+            "description",
+        ));
+    }
+    if state != "destroyed" && allowed(Action::WorkspaceDestroy) {
+        actions.push_str(&reason_form(
+            lang,
+            &format!("/api/v1/workspaces/{wid}/destroy"),
+            "destroy",
+            "sandbox.destroy",
+            "reason",
+        ));
+    }
+    body.push_str(&actions);
+    let certs: Vec<String> = w["destruction_certificates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str())
+        .map(|c| format!("<a href=\"/api/v1/public/destruction-certificates/{0}\">{0}</a>", esc(c)))
+        .collect();
+    if !certs.is_empty() {
+        body.push_str(&format!("<h2>{}</h2><p>{}</p>", tr(lang, "sandbox.certificates"), certs.join("<br>")));
+    }
+    page(&app, &caller, "/console/workspaces", "nav.workspaces", body)
+}
+
+pub async fn exports_page(State(app): State<AppState>, caller: Caller) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    let lang = caller.lang;
+    let list = match sandbox::list_exports(State(app.clone()), caller.clone()).await {
+        Ok(Json(v)) => v,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let can_review = app.authz.authorize(&caller.principal, Action::ExportReview, &Resource::platform()).is_ok();
+    let rows: String = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let id = esc(s(e, "id"));
+            let checks: String = e["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| format!("{} {}：{}", if c["passed"] == true { "✓" } else { "✗" }, esc(s(c, "check")), esc(s(c, "detail"))))
+                .collect::<Vec<_>>()
+                .join("<br>");
+            let action = match s(e, "state") {
+                "pending_review" if can_review => format!(
+                    "<form class=\"api-action inline\" data-url=\"/api/v1/exports/{id}/review\" data-action=\"review\">\
+                     <label class=\"check\"><input type=\"checkbox\" name=\"approved\" checked> {}</label>\
+                     <input name=\"reason\" required placeholder=\"{}\"><button type=\"submit\">{}</button><span class=\"error\"></span></form>",
+                    tr(lang, "sandbox.approve"),
+                    tr(lang, "sandbox.reason"),
+                    tr(lang, "sandbox.review"),
+                ),
+                "approved" if !can_review => {
+                    format!("<a href=\"/api/v1/exports/{id}/download\">{}</a>", tr(lang, "sandbox.download"))
+                }
+                _ => String::new(),
+            };
+            format!(
+                "<tr><td><code>{table}</code></td><td>{purpose}</td><td>{rows}</td><td id=\"export-{id}\">{state}</td><td>{checks}</td><td>{action}</td></tr>",
+                table = esc(s(e, "table")),
+                purpose = esc(s(e, "purpose")),
+                rows = e["rows"],
+                state = tr(lang, &format!("export_state.{}", s(e, "state"))),
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>{}</h1><table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr></thead><tbody>{rows}</tbody></table>",
+        tr(lang, "nav.exports"),
+        tr(lang, "sandbox.table"),
+        tr(lang, "sandbox.purpose"),
+        tr(lang, "sandbox.rows"),
+        tr(lang, "sandbox.state"),
+        tr(lang, "sandbox.checks"),
+    );
+    page(&app, &caller, "/console/exports", "nav.exports", body)
+}
