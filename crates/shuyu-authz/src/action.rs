@@ -124,6 +124,7 @@ actions! {
     ExportReview => "export.review",
     ExportDownload => "export.download",
     ExportTrace => "export.trace",
+    UploadReview => "upload.review",
 }
 
 #[cfg(test)]

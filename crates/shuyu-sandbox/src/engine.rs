@@ -117,6 +117,13 @@ pub fn read_meta(table_dir: &Path) -> Result<TableMeta> {
     serde_json::from_str(&text).map_err(|e| SandboxError::Engine(format!("table metadata: {e}")))
 }
 
+/// Writes a table's metadata next to its data.
+pub fn write_meta(table_dir: &Path, meta: &TableMeta) -> Result<()> {
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| SandboxError::Engine(e.to_string()))?;
+    std::fs::write(table_dir.join(META_FILE), json)?;
+    Ok(())
+}
+
 /// Writes a table (data and metadata) into `dir/name`, replacing it atomically.
 pub async fn write_table(
     parent: &Path,

@@ -274,6 +274,46 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
     Ok((hex::encode(h.finalize()), n))
 }
 
+/// Loads an operator's own file (WX §16.3) into a workspace table: CSV or JSON lines, every
+/// column as text (the operator casts in SQL), with the same streaming and evidence as a
+/// catalogue dataset. Column names must be SQL identifiers.
+pub fn ingest_upload(input: &Path, format: Format, out_dir: &Path) -> Result<Evidence> {
+    let names: Vec<String> = match format {
+        Format::Csv => {
+            let mut first = String::new();
+            BufReader::new(File::open(input)?).read_line(&mut first)?;
+            header_names(&first)
+        }
+        Format::JsonLines => {
+            let mut first = String::new();
+            BufReader::new(File::open(input)?).read_line(&mut first)?;
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&first)
+                .map_err(|e| SandboxError::Invalid(format!("the first line is not a JSON object: {e}")))?
+                .keys()
+                .cloned()
+                .collect()
+        }
+        Format::Parquet => return Err(SandboxError::Invalid("upload CSV or JSON lines".into())),
+    };
+    if let Some(bad) = names.iter().find(|n| !shuyu_core::grants::is_identifier(n)) {
+        return Err(SandboxError::Invalid(format!(
+            "column name {bad:?}: use lower-case letters, digits and _ so it can be named in SQL"
+        )));
+    }
+    let fields: Vec<FieldSpec> = names
+        .iter()
+        .map(|n| FieldSpec {
+            name: n.clone(),
+            data_type: FieldType::String,
+            format: String::new(),
+            description: String::new(),
+            sensitivity: 1,
+            pii: None,
+        })
+        .collect();
+    ingest(input, format, &fields, out_dir, |_| {})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,7 +42,8 @@ use crate::routes::{
         sandbox::list_workspaces, sandbox::get_workspace, sandbox::attach_grant, sandbox::run_query,
         sandbox::seal_workspace, sandbox::unseal_workspace, sandbox::report_risk, sandbox::destroy_workspace,
         sandbox::get_destruction_certificate, sandbox::request_export, sandbox::list_exports, sandbox::get_export,
-        sandbox::review_export, sandbox::download_export, sandbox::trace_export,
+        sandbox::review_export, sandbox::download_export, sandbox::trace_export, sandbox::upload_data,
+        sandbox::review_upload,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

@@ -2246,6 +2246,33 @@ mod sandbox {
         assert_eq!(w["scratch_tables"][0]["columns"][0]["invisible"], true, "{w}");
         assert!(w["metering"]["queries"].as_i64().unwrap() >= 7);
         assert!(w["metering"]["refused"].as_i64().unwrap() >= 3);
+        // The operator's own data (WX §16.3): readable only after review, then joinable on the
+        // invisible key.
+        let upload = |table: &str, body: &str| {
+            let url = o.app.url(&format!(
+                "/api/v1/workspaces/{ws}/uploads?table={table}&format=csv&source=本机构信贷系统，经借款人授权"
+            ));
+            let body = body.to_string();
+            async move {
+                let token = o.app.login("analyst").await;
+                let r = o.app.client.post(url).bearer_auth(token).body(body).send().await.unwrap();
+                (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        assert_eq!(upload("loans", "Person ID,amount\n1,2\n").await.0, StatusCode::UNPROCESSABLE_ENTITY);
+        let (s, u) = upload("loans", "person_id,amount\n110101199003071234,500000\n999999199001011234,1\n").await;
+        assert_eq!((s, u["state"].as_str()), (StatusCode::CREATED, Some("pending")), "{u}");
+        let join = "SELECT count(*) AS n FROM enterprises e JOIN loans l ON e.legal_rep_id = l.person_id";
+        assert_eq!(query(o, "analyst", &ws, join).await.0, StatusCode::NOT_FOUND, "not before review");
+        let review = format!("/api/v1/uploads/{}/review", u["id"].as_str().unwrap());
+        assert_eq!(
+            o.call("operator", "POST", &review, json!({"approved": true, "reason": "x"})).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let (s, u) = o.call("authority", "POST", &review, json!({"approved": true, "reason": "来源合法"})).await;
+        assert_eq!((s, u["state"].as_str()), (StatusCode::OK, Some("approved")), "{u}");
+        let (s, r) = query(o, "analyst", &ws, join).await;
+        assert_eq!((s, r["rows"].clone()), (StatusCode::OK, json!([[1]])), "{r}");
         // Only members query; no one outside the operator does.
         assert_eq!(query(o, "operator", &ws, "SELECT 1").await.1["code"], "not_a_member");
         assert_eq!(query(o, "processor", &ws, "SELECT 1").await.0, StatusCode::FORBIDDEN);

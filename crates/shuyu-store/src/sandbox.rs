@@ -523,3 +523,86 @@ pub async fn mark_exports_destroyed(conn: &mut AnyConnection, workspace: &str) -
         .await?;
     Ok(())
 }
+
+// ---------------------------------------------------------------- operator uploads
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub operator_org: String,
+    pub table_name: String,
+    /// Where the data comes from and why it is lawful.
+    pub source: String,
+    pub evidence: Value,
+    /// `pending`, `approved`, `refused`.
+    pub state: String,
+    pub reason: Option<String>,
+    pub uploaded_by: String,
+    pub reviewed_by: Option<String>,
+    pub created_at: String,
+}
+
+fn upload_from_row(r: &AnyRow) -> Result<UploadRecord> {
+    Ok(UploadRecord {
+        id: text(r, "id")?,
+        workspace_id: text(r, "workspace_id")?,
+        operator_org: text(r, "operator_org")?,
+        table_name: text(r, "table_name")?,
+        source: text(r, "source")?,
+        evidence: from_json(&text(r, "evidence")?, "workspace_uploads.evidence")?,
+        state: text(r, "state")?,
+        reason: opt_text(r, "reason")?,
+        uploaded_by: text(r, "uploaded_by")?,
+        reviewed_by: opt_text(r, "reviewed_by")?,
+        created_at: text(r, "created_at")?,
+    })
+}
+
+pub async fn insert_upload(conn: &mut AnyConnection, u: &UploadRecord, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO workspace_uploads (id, workspace_id, operator_org, table_name, source, evidence, state, reason, \
+         uploaded_by, reviewed_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+    )
+    .bind(&u.id)
+    .bind(&u.workspace_id)
+    .bind(&u.operator_org)
+    .bind(&u.table_name)
+    .bind(&u.source)
+    .bind(to_json(&u.evidence)?)
+    .bind(&u.state)
+    .bind(&u.reason)
+    .bind(&u.uploaded_by)
+    .bind(&u.reviewed_by)
+    .bind(format_instant(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn update_upload(conn: &mut AnyConnection, u: &UploadRecord, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "UPDATE workspace_uploads SET state = $1, reason = $2, reviewed_by = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(&u.state)
+    .bind(&u.reason)
+    .bind(&u.reviewed_by)
+    .bind(format_instant(now))
+    .bind(&u.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get_upload(conn: &mut AnyConnection, id: &str) -> Result<Option<UploadRecord>> {
+    let row = sqlx::query("SELECT * FROM workspace_uploads WHERE id = $1").bind(id).fetch_optional(conn).await?;
+    row.as_ref().map(upload_from_row).transpose()
+}
+
+pub async fn workspace_uploads(conn: &mut AnyConnection, workspace: &str) -> Result<Vec<UploadRecord>> {
+    let rows = sqlx::query("SELECT * FROM workspace_uploads WHERE workspace_id = $1 ORDER BY created_at, id")
+        .bind(workspace)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(upload_from_row).collect()
+}

@@ -415,6 +415,7 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
     let grants = store::workspace_grants(&mut conn, &w.id).await?;
     let metering = store::metering(&mut conn, &w.id).await?;
     let certificates = store::workspace_certificates(&mut conn, &w.id).await?;
+    let uploads = store::workspace_uploads(&mut conn, &w.id).await?;
     let (rows_exported, bytes_exported) = store::exported(&mut conn, &w.id).await?;
     let mut metering = metering;
     metering["rows_exported"] = json!(rows_exported);
@@ -449,6 +450,7 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
         "scratch_tables": scratch,
         "metering": metering,
         "destruction_certificates": certificates,
+        "uploads": uploads,
     }))
 }
 
@@ -615,9 +617,15 @@ async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Work
             }
         }
     }
+    let approved_uploads = store::workspace_uploads(&mut conn, &w.id)
+        .await?
+        .into_iter()
+        .filter(|u| u.state == "approved")
+        .map(|u| u.table_name)
+        .collect();
     let mut key = [0u8; 32];
     hex::decode_to_slice(&w.masking_key, &mut key).map_err(|_| ApiError::internal())?;
-    Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads: Vec::new(), sealed })
+    Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads, sealed })
 }
 
 #[derive(Deserialize)]
@@ -1176,4 +1184,192 @@ pub async fn trace_export(State(app): State<AppState>, caller: Caller, body: Byt
         "evidence": evidence.into_iter().take(3).collect::<Vec<_>>(),
         "false_attribution_bound": shuyu_sandbox::watermark::FALSE_ATTRIBUTION,
     })))
+}
+
+// ---------------------------------------------------------------- operator uploads
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// The table name inside the workspace.
+    pub table: String,
+    /// `csv` or `jsonl`.
+    pub format: String,
+    /// Where the data comes from and why it is lawful to use.
+    pub source: String,
+}
+
+/// WX §16.3: an operator imports its own lawful data into a workspace; it can be read only after
+/// a reviewer the profile names approves it.
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/uploads", tag = "sandbox", params(("id" = String, Path), UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn upload_data(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceQuery).await?;
+    let user = caller.require_user()?.clone();
+    if !w.members.contains(&user.id.to_string()) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_a_member").with_basis("YXO §22"));
+    }
+    if w.state != "active" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "upload", "state": w.state })));
+    }
+    let format = match q.format.as_str() {
+        "csv" => Format::Csv,
+        "jsonl" | "json" => Format::JsonLines,
+        _ => {
+            return Err(ApiError::validation(vec![FieldProblem::new(
+                "format",
+                "csv or jsonl",
+                "文件格式须为 csv 或 jsonl",
+            )]))
+        }
+    };
+    let mut problems = Vec::new();
+    if !grants::is_identifier(&q.table) {
+        problems.push(FieldProblem::new(
+            "table",
+            "lower-case letters, digits and _",
+            "表名只能使用小写字母、数字和下划线",
+        ));
+    }
+    if q.source.trim().is_empty() {
+        problems.push(FieldProblem::new(
+            "source",
+            "say where the data comes from and why its use is lawful",
+            "请说明数据来源及其合法性",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems).with_basis("WX §16"));
+    }
+    let ws = readable(&app, &w).await?;
+    let taken = ws.governed.iter().any(|g| g.grant.table == q.table)
+        || ws.scratch_tables().contains(&q.table)
+        || store::workspace_uploads(&mut *app.store.acquire().await?, &w.id)
+            .await?
+            .iter()
+            .any(|u| u.table_name == q.table);
+    if taken {
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict").with_details(json!({ "what": q.table })));
+    }
+    let dir = engine::uploads_dir(&workspace_dir(&app, &w.id)).join(&q.table);
+    let upload = data_dir(&app).join("tmp").join(format!("{}.upload", new_id()));
+    let table = q.table.clone();
+    let result = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        let upload = upload.clone();
+        move || -> Result<ingest::Evidence, SandboxError> {
+            if let Some(parent) = upload.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&upload, &body)?;
+            let evidence = ingest::ingest_upload(&upload, format, &dir);
+            let _ = std::fs::remove_file(&upload);
+            let evidence = evidence?;
+            let meta = engine::TableMeta {
+                columns: evidence
+                    .schema
+                    .iter()
+                    .map(|(c, _)| (c.clone(), shuyu_sandbox::lineage::ColumnLineage::stored(&table, c, 1, false)))
+                    .collect(),
+                level: 1,
+                rows: evidence.rows,
+            };
+            engine::write_meta(&dir, &meta)?;
+            Ok(evidence)
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let evidence = match result {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(match e {
+                SandboxError::Invalid(m) => ApiError::validation(vec![FieldProblem::new(
+                    "file",
+                    m,
+                    "文件内容不符合要求：列名须为小写字母、数字和下划线",
+                )]),
+                other => sandbox_error(other),
+            });
+        }
+    };
+    let mut tx = app.begin().await?;
+    let u = store::UploadRecord {
+        id: new_id(),
+        workspace_id: w.id.clone(),
+        operator_org: w.operator_org.to_string(),
+        table_name: q.table,
+        source: q.source,
+        evidence: serde_json::to_value(&evidence).map_err(|_| ApiError::internal())?,
+        state: "pending".into(),
+        reason: None,
+        uploaded_by: user.id.to_string(),
+        reviewed_by: None,
+        created_at: shuyu_core::clock::format_instant(tx.now()),
+    };
+    let now = tx.now();
+    store::insert_upload(tx.conn(), &u, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "upload.submitted",
+        &format!("workspace:{}", w.id),
+        Outcome::Success,
+        json!({ "upload": u.id, "table": u.table_name, "source": u.source, "evidence": u.evidence }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(json!(u))))
+}
+
+#[utoipa::path(post, path = "/api/v1/uploads/{id}/review", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn review_upload(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    app.authorize(&caller, Action::UploadReview, &Resource::platform()).await?;
+    let user = caller.require_user()?.clone();
+    let b: ExportReviewBody = parse_body(body)?;
+    require_reason(&b.reason)?;
+    let kind = organisations::get(&mut *app.store.acquire().await?, user.org_id).await?.map(|o| o.kind);
+    if !kind.is_some_and(|k| app.profile.sandbox.social_data_reviewers.contains(&k)) {
+        return Err(ApiError::forbidden()
+            .with_reason(
+                "the profile does not name you as a reviewer of social data",
+                "本地规则未将贵单位列为社会数据审核单位",
+            )
+            .with_basis("WX §16"));
+    }
+    let mut tx = app.begin().await?;
+    let mut u = store::get_upload(tx.conn(), &id).await?.ok_or_else(|| ApiError::not_found("upload"))?;
+    if u.state != "pending" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "review", "state": u.state })));
+    }
+    u.state = if b.approved { "approved" } else { "refused" }.into();
+    u.reason = Some(b.reason.clone());
+    u.reviewed_by = Some(user.id.to_string());
+    let now = tx.now();
+    store::update_upload(tx.conn(), &u, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "upload.reviewed",
+        &format!("workspace:{}", u.workspace_id),
+        Outcome::Success,
+        json!({ "upload": u.id, "approved": b.approved, "reason": b.reason }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!(u)))
 }
