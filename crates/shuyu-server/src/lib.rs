@@ -60,6 +60,8 @@ pub enum ServerError {
     Core(#[from] shuyu_core::CoreError),
     #[error("search index: {0}")]
     Search(String),
+    #[error("sandbox.query_seconds ({query}) must be below request_timeout_secs ({request}), or queries would outlive their requests")]
+    QueryLimit { query: u64, request: u64 },
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
@@ -98,6 +100,12 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| ServerError::DataDir { path: config.data_dir.display().to_string(), source })?;
     let profile = load_profile(&config.profile)?;
+    if profile.sandbox.query_seconds >= config.request_timeout_secs {
+        return Err(ServerError::QueryLimit {
+            query: profile.sandbox.query_seconds,
+            request: config.request_timeout_secs,
+        });
+    }
     let mut calendar = WorkingCalendar::shipped()?;
     if let Some(dir) = &config.calendar_dir {
         calendar.load_dir(dir)?;
@@ -128,6 +136,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             catalogue_index,
             calendar,
             metrics: Default::default(),
+            running_queries: Default::default(),
         }),
     };
     catalogue::rebuild_index(&state).await.map_err(|e| ServerError::Search(e.body.message.clone()))?;

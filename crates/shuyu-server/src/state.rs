@@ -37,6 +37,15 @@ pub struct Inner {
     pub catalogue_index: shuyu_search::CatalogueIndex,
     pub calendar: WorkingCalendar,
     pub metrics: Metrics,
+    /// Workspace queries in progress, by query id: the author and how to stop it.
+    pub running_queries: std::sync::Mutex<std::collections::HashMap<String, RunningQuery>>,
+}
+
+/// A query that can be cancelled while it runs.
+pub struct RunningQuery {
+    pub workspace: String,
+    pub user: String,
+    pub abort: tokio::task::AbortHandle,
 }
 
 impl std::ops::Deref for AppState {

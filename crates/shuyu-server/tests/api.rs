@@ -2273,6 +2273,41 @@ mod sandbox {
         assert_eq!((s, u["state"].as_str()), (StatusCode::OK, Some("approved")), "{u}");
         let (s, r) = query(o, "analyst", &ws, join).await;
         assert_eq!((s, r["rows"].clone()), (StatusCode::OK, json!([[1]])), "{r}");
+        // A runaway query is cancelled by its author and recorded as cancelled.
+        // Thirty-two copies of a two-row table: four billion rows to count.
+        let runaway = format!(
+            "SELECT count(*) FROM {}",
+            (0..32).map(|i| format!("enterprises t{i}")).collect::<Vec<_>>().join(", ")
+        );
+        let qid = "0190a5c4-1f1e-7c3a-9f00-00000000c0de";
+        let running = {
+            let ws = ws.clone();
+            let token = o.app.login("analyst").await;
+            let url = o.app.url(&format!("/api/v1/workspaces/{ws}/queries"));
+            let client = o.app.client.clone();
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"sql": runaway.clone(), "query_id": qid}))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+            })
+        };
+        let cancel = format!("/api/v1/workspaces/{ws}/queries/{qid}/cancel");
+        let mut cancelled = false;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if o.call("analyst", "POST", &cancel, json!({})).await.0 == StatusCode::OK {
+                cancelled = true;
+                break;
+            }
+        }
+        assert!(cancelled, "the running query could be cancelled");
+        let (s, e) = running.await.unwrap();
+        assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("query_cancelled")), "{e}");
         // Only members query; no one outside the operator does.
         assert_eq!(query(o, "operator", &ws, "SELECT 1").await.1["code"], "not_a_member");
         assert_eq!(query(o, "processor", &ws, "SELECT 1").await.0, StatusCode::FORBIDDEN);

@@ -111,6 +111,7 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/workspaces/{id}", get(sandbox::get_workspace))
         .route("/api/v1/workspaces/{id}/grants", post(sandbox::attach_grant))
         .route("/api/v1/workspaces/{id}/queries", post(sandbox::run_query))
+        .route("/api/v1/workspaces/{id}/queries/{query_id}/cancel", post(sandbox::cancel_query))
         .route("/api/v1/workspaces/{id}/seal", post(sandbox::seal_workspace))
         .route("/api/v1/workspaces/{id}/unseal", post(sandbox::unseal_workspace))
         .route("/api/v1/workspaces/{id}/risk-reports", post(sandbox::report_risk))

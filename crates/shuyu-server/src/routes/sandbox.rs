@@ -632,6 +632,9 @@ async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Work
 #[serde(deny_unknown_fields)]
 struct QueryBody {
     sql: String,
+    /// A UUID the client picks, to cancel the query while it runs.
+    #[serde(default)]
+    query_id: Option<uuid::Uuid>,
 }
 
 fn limits(app: &AppState) -> Limits {
@@ -641,6 +644,22 @@ fn limits(app: &AppState) -> Limits {
         memory_bytes: usize::try_from(sb.query_memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         display_rows: usize::try_from(sb.query_display_rows).unwrap_or(1000),
         partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+    }
+}
+
+/// Unregisters a running query, and stops it if it is still running.
+struct StopOnDrop<'a> {
+    app: &'a AppState,
+    id: &'a str,
+    abort: tokio::task::AbortHandle,
+}
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.abort.abort();
+        if let Ok(mut running) = self.app.running_queries.lock() {
+            running.remove(self.id);
+        }
     }
 }
 
@@ -678,7 +697,36 @@ pub async fn run_query(
     check_clearance(&app, user.id).await?;
     let b: QueryBody = parse_body(body)?;
     let ws = readable(&app, &w).await?;
-    let result = ws.run(&b.sql, &limits(&app)).await;
+    let query_id = b.query_id.map(|u| u.to_string()).unwrap_or_else(new_id);
+    let task = {
+        let sql = b.sql.clone();
+        let limits = limits(&app);
+        tokio::spawn(async move { ws.run(&sql, &limits).await })
+    };
+    {
+        let mut running = app.running_queries.lock().map_err(|_| ApiError::internal())?;
+        if running.contains_key(&query_id) {
+            task.abort();
+            return Err(ApiError::new(StatusCode::CONFLICT, "conflict").with_details(json!({ "what": query_id })));
+        }
+        running.insert(
+            query_id.clone(),
+            crate::state::RunningQuery {
+                workspace: w.id.clone(),
+                user: user.id.to_string(),
+                abort: task.abort_handle(),
+            },
+        );
+    }
+    // If the request goes away (client gone, request timeout), the query stops with it.
+    let guard = StopOnDrop { app: &app, id: &query_id, abort: task.abort_handle() };
+    let joined = task.await;
+    drop(guard);
+    let result = match joined {
+        Ok(r) => r,
+        Err(e) if e.is_cancelled() => Err(SandboxError::Cancelled),
+        Err(_) => Err(SandboxError::Engine("the query task failed".into())),
+    };
     let (outcome, rows, metering, touched) = match &result {
         Ok(out) => {
             let (name, rows) = match &out.outcome {
@@ -692,7 +740,7 @@ pub async fn run_query(
     };
     let mut tx = app.begin().await?;
     let q = QueryRecord {
-        id: new_id(),
+        id: query_id.clone(),
         workspace_id: w.id.clone(),
         operator_org: w.operator_org,
         user_id: user.id.to_string(),
@@ -1372,4 +1420,30 @@ pub async fn review_upload(
     .await?;
     tx.commit().await?;
     Ok(Json(json!(u)))
+}
+
+/// Stops a running query: its author, or the authority, may cancel it.
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/queries/{query_id}/cancel", tag = "sandbox",
+    params(("id" = String, Path), ("query_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn cancel_query(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((id, query_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceRead).await?;
+    let user = caller.require_user()?.clone();
+    let authority = app.authz.authorize(&caller.principal, Action::WorkspaceSeal, &workspace_resource(&w)).is_ok();
+    let abort = {
+        let running = app.running_queries.lock().map_err(|_| ApiError::internal())?;
+        match running.get(&query_id) {
+            Some(r) if r.workspace == w.id && (r.user == user.id.to_string() || authority) => r.abort.clone(),
+            Some(r) if r.workspace == w.id => return Err(ApiError::forbidden()),
+            _ => return Err(ApiError::not_found("running query")),
+        }
+    };
+    abort.abort();
+    app.record_access(&caller, Action::WorkspaceRead, &format!("workspace:{}", w.id), json!({ "cancelled": query_id }))
+        .await?;
+    Ok(Json(json!({ "query": query_id, "cancelled": true })))
 }
