@@ -224,7 +224,7 @@ pub async fn run(
     // Generation and ingestion throughput.
     let csv_dir = tmp.path().join("gen");
     let started = Instant::now();
-    crate::gen::run("residents", gen_rows, 2026, gen_rows, &csv_dir)?;
+    crate::gen::run("residents", gen_rows, 2026, gen_rows, &csv_dir, false)?;
     let gen_time = started.elapsed();
     rows.push(Row {
         what: "shuyu gen residents",

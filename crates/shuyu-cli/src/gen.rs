@@ -2,8 +2,9 @@
 //! function of (seed, dataset, row number) through our own SplitMix64, so output never depends on
 //! a library's random algorithm, and datasets join: enterprise `legal_rep_id`, traffic
 //! `owner_id` refer to resident rows by the same formula. Identifiers carry valid check
-//! characters (resident IDs, USCCs) and valid birth dates. CSV for now; Parquet comes with the
-//! sandbox's Arrow stack.
+//! characters (resident IDs, USCCs) and valid birth dates. CSV or Parquet (text columns).
+//! Social insurance records name employers among the first `residents / 10` enterprise rows,
+//! so generate enterprises with that many rows to join them.
 
 use std::io::Write;
 use std::path::Path;
@@ -44,6 +45,8 @@ impl Rng {
 const RESIDENTS: u64 = 1;
 const ENTERPRISES: u64 = 2;
 const TRAFFIC: u64 = 3;
+const SOCIAL: u64 = 4;
+const MEDICAL: u64 = 5;
 
 const DISTRICTS: &[(&str, &str)] = &[
     ("320202", "梁溪区"),
@@ -132,11 +135,58 @@ fn traffic_row(seed: u64, row: u64, residents: u64) -> Vec<String> {
     vec![format!("T{row:010}"), plate, owner, kind.to_string(), fine.to_string(), day.to_string()]
 }
 
+/// How many enterprises employ the residents (social insurance employers).
+fn enterprises_for(residents: u64) -> u64 {
+    (residents / 10).max(1)
+}
+
+const HOSPITALS: &[&str] =
+    &["无锡市人民医院", "无锡市第二人民医院", "无锡市中医医院", "江南大学附属医院", "无锡市儿童医院"];
+const DEPARTMENTS: &[&str] = &["内科", "外科", "儿科", "妇产科", "眼科", "口腔科", "急诊科"];
+const DIAGNOSES: &[&str] = &["J06.9", "I10", "E11.9", "K29.7", "M54.5", "J20.9", "N39.0", "H52.1"];
+
+fn social_row(seed: u64, row: u64, residents: u64) -> Vec<String> {
+    let mut r = Rng::for_row(seed, SOCIAL, row);
+    let person = resident_id(seed, r.below(residents.max(1))).0;
+    let employer = enterprise_row(seed, r.below(enterprises_for(residents)), residents).remove(0);
+    let base = 3_000 + r.below(27_000);
+    let month = 1 + r.below(12);
+    let status = *r.pick(&["正常缴费", "正常缴费", "正常缴费", "暂停缴费", "补缴"]);
+    vec![
+        format!("S{row:010}"),
+        person,
+        employer,
+        format!("2025-{month:02}"),
+        base.to_string(),
+        format!("{:.2}", base as f64 * 0.08),
+        format!("{:.2}", base as f64 * 0.02),
+        status.to_string(),
+    ]
+}
+
+fn medical_row(seed: u64, row: u64, residents: u64) -> Vec<String> {
+    let mut r = Rng::for_row(seed, MEDICAL, row);
+    let person = resident_id(seed, r.below(residents.max(1))).0;
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
+        .and_then(|d| d.checked_add_days(chrono::Days::new(r.below(365))))
+        .unwrap_or_default();
+    let cost = 50 + r.below(20_000);
+    vec![
+        format!("M{row:010}"),
+        person,
+        r.pick(HOSPITALS).to_string(),
+        r.pick(DEPARTMENTS).to_string(),
+        day.to_string(),
+        r.pick(DIAGNOSES).to_string(),
+        format!("{}.{:02}", cost, r.below(100)),
+    ]
+}
+
 /// Makes row `i` of a dataset.
 type RowFn = Box<dyn Fn(u64) -> Vec<String>>;
 
 /// Writes `rows` rows of `dataset` as CSV to `out/<dataset>.csv`, with a progress bar.
-pub fn run(dataset: &str, rows: u64, seed: u64, residents: u64, out: &Path) -> Result<ExitCode> {
+pub fn run(dataset: &str, rows: u64, seed: u64, residents: u64, out: &Path, parquet: bool) -> Result<ExitCode> {
     let (header, row_fn): (&[&str], RowFn) = match dataset {
         "residents" => (
             &["resident_id", "name", "gender", "birth_date", "mobile", "address", "household_id"],
@@ -150,8 +200,21 @@ pub fn run(dataset: &str, rows: u64, seed: u64, residents: u64, out: &Path) -> R
             &["case_id", "plate", "owner_id", "violation", "fine", "date"],
             Box::new(move |i| traffic_row(seed, i, residents)),
         ),
-        other => bail!("unknown dataset {other:?}: use residents, enterprises or traffic_violations"),
+        "social_insurance" => (
+            &["record_id", "resident_id", "employer_uscc", "month", "base", "pension_paid", "medical_paid", "status"],
+            Box::new(move |i| social_row(seed, i, residents)),
+        ),
+        "medical_visits" => (
+            &["visit_id", "resident_id", "hospital", "department", "visit_date", "diagnosis", "cost"],
+            Box::new(move |i| medical_row(seed, i, residents)),
+        ),
+        other => bail!(
+            "unknown dataset {other:?}: use residents, enterprises, traffic_violations, social_insurance or medical_visits"
+        ),
     };
+    if parquet {
+        return write_parquet(dataset, header, &row_fn, rows, seed, out);
+    }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let path = out.join(format!("{dataset}.csv"));
     let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
@@ -169,6 +232,40 @@ pub fn run(dataset: &str, rows: u64, seed: u64, residents: u64, out: &Path) -> R
     w.flush()?;
     pb.finish_and_clear();
     println!("{} rows of {dataset} (seed {seed}) → {}", rows, path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the rows as Parquet, every column text, in row groups of 128 Ki rows.
+fn write_parquet(dataset: &str, header: &[&str], row_fn: &RowFn, rows: u64, seed: u64, out: &Path) -> Result<ExitCode> {
+    use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join(format!("{dataset}.parquet"));
+    let schema =
+        Arc::new(Schema::new(header.iter().map(|h| Field::new(*h, DataType::Utf8, false)).collect::<Vec<_>>()));
+    let file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None)?;
+    let pb = bar(rows, dataset);
+    let chunk = 128 * 1024;
+    let mut start = 0;
+    while start < rows {
+        let end = (start + chunk).min(rows);
+        let mut builders: Vec<StringBuilder> = header.iter().map(|_| StringBuilder::new()).collect();
+        for i in start..end {
+            for (b, v) in builders.iter_mut().zip(row_fn(i)) {
+                b.append_value(v);
+            }
+        }
+        let columns: Vec<ArrayRef> = builders.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+        writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+        pb.set_position(end);
+        start = end;
+    }
+    writer.close()?;
+    pb.finish_and_clear();
+    println!("{rows} rows of {dataset} (seed {seed}) → {}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -190,6 +287,12 @@ mod tests {
             let t = traffic_row(7, i, 1000);
             assert!(Plate::parse(&t[1]).is_ok(), "{}", t[1]);
         }
+        // Social insurance and medical visits name residents; employers are enterprises.
+        let social = social_row(7, 1, 10);
+        assert!((0..10).any(|k| resident_row(7, k)[0] == social[1]));
+        assert!((0..enterprises_for(10)).any(|k| enterprise_row(7, k, 10)[0] == social[2]));
+        let visit = medical_row(7, 1, 10);
+        assert!((0..10).any(|k| resident_row(7, k)[0] == visit[1]));
         // The legal representative is resident number k of the same seed.
         let e = enterprise_row(7, 3, 10);
         assert!((0..10).any(|k| resident_row(7, k)[0] == e[2]));

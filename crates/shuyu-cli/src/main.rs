@@ -52,9 +52,10 @@ enum Command {
         command: ProfileCommand,
     },
     /// Write deterministic synthetic public-sector data (residents, enterprises, traffic
-    /// violations) as CSV; datasets of the same seed join on resident IDs.
+    /// violations, social insurance, medical visits) as CSV or Parquet; datasets of the same seed
+    /// join on resident IDs and credit codes.
     Gen {
-        /// residents, enterprises or traffic_violations.
+        /// residents, enterprises, traffic_violations, social_insurance or medical_visits.
         #[arg(long)]
         dataset: String,
         #[arg(long, default_value_t = 10_000)]
@@ -66,6 +67,9 @@ enum Command {
         residents: u64,
         #[arg(long, default_value = "gen")]
         out: PathBuf,
+        /// csv or parquet.
+        #[arg(long, default_value = "csv")]
+        format: String,
     },
     /// Suggest each column's personal-information type and sensitivity level from a CSV sample.
     Classify {
@@ -247,7 +251,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ServerConfig { data_dir: store.data_dir, database_url: store.database_url, ..ServerConfig::default() };
             runtime()?.block_on(ingest::run(config, &file, &entry, &username, format.as_deref()))
         }
-        Command::Gen { dataset, rows, seed, residents, out } => gen::run(&dataset, rows, seed, residents, &out),
+        Command::Gen { dataset, rows, seed, residents, out, format } => match format.as_str() {
+            "csv" | "parquet" => gen::run(&dataset, rows, seed, residents, &out, format == "parquet"),
+            other => anyhow::bail!("unknown format {other}: use csv or parquet"),
+        },
         Command::Classify { file, sample } => classify::run(&file, sample),
     }
 }

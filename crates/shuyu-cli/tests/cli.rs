@@ -250,3 +250,30 @@ fn generated_residents_are_classified_column_by_column() {
     let rep = enterprises.lines().nth(1).unwrap().split(',').nth(2).unwrap().to_string();
     assert!(residents.contains(&rep), "legal representative {rep} is a generated resident");
 }
+
+#[test]
+fn social_insurance_and_medical_visits_as_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    for dataset in ["social_insurance", "medical_visits"] {
+        let o = run(&[
+            "gen",
+            "--dataset",
+            dataset,
+            "--rows",
+            "1000",
+            "--residents",
+            "500",
+            "--format",
+            "parquet",
+            "--out",
+            out,
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let file = std::fs::File::open(dir.path().join(format!("{dataset}.parquet"))).unwrap();
+        let reader = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let rows: i64 = reader.metadata().row_groups().iter().map(|g| g.num_rows()).sum();
+        assert_eq!(rows, 1000);
+        assert_eq!(reader.schema().field(1).name(), "resident_id");
+    }
+}

@@ -152,7 +152,31 @@ pub async fn run(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
     // Grants past their last day expire; what was derived from them is destroyed.
     let grants = store::list_grants(&mut *app.store.acquire().await?, None).await?;
     for g in grants {
-        if !matches!(g.state, GrantState::Approved | GrantState::Provisioned) || g.request.valid_until >= today {
+        if !matches!(g.state, GrantState::Approved | GrantState::Provisioned) {
+            continue;
+        }
+        let standing = operators::standing(&mut *app.store.acquire().await?, g.operator_org).await?;
+        if standing.status == OrgStatus::Terminated {
+            // Termination ends every grant of the operator (JS §23).
+            let mut tx = app.begin().await?;
+            let mut fresh = store::get_grant(tx.conn(), &g.id).await?.ok_or_else(|| ApiError::not_found("grant"))?;
+            fresh.state = GrantState::Revoked;
+            fresh.reason = Some("the operator's authorization was terminated".into());
+            let now = tx.now();
+            store::update_grant(tx.conn(), &fresh, now).await?;
+            tx.audit(
+                &ctx,
+                "grant.revoked",
+                &format!("grant:{}", g.id),
+                Outcome::Success,
+                json!({ "reason": fresh.reason, "basis": "JS §23" }),
+            )
+            .await?;
+            tx.commit().await?;
+            done += 1;
+            continue;
+        }
+        if g.request.valid_until >= today {
             continue;
         }
         let mut tx = app.begin().await?;

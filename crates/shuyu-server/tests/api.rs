@@ -2438,9 +2438,17 @@ mod sandbox {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        o.go_to("2026-12-03").await;
+        // At once, not at the next scheduler run; the audit trail stays.
         let (_, w) = o.call("authority", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
         assert_eq!(w["state"], "destroyed");
+        let (_, events) =
+            o.call("auditor", "GET", &format!("/api/v1/audit/events?resource=workspace:{ws}"), json!({})).await;
+        let actions: Vec<_> =
+            events["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+        assert!(
+            actions.contains(&"workspace.created".to_string()) && actions.contains(&"workspace.destroyed".to_string()),
+            "{actions:?}"
+        );
         assert_eq!(w["destruction_certificates"].as_array().unwrap().len(), 2);
         assert!(!dir.exists());
     }

@@ -928,6 +928,13 @@ pub async fn supervise(
     operators::set_standing(tx.conn(), org, &s).await?;
     tx.audit(&caller.ctx, &format!("organisation.{action}"), &org.resource(), Outcome::Success, details).await?;
     tx.commit().await?;
+    if matches!(s.status, OrgStatus::Suspended | OrgStatus::Terminated) {
+        // Seal or destroy the operator's workspaces now rather than at the next scheduler tick
+        // (JS §23); the scheduler finishes anything this leaves.
+        if let Err(e) = crate::sandbox::run(&app, app.clock.today()).await {
+            tracing::warn!(code = %e.body.code, "sandbox follow-up of a status change");
+        }
+    }
     Ok(Json(json!({
         "organisation": org.to_string(),
         "status": s.status.as_str(),
