@@ -293,6 +293,38 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Generated residents and enterprises loaded into the demo's two matching catalogue entries,
+/// as the data steward would, so the sandbox has data to grant and query.
+async fn load_demo_data(state: &shuyu_server::AppState, data_dir: &std::path::Path) -> Result<()> {
+    let input = data_dir.join("demo-input");
+    gen::run("residents", 20_000, 2026, 20_000, &input, false)?;
+    gen::run("enterprises", 2_000, 2026, 20_000, &input, false)?;
+    let mut conn = state.store.acquire().await?;
+    let steward =
+        shuyu_store::users::find_by_username(&mut conn, "steward").await?.context("the demo steward is missing")?;
+    let entries = shuyu_store::catalogue::list(&mut conn, None, true).await?;
+    drop(conn);
+    let ctx = shuyu_store::AuditContext {
+        actor: steward.id.to_string(),
+        organisation: steward.org_id.to_string(),
+        request_id: "demo-seed".into(),
+        client_addr: "cli".into(),
+    };
+    for (name, file) in [("常住人口基本信息", "residents.csv"), ("市场主体登记信息", "enterprises.csv")]
+    {
+        let Some(entry) = entries.iter().find(|e| e.published.as_ref().is_some_and(|m| m.name == name)) else {
+            continue;
+        };
+        let format = shuyu_sandbox::ingest::Format::Csv;
+        let record =
+            shuyu_server::sandbox::ingest_file(state, &ctx, entry, &steward, &input.join(file), format, |_| {})
+                .await
+                .map_err(api_err)?;
+        println!("{name}: {} rows loaded (dataset {})", record.evidence["rows"], record.id);
+    }
+    Ok(())
+}
+
 fn api_err(e: shuyu_server::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.body.code, e.body.message)
 }
@@ -312,6 +344,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let accounts = shuyu_server::demo::seed(&state).await.map_err(api_err)?;
     if !accounts.is_empty() {
         shuyu_server::demo::seed_showcase(&state).await.map_err(api_err)?;
+        load_demo_data(&state, &args.data_dir).await?;
     }
     println!("数域 Shuyu demo — data in {}", args.data_dir.display());
     if accounts.is_empty() {

@@ -191,7 +191,30 @@ const DEMO_ENTRIES: &[DemoEntry] = &[
         "unconditional",
         "conditional",
         "daily",
-        &[("uscc", "统一社会信用代码", 1), ("company_name", "企业名称", 1), ("legal_rep_id", "法定代表人身份证号", 4)],
+        &[
+            ("uscc", "统一社会信用代码", 1),
+            ("name", "企业名称", 1),
+            ("legal_rep_id", "法定代表人身份证号", 4),
+            ("industry", "国民经济行业分类代码", 1),
+            ("registered_capital", "注册资本（元）", 1),
+            ("status", "登记状态", 1),
+        ],
+    ),
+    (
+        "常住人口基本信息",
+        "S92",
+        "conditional",
+        "conditional",
+        "daily",
+        &[
+            ("resident_id", "公民身份号码", 4),
+            ("name", "姓名", 3),
+            ("gender", "性别", 2),
+            ("birth_date", "出生日期", 3),
+            ("mobile", "手机号码", 3),
+            ("address", "居住地址", 3),
+            ("household_id", "户号", 2),
+        ],
     ),
     (
         "公交线路与站点",
@@ -240,8 +263,20 @@ fn demo_metadata(entry: &DemoEntry, region: &str) -> Result<shuyu_core::catalogu
     let fields: Vec<_> = fields
         .iter()
         .map(|(n, d, level)| {
-            let pii = (*level >= 4).then_some("resident_id");
-            json!({"name": n, "type": "string", "description": d, "sensitivity": level, "pii": pii})
+            // The demo's fields match `shuyu gen`'s columns, so generated files load as they are.
+            let pii = match (*n, *level) {
+                (_, 4) => Some("resident_id"),
+                ("name", 3) => Some("name"),
+                ("mobile", _) => Some("mobile"),
+                ("address", _) => Some("address"),
+                _ => None,
+            };
+            let kind = match *n {
+                "registered_capital" => "integer",
+                "birth_date" => "date",
+                _ => "string",
+            };
+            json!({"name": n, "type": kind, "description": d, "sensitivity": level, "pii": pii})
         })
         .collect();
     serde_json::from_value(json!({
