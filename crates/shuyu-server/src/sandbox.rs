@@ -24,6 +24,30 @@ use shuyu_store::users::UserRecord;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+/// The timer kind of a data request awaiting its reviewers.
+pub const GRANT: &str = "grant";
+
+/// A data request whose reviewers missed the profile's deadline is flagged for the authority
+/// (an audited `grant.review_overdue`); it stays pending, since silence is neither yes nor no.
+pub async fn fire(
+    tx: &mut shuyu_store::WriteTx,
+    ctx: &AuditContext,
+    timer: &shuyu_store::timers::DueTimer,
+) -> ApiResult<()> {
+    let g = store::get_grant(tx.conn(), &timer.object_id).await?.ok_or_else(|| ApiError::not_found("grant"))?;
+    shuyu_store::timers::set(tx.conn(), GRANT, &g.id, None).await?;
+    let reviewed: Vec<String> = g.reviews.iter().map(|r| r.reviewer.to_string()).collect();
+    tx.audit(
+        ctx,
+        "grant.review_overdue",
+        &format!("grant:{}", g.id),
+        Outcome::Success,
+        json!({ "due_on": timer.due_on.to_string(), "reviewed_by": reviewed, "state": g.state }),
+    )
+    .await?;
+    Ok(())
+}
+
 pub fn workspace_dir(app: &AppState, id: &str) -> PathBuf {
     app.config.data_dir.join("workspaces").join(id)
 }

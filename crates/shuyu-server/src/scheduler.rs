@@ -59,6 +59,7 @@ async fn fire_due_timers(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
         let fired = match timer.kind.as_str() {
             registry::REGISTRATION | registry::OBJECTION => registry::fire(app, &mut tx, &ctx, &timer, today).await,
             operators::ORGANISATION => operators::fire(&mut tx, &ctx, &timer).await,
+            crate::sandbox::GRANT => crate::sandbox::fire(&mut tx, &ctx, &timer).await,
             _ => catalogue::fire(&mut tx, &ctx, &timer, today).await,
         };
         match fired {

@@ -2177,6 +2177,7 @@ mod sandbox {
         assert_eq!(s, StatusCode::CREATED, "{g}");
         let gid = g["id"].as_str().unwrap().to_string();
         assert_eq!(g["awaiting"], json!(["authority", "industry_department", "source_department"]));
+        assert_eq!(g["review_due_on"], "2026-11-04", "10 working days (wuxi profile)");
         let o = &o;
         let review = |who: &'static str| {
             let path = format!("/api/v1/grants/{gid}/reviews");
@@ -2405,9 +2406,18 @@ mod sandbox {
         let names = "CREATE TABLE names AS SELECT company_name FROM enterprises";
         assert_eq!(query(o, "analyst", &ws, names).await.0, StatusCode::OK);
         assert_eq!(query(o, "analyst", &ws, "CREATE TABLE constants AS SELECT 1 AS one").await.0, StatusCode::OK);
+        // A second request that nobody reviews: flagged overdue when the deadline passes.
+        let (_, pending) = o.call("operator", "POST", "/api/v1/grants", request(&aid, &entry, "masked")).await;
+        let pending = pending["id"].as_str().unwrap().to_string();
         o.go_to("2026-12-01").await;
         let (_, g) = o.call("operator", "GET", &format!("/api/v1/grants/{gid}"), json!({})).await;
         assert_eq!(g["state"], "expired");
+        let (_, events) = o.call("auditor", "GET", "/api/v1/audit/events?action=grant.review_overdue", json!({})).await;
+        let flagged: Vec<_> =
+            events["events"].as_array().unwrap().iter().map(|e| e["resource"].as_str().unwrap().to_string()).collect();
+        assert_eq!(flagged, vec![format!("grant:{pending}")]);
+        let (_, p) = o.call("operator", "GET", &format!("/api/v1/grants/{pending}"), json!({})).await;
+        assert_eq!(p["state"], "pending", "silence is neither approval nor refusal");
         let (_, w) = o.call("operator", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
         let names: Vec<_> =
             w["scratch_tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();

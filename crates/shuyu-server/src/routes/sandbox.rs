@@ -237,16 +237,23 @@ pub async fn request_grant(
     };
     let now = tx.now();
     store::insert_grant(tx.conn(), &g, now).await?;
+    // The reviewers' deadline: when it passes the request is flagged overdue, not decided.
+    let due_on = app.calendar.add_working_days(app.clock.today(), app.profile.sandbox.request_review_days)?;
+    let timer =
+        shuyu_core::workflow::Timer { due_on, awaiting: "reviewers", expiry: shuyu_core::workflow::Expiry::Escalate };
+    shuyu_store::timers::set(tx.conn(), crate::sandbox::GRANT, &g.id, Some(&timer)).await?;
     tx.audit(
         &caller.ctx,
         "grant.requested",
         &format!("grant:{}", g.id),
         Outcome::Success,
-        json!({ "request": g.request }),
+        json!({ "request": g.request, "review_due_on": due_on }),
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(grant_view(&g, &app.profile.sandbox.request_reviewers))))
+    let mut view = grant_view(&g, &app.profile.sandbox.request_reviewers);
+    view["review_due_on"] = json!(due_on);
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Reviewers see every grant; operators see their own.
@@ -352,6 +359,9 @@ pub async fn review_grant(
     }
     let now = tx.now();
     store::update_grant(tx.conn(), &g, now).await?;
+    if g.state != GrantState::Pending {
+        shuyu_store::timers::set(tx.conn(), crate::sandbox::GRANT, &g.id, None).await?;
+    }
     tx.audit(
         &caller.ctx,
         "grant.reviewed",
