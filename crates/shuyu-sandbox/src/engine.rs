@@ -168,6 +168,29 @@ fn not_allowed(what: &str) -> SandboxError {
     )
 }
 
+/// Stored dataset versions never change once written (a new load is a new directory), so their
+/// table providers — schema read from the Parquet footers once — are shared across queries.
+fn dataset_cache() -> &'static std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<dyn TableProvider>>> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<dyn TableProvider>>>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+async fn stored_dataset(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvider>> {
+    if let Some(hit) = dataset_cache().lock().ok().and_then(|c| c.get(dir).cloned()) {
+        return Ok(hit);
+    }
+    let provider = listing(ctx, dir).await?;
+    if let Ok(mut c) = dataset_cache().lock() {
+        // Bounded: a long-running server sees few distinct dataset versions, but never grow without end.
+        if c.len() > 4096 {
+            c.clear();
+        }
+        c.insert(dir.to_path_buf(), provider.clone());
+    }
+    Ok(provider)
+}
+
 async fn listing(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvider>> {
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
@@ -216,7 +239,7 @@ impl Workspace {
         let ctx = SessionContext::new_with_state(state);
         let mut lineage = TableLineage::new();
         for g in &self.governed {
-            let raw = listing(&ctx, &g.dir).await?;
+            let raw = stored_dataset(&ctx, &g.dir).await?;
             let filter = match &g.grant.row_filter {
                 Some(sql) => {
                     let schema = DFSchema::try_from(raw.schema().as_ref().clone())?;
