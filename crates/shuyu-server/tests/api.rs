@@ -7,6 +7,25 @@ use kit::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// Runs one scenario function `async fn name(backend: Backend)` on both backends.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(Backend::Postgres).await;
+            }
+        }
+    };
+}
+
 /// Runs one scenario on both backends.
 macro_rules! both {
     ($name:ident, $body:expr) => {
@@ -1173,24 +1192,6 @@ mod registration {
         assert_eq!(c["verified"], false);
     }
 
-    macro_rules! on_both {
-        ($name:ident) => {
-            mod $name {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(Backend::Postgres).await;
-                }
-            }
-        };
-    }
-
     on_both!(supplement_then_silence_withdraws);
     on_both!(objection_upheld_ends_the_registration);
     on_both!(clean_run_ends_in_a_certificate_that_verifies);
@@ -1892,24 +1893,6 @@ pub(crate) mod operators {
         o.go_to("2027-11-01").await;
         let (_, a) = o.call("authority", "GET", &format!("/api/v1/agreements/{aid}"), json!({})).await;
         assert_eq!(a["state"], "expired", "an agreement past its last day ends by itself");
-    }
-
-    macro_rules! on_both {
-        ($name:ident) => {
-            mod $name {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(Backend::Postgres).await;
-                }
-            }
-        };
     }
 
     async fn personnel_clearance_lapses_with_the_confidentiality_agreement(backend: Backend) {
@@ -2640,24 +2623,6 @@ mod sandbox {
         let exports = page.eval("document.querySelector('main table').innerText").await;
         let exports = exports.as_str().unwrap_or_default().to_string();
         assert!(exports.contains("summary") && exports.contains("待审核"), "{exports}");
-    }
-
-    macro_rules! on_both {
-        ($name:ident) => {
-            mod $name {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(Backend::Postgres).await;
-                }
-            }
-        };
     }
 
     on_both!(from_ingestion_to_sealed_workspace);
