@@ -20,10 +20,10 @@ pub async fn run(
     format: Option<&str>,
 ) -> Result<ExitCode> {
     let format = match format {
-        Some("csv") => Format::Csv,
-        Some("jsonl") | Some("json") => Format::JsonLines,
-        Some("parquet") => Format::Parquet,
-        Some(other) => bail!("unknown format {other}: use csv, jsonl or parquet"),
+        Some(name) => match Format::parse(name) {
+            Some(f) => f,
+            None => bail!("unknown format {name}: use csv, jsonl or parquet"),
+        },
         None => Format::from_name(&file.to_string_lossy())
             .context("cannot tell the format from the file name; pass --format csv|jsonl|parquet")?,
     };

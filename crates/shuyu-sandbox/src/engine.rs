@@ -150,8 +150,7 @@ pub async fn write_table(
     writer.close().map_err(|e| SandboxError::Engine(e.to_string()))?;
     let meta =
         TableMeta { columns: schema.fields().iter().map(|f| f.name().clone()).zip(columns).collect(), level, rows };
-    let json = serde_json::to_vec_pretty(&meta).map_err(|e| SandboxError::Engine(e.to_string()))?;
-    std::fs::write(tmp.join(META_FILE), json)?;
+    write_meta(&tmp, &meta)?;
     let dest = parent.join(name);
     if dest.exists() {
         std::fs::remove_dir_all(&dest)?;
@@ -208,22 +207,28 @@ fn sum_metrics(plan: &Arc<dyn ExecutionPlan>, m: &mut Metering) {
     }
 }
 
-impl Workspace {
-    fn table_names(&self, sub: &Path) -> Vec<String> {
-        let Ok(read) = std::fs::read_dir(sub) else { return Vec::new() };
-        let mut names: Vec<String> = read
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().join(DATA_FILE).exists())
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|n| is_identifier(n))
-            .collect();
-        names.sort();
-        names
-    }
+/// The tables stored under `sub` (each a directory with a data file), by name.
+fn table_names(sub: &Path) -> Vec<String> {
+    let Ok(read) = std::fs::read_dir(sub) else { return Vec::new() };
+    let mut names: Vec<String> = read
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(DATA_FILE).exists())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| is_identifier(n))
+        .collect();
+    names.sort();
+    names
+}
 
+/// The scratch tables of the workspace whose directory is `dir`, by name.
+pub fn scratch_tables(dir: &Path) -> Vec<String> {
+    table_names(&scratch_dir(dir))
+}
+
+impl Workspace {
     /// The scratch tables, by name.
     pub fn scratch_tables(&self) -> Vec<String> {
-        self.table_names(&scratch_dir(&self.dir))
+        scratch_tables(&self.dir)
     }
 
     async fn context(&self, limits: &Limits) -> Result<(SessionContext, TableLineage)> {
@@ -253,7 +258,7 @@ impl Workspace {
         }
         let uploads = uploads_dir(&self.dir);
         let approved: Vec<String> =
-            self.table_names(&uploads).into_iter().filter(|n| self.approved_uploads.contains(n)).collect();
+            table_names(&uploads).into_iter().filter(|n| self.approved_uploads.contains(n)).collect();
         for (sub, names) in [(scratch_dir(&self.dir), self.scratch_tables()), (uploads, approved)] {
             for name in names {
                 if lineage.contains_key(&name) {

@@ -35,6 +35,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// From its name as the API and the CLI take it: `csv`, `jsonl` (or `json`), `parquet`.
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "csv" => Some(Format::Csv),
+            "jsonl" | "json" => Some(Format::JsonLines),
+            "parquet" => Some(Format::Parquet),
+            _ => None,
+        }
+    }
+
     /// From a file name's extension.
     pub fn from_name(name: &str) -> Option<Format> {
         let lower = name.to_ascii_lowercase();
@@ -118,17 +128,25 @@ fn check_columns(found: &[String], fields: &[FieldSpec]) -> Result<SchemaRef> {
 
 /// Splits a CSV header line (quoted names allowed).
 fn header_names(line: &str) -> Vec<String> {
+    split_csv_line(line.trim_end_matches(['\r', '\n']).trim_start_matches('\u{feff}'))
+        .into_iter()
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// Splits one CSV line into its cells; quotes group commas and are dropped.
+pub(crate) fn split_csv_line(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
-    for c in line.trim_end_matches(['\r', '\n']).trim_start_matches('\u{feff}').chars() {
+    for c in line.chars() {
         match c {
             '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_string()),
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
             c => cur.push(c),
         }
     }
-    out.push(cur.trim().to_string());
+    out.push(cur);
     out
 }
 

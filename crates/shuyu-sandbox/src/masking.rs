@@ -26,6 +26,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use shuyu_core::catalogue::PiiType;
+use shuyu_core::classification::COMPOUND_SURNAMES;
 use shuyu_core::validators::mask_middle;
 
 /// How a masked column's values are rewritten.
@@ -97,8 +98,6 @@ impl MaskKind {
         }
     }
 }
-
-const COMPOUND_SURNAMES: &[&str] = &["欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "令狐", "慕容", "司徒", "夏侯"];
 
 /// Cuts an address after its district-level unit (区, 县, 旗, or a county-level 市 after a
 /// prefecture); without one, keeps the first six characters.

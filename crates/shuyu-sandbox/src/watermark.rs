@@ -152,7 +152,7 @@ fn numeric_cells(csv: &[u8]) -> Vec<i64> {
     let text = String::from_utf8_lossy(csv);
     let mut out = Vec::new();
     for line in text.lines() {
-        for cell in split_csv_line(line) {
+        for cell in crate::ingest::split_csv_line(line) {
             let cell = cell.trim();
             if cell.is_empty() || !cell.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
                 continue;
@@ -166,21 +166,6 @@ fn numeric_cells(csv: &[u8]) -> Vec<i64> {
             }
         }
     }
-    out
-}
-
-fn split_csv_line(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
     out
 }
 

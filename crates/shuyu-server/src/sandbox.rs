@@ -150,14 +150,7 @@ pub async fn destroy(
 
 /// Scratch tables computed from any of `tables` (by lineage).
 fn derived_from(dir: &Path, tables: &[String]) -> Vec<String> {
-    let ws = shuyu_sandbox::engine::Workspace {
-        key: [0; 32],
-        governed: Vec::new(),
-        dir: dir.to_path_buf(),
-        approved_uploads: Vec::new(),
-        sealed: false,
-    };
-    ws.scratch_tables()
+    shuyu_sandbox::engine::scratch_tables(dir)
         .into_iter()
         .filter(|name| {
             shuyu_sandbox::engine::read_meta(&shuyu_sandbox::engine::scratch_dir(dir).join(name)).is_ok_and(|m| {
@@ -169,9 +162,24 @@ fn derived_from(dir: &Path, tables: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// An operator's status, read once per run however many grants and workspaces it has.
+async fn status_of(
+    app: &AppState,
+    seen: &mut std::collections::HashMap<shuyu_core::ids::OrgId, OrgStatus>,
+    org: shuyu_core::ids::OrgId,
+) -> ApiResult<OrgStatus> {
+    if let Some(s) = seen.get(&org) {
+        return Ok(*s);
+    }
+    let s = operators::standing(&mut *app.store.acquire().await?, org).await?.status;
+    seen.insert(org, s);
+    Ok(s)
+}
+
 /// Everything due today; returns how many changes were made.
 pub async fn run(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
     let mut done = 0;
+    let mut seen = std::collections::HashMap::new();
     let ctx = AuditContext::system("scheduler:sandbox");
     // Grants past their last day expire; what was derived from them is destroyed.
     let grants = store::list_grants(&mut *app.store.acquire().await?, None).await?;
@@ -179,8 +187,7 @@ pub async fn run(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
         if !matches!(g.state, GrantState::Approved | GrantState::Provisioned) {
             continue;
         }
-        let standing = operators::standing(&mut *app.store.acquire().await?, g.operator_org).await?;
-        if standing.status == OrgStatus::Terminated {
+        if status_of(app, &mut seen, g.operator_org).await? == OrgStatus::Terminated {
             // Termination ends every grant of the operator (JS §23).
             let mut tx = app.begin().await?;
             let mut fresh = store::get_grant(tx.conn(), &g.id).await?.ok_or_else(|| ApiError::not_found("grant"))?;
@@ -237,16 +244,14 @@ pub async fn run(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
             }
             continue;
         }
-        let mut conn = app.store.acquire().await?;
-        let standing = operators::standing(&mut conn, ws.operator_org).await?;
-        let agreement = operators::get_agreement(&mut conn, &ws.agreement_id).await?;
-        drop(conn);
+        let status = status_of(app, &mut seen, ws.operator_org).await?;
+        let agreement = operators::get_agreement(&mut *app.store.acquire().await?, &ws.agreement_id).await?;
         let ended = agreement.as_ref().is_none_or(|a| matches!(a.state.as_str(), "expired" | "terminated"));
-        if standing.status == OrgStatus::Terminated || ended {
+        if status == OrgStatus::Terminated || ended {
             let reason = if ended { "the agreement ended" } else { "the operator's authorization was terminated" };
             destroy(app, &ctx, &ws, None, reason, "WX §19").await?;
             done += 1;
-        } else if standing.status == OrgStatus::Suspended && ws.state == "active" {
+        } else if status == OrgStatus::Suspended && ws.state == "active" {
             let mut tx = app.begin().await?;
             let mut w =
                 store::get_workspace(tx.conn(), &ws.id).await?.ok_or_else(|| ApiError::not_found("workspace"))?;

@@ -103,17 +103,12 @@ pub async fn ingest_dataset(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let entry = entry_for_holder(&app, &caller, &id, Action::DatasetIngest).await?;
     let user = caller.require_user()?;
-    let format = match q.format.as_str() {
-        "csv" => Format::Csv,
-        "jsonl" | "json" => Format::JsonLines,
-        "parquet" => Format::Parquet,
-        _ => {
-            return Err(ApiError::validation(vec![FieldProblem::new(
-                "format",
-                "csv, jsonl or parquet",
-                "文件格式须为 csv、jsonl 或 parquet",
-            )]))
-        }
+    let Some(format) = Format::parse(&q.format) else {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "format",
+            "csv, jsonl or parquet",
+            "文件格式须为 csv、jsonl 或 parquet",
+        )]));
     };
     let upload = data_dir(&app).join("tmp").join(format!("{}.upload", new_id()));
     let written = upload.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::write(&upload, &body));
@@ -432,14 +427,7 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
     metering["bytes_exported"] = json!(bytes_exported);
     drop(conn);
     let dir = workspace_dir(app, &w.id);
-    let scratch: Vec<Value> = engine::Workspace {
-        key: [0; 32],
-        governed: Vec::new(),
-        dir: dir.clone(),
-        approved_uploads: Vec::new(),
-        sealed: false,
-    }
-    .scratch_tables()
+    let scratch: Vec<Value> = engine::scratch_tables(&dir)
     .into_iter()
     .map(|name| {
         let meta = engine::read_meta(&engine::scratch_dir(&dir).join(&name)).ok();
@@ -542,6 +530,15 @@ pub async fn list_workspaces(State(app): State<AppState>, caller: Caller) -> Api
         .map(|w| json!({ "id": w.id, "name": w.name, "operator_org": w.operator_org.to_string(), "agreement_id": w.agreement_id, "state": w.state, "members": w.members }))
         .collect();
     Ok(Json(json!({ "items": items })))
+}
+
+/// Only the workspace's members read and write inside it (YXO §22).
+fn require_member(w: &WorkspaceRecord, user: &shuyu_store::users::UserRecord) -> ApiResult<()> {
+    if w.members.contains(&user.id.to_string()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "not_a_member").with_basis("YXO §22"))
+    }
 }
 
 async fn load_workspace(app: &AppState, caller: &Caller, id: &str, action: Action) -> ApiResult<WorkspaceRecord> {
@@ -700,9 +697,7 @@ pub async fn run_query(
             .with_reason("the workspace was destroyed", "该工作空间已销毁")
             .with_basis("WX §19"));
     }
-    if !w.members.contains(&user.id.to_string()) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_a_member").with_basis("YXO §22"));
-    }
+    require_member(&w, &user)?;
     // Clearance is checked at every query: a confidentiality agreement may have lapsed.
     check_clearance(&app, user.id).await?;
     let b: QueryBody = parse_body(body)?;
@@ -1014,9 +1009,7 @@ pub async fn request_export(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let w = load_workspace(&app, &caller, &id, Action::ExportRequest).await?;
     let user = caller.require_user()?.clone();
-    if !w.members.contains(&user.id.to_string()) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_a_member").with_basis("YXO §22"));
-    }
+    require_member(&w, &user)?;
     if w.state != "active" {
         return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
             .with_details(json!({ "action": "export", "state": w.state }))
@@ -1103,7 +1096,7 @@ pub async fn get_export(State(app): State<AppState>, caller: Caller, Path(id): P
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExportReviewBody {
+struct DecisionBody {
     approved: bool,
     reason: String,
 }
@@ -1122,7 +1115,7 @@ pub async fn review_export(
 ) -> ApiResult<Json<Value>> {
     let e = load_export(&app, &caller, &id, Action::ExportReview).await?;
     let user = caller.require_user()?.clone();
-    let b: ExportReviewBody = parse_body(body)?;
+    let b: DecisionBody = parse_body(body)?;
     require_reason(&b.reason)?;
     let kind = organisations::get(&mut *app.store.acquire().await?, user.org_id).await?.map(|o| o.kind);
     if !kind.is_some_and(|k| app.profile.sandbox.export_reviewers.contains(&k)) {
@@ -1271,16 +1264,13 @@ pub async fn upload_data(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let w = load_workspace(&app, &caller, &id, Action::WorkspaceQuery).await?;
     let user = caller.require_user()?.clone();
-    if !w.members.contains(&user.id.to_string()) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_a_member").with_basis("YXO §22"));
-    }
+    require_member(&w, &user)?;
     if w.state != "active" {
         return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
             .with_details(json!({ "action": "upload", "state": w.state })));
     }
-    let format = match q.format.as_str() {
-        "csv" => Format::Csv,
-        "jsonl" | "json" => Format::JsonLines,
+    let format = match Format::parse(&q.format) {
+        Some(f @ (Format::Csv | Format::JsonLines)) => f,
         _ => {
             return Err(ApiError::validation(vec![FieldProblem::new(
                 "format",
@@ -1398,7 +1388,7 @@ pub async fn review_upload(
 ) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::UploadReview, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
-    let b: ExportReviewBody = parse_body(body)?;
+    let b: DecisionBody = parse_body(body)?;
     require_reason(&b.reason)?;
     let kind = organisations::get(&mut *app.store.acquire().await?, user.org_id).await?.map(|o| o.kind);
     if !kind.is_some_and(|k| app.profile.sandbox.social_data_reviewers.contains(&k)) {
