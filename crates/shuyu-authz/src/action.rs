@@ -125,6 +125,7 @@ actions! {
     ExportDownload => "export.download",
     ExportTrace => "export.trace",
     UploadReview => "upload.review",
+    TableGrade => "table.grade",
 }
 
 #[cfg(test)]

@@ -70,6 +70,15 @@ pub enum BenchCommand {
         #[arg(long, default_value = "BENCHMARKS.md")]
         report: PathBuf,
     },
+    /// Ingests one residents CSV in a process of its own and prints its rows, time and peak
+    /// resident memory as JSON: `bench sandbox` runs it so that the memory is ingestion's alone.
+    #[command(hide = true)]
+    IngestProbe {
+        #[arg(long)]
+        csv: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
@@ -100,6 +109,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Catalogue { entries, queries, report } => {
             return crate::bench_catalogue::run(entries, queries, &report).await;
         }
+        BenchCommand::IngestProbe { csv, out } => return crate::bench_sandbox::ingest_probe(&csv, &out),
     };
     let tmp = tempfile::tempdir().context("temporary directory")?;
     let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());

@@ -147,11 +147,19 @@ impl From<ValidationError> for CoreError {
 /// masked whole (and the empty string becomes `*`), because keeping both ends of it would
 /// reveal all of it.
 pub fn mask_middle(value: &str, keep_prefix: usize, keep_suffix: usize) -> String {
+    let mut out = String::with_capacity(value.len());
+    mask_middle_into(value, keep_prefix, keep_suffix, &mut out);
+    out
+}
+
+/// [`mask_middle`] appending to `out`, for callers masking many values into one buffer.
+pub fn mask_middle_into(value: &str, keep_prefix: usize, keep_suffix: usize, out: &mut String) {
     let n = value.chars().count();
     if n <= keep_prefix.saturating_add(keep_suffix) {
-        return "*".repeat(n.max(1));
+        out.extend(std::iter::repeat_n('*', n.max(1)));
+        return;
     }
-    value.chars().enumerate().map(|(i, c)| if i < keep_prefix || i >= n - keep_suffix { c } else { '*' }).collect()
+    out.extend(value.chars().enumerate().map(|(i, c)| if i < keep_prefix || i >= n - keep_suffix { c } else { '*' }));
 }
 
 fn length_error(kind: IdentifierKind, found: usize, expected: &str) -> ValidationError {

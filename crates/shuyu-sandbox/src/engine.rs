@@ -31,6 +31,7 @@ use shuyu_core::grants::{is_identifier, GrantedTable};
 use crate::error::{Result, SandboxError};
 use crate::governed::GovernedTable;
 use crate::lineage::{self, ColumnLineage, TableLineage};
+use crate::row_filter;
 
 /// A granted catalogue entry and where its stored dataset version lives.
 #[derive(Debug, Clone)]
@@ -47,6 +48,19 @@ pub struct TableMeta {
     /// Highest level of anything it was computed from (就高从严); a reviewer may re-grade.
     pub level: u8,
     pub rows: u64,
+    /// Changes whenever the table is written, so that a grading made for one version does not
+    /// carry over to a replacement computed from other data.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// A reviewer's level for one version of a scratch table (derived data graded again, GB/T 43697
+/// annex I); it replaces the computed level of every column.
+#[derive(Debug, Clone)]
+pub struct Grade {
+    pub table: String,
+    pub version: String,
+    pub level: u8,
 }
 
 /// The profile's limits for one query.
@@ -98,6 +112,8 @@ pub struct Workspace {
     pub approved_uploads: Vec<String>,
     /// Set when the workspace or a grant is sealed: queries stop (WX §19).
     pub sealed: bool,
+    /// Reviewers' gradings of scratch tables, oldest first.
+    pub grades: Vec<Grade>,
 }
 
 const DATA_FILE: &str = "data.parquet";
@@ -148,8 +164,12 @@ pub async fn write_table(
         writer.write(&batch).map_err(|e| SandboxError::Engine(e.to_string()))?;
     }
     writer.close().map_err(|e| SandboxError::Engine(e.to_string()))?;
-    let meta =
-        TableMeta { columns: schema.fields().iter().map(|f| f.name().clone()).zip(columns).collect(), level, rows };
+    let meta = TableMeta {
+        columns: schema.fields().iter().map(|f| f.name().clone()).zip(columns).collect(),
+        level,
+        rows,
+        version: uuid::Uuid::new_v4().simple().to_string(),
+    };
     write_meta(&tmp, &meta)?;
     let dest = parent.join(name);
     if dest.exists() {
@@ -220,6 +240,15 @@ fn table_names(sub: &Path) -> Vec<String> {
     names
 }
 
+/// The last grading of this version of `table`, if any; a rewritten table has a new version.
+pub fn grade_in_force(grades: &[Grade], table: &str, meta: &TableMeta) -> Option<u8> {
+    grades
+        .iter()
+        .rev()
+        .find(|g| g.table == table && !meta.version.is_empty() && g.version == meta.version)
+        .map(|g| g.level)
+}
+
 /// The scratch tables of the workspace whose directory is `dir`, by name.
 pub fn scratch_tables(dir: &Path) -> Vec<String> {
     table_names(&scratch_dir(dir))
@@ -229,6 +258,11 @@ impl Workspace {
     /// The scratch tables, by name.
     pub fn scratch_tables(&self) -> Vec<String> {
         scratch_tables(&self.dir)
+    }
+
+    /// The reviewer's level in force for this version of a table, if it was re-graded.
+    pub fn grade_of(&self, table: &str, meta: &TableMeta) -> Option<u8> {
+        grade_in_force(&self.grades, table, meta)
     }
 
     async fn context(&self, limits: &Limits) -> Result<(SessionContext, TableLineage)> {
@@ -246,11 +280,11 @@ impl Workspace {
         for g in &self.governed {
             let raw = stored_dataset(&ctx, &g.dir).await?;
             let filter = match &g.grant.row_filter {
-                Some(sql) => {
+                Some(sql) if !row_filter::holds_everywhere(&g.dir, sql) => {
                     let schema = DFSchema::try_from(raw.schema().as_ref().clone())?;
                     Some(ctx.state().create_logical_expr(sql, &schema)?)
                 }
-                None => None,
+                _ => None,
             };
             let table = GovernedTable::new(raw, &g.grant, self.key, filter)?;
             ctx.register_table(g.grant.table.as_str(), Arc::new(table))?;
@@ -268,11 +302,12 @@ impl Workspace {
                 let meta = read_meta(&dir)?;
                 ctx.register_table(name.as_str(), listing(&ctx, &dir).await?)?;
                 // A derived table's columns all carry its level until a reviewer re-grades it.
+                let graded = self.grade_of(&name, &meta);
                 let cols = meta
                     .columns
                     .into_iter()
                     .map(|(_, mut l)| {
-                        l.level = l.level.max(meta.level);
+                        l.level = graded.unwrap_or(l.level.max(meta.level));
                         l
                     })
                     .collect();

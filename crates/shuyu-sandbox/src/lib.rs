@@ -9,6 +9,7 @@ pub mod governed;
 pub mod ingest;
 pub mod lineage;
 pub mod masking;
+pub mod row_filter;
 pub mod watermark;
 
 pub use error::{Result, SandboxError};

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result as DfResult};
@@ -27,7 +27,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use shuyu_core::catalogue::PiiType;
 use shuyu_core::classification::COMPOUND_SURNAMES;
-use shuyu_core::validators::mask_middle;
+use shuyu_core::validators::mask_middle_into;
 
 /// How a masked column's values are rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,47 +75,56 @@ impl MaskKind {
 
     /// The masked form of one value.
     pub fn apply(self, v: &str) -> String {
-        let n = v.chars().count();
+        let mut out = String::with_capacity(v.len());
+        self.apply_into(v, &mut out);
+        out
+    }
+
+    /// Appends the masked form of `v` to `out`: the UDF reuses one buffer for a whole batch.
+    pub fn apply_into(self, v: &str, out: &mut String) {
         match self {
             MaskKind::Name => {
-                let keep = if n >= 3 && COMPOUND_SURNAMES.iter().any(|s| v.starts_with(s)) { 2 } else { 1 };
-                mask_middle(v, keep, 0)
+                let keep = if COMPOUND_SURNAMES.iter().any(|s| v.starts_with(s)) && v.chars().nth(2).is_some() {
+                    2
+                } else {
+                    1
+                };
+                mask_middle_into(v, keep, 0, out)
             }
-            MaskKind::Mobile => mask_middle(v, 3, 4),
-            MaskKind::ResidentId => mask_middle(v, 6, 4),
-            MaskKind::BankCard => mask_middle(v, 0, 4),
-            MaskKind::Address => address_to_district(v),
-            MaskKind::Year => v.chars().take(4).collect(),
-            MaskKind::Plate => mask_middle(&v.replace('·', ""), 2, 2),
+            MaskKind::Mobile => mask_middle_into(v, 3, 4, out),
+            MaskKind::ResidentId => mask_middle_into(v, 6, 4, out),
+            MaskKind::BankCard => mask_middle_into(v, 0, 4, out),
+            MaskKind::Address => out.push_str(address_to_district(v)),
+            MaskKind::Year => out.extend(v.chars().take(4)),
+            MaskKind::Plate if v.contains('·') => mask_middle_into(&v.replace('·', ""), 2, 2, out),
+            MaskKind::Plate => mask_middle_into(v, 2, 2, out),
             MaskKind::Email => match v.split_once('@') {
                 Some((user, domain)) => {
-                    let first: String = user.chars().take(1).collect();
-                    format!("{first}***@{domain}")
+                    out.extend(user.chars().take(1));
+                    out.push_str("***@");
+                    out.push_str(domain);
                 }
-                None => mask_middle(v, 1, 1),
+                None => mask_middle_into(v, 1, 1, out),
             },
-            MaskKind::Generic => mask_middle(v, 1, 1),
+            MaskKind::Generic => mask_middle_into(v, 1, 1, out),
         }
     }
 }
 
-/// Cuts an address after its district-level unit (区, 县, 旗, or a county-level 市 after a
-/// prefecture); without one, keeps the first six characters.
-fn address_to_district(v: &str) -> String {
-    let chars: Vec<char> = v.chars().collect();
+/// The prefix of an address up to its district-level unit (区, 县, 旗, or a county-level 市 after
+/// a prefecture); without one, its first six characters.
+fn address_to_district(v: &str) -> &str {
     // Skip a province or autonomous region so that its 区 or 市 is not taken for the district.
-    let start =
-        ["自治区", "省"].iter().find_map(|p| v.find(p).map(|at| v[..at + p.len()].chars().count())).unwrap_or(0);
-    for (i, c) in chars.iter().enumerate().skip(start) {
-        if matches!(c, '区' | '县' | '旗') {
-            return chars[..=i].iter().collect();
-        }
+    let start = ["自治区", "省"].iter().find_map(|p| v.find(p).map(|at| at + p.len())).unwrap_or(0);
+    let rest = &v[start..];
+    if let Some(at) = rest.find(['区', '县', '旗']) {
+        return &v[..start + at + rest[at..].chars().next().map_or(0, char::len_utf8)];
     }
-    let mut cities = chars.iter().enumerate().skip(start).filter(|(_, c)| **c == '市').map(|(i, _)| i);
+    let mut cities = rest.match_indices('市').map(|(at, _)| at);
     let first = cities.next();
     match cities.next().or(first) {
-        Some(i) => chars[..=i].iter().collect(),
-        None => chars.iter().take(6).collect(),
+        Some(at) => &v[..start + at + '市'.len_utf8()],
+        None => v.char_indices().nth(6).map_or(v, |(at, _)| &v[..at]),
     }
 }
 
@@ -133,22 +142,25 @@ impl MaskUdf {
     }
 }
 
-/// Casts any input to strings so one mask serves every column type.
-fn as_strings(arg: &ColumnarValue, rows: usize) -> DfResult<ArrayRef> {
+/// Rewrites every value of `arg` with `f`, reading string columns in whichever layout the
+/// Parquet reader produced and casting anything else to text, so one mask serves every column type.
+fn map_strings(arg: &ColumnarValue, rows: usize, f: impl Fn(&str, &mut String)) -> DfResult<ArrayRef> {
     let array = arg.to_array(rows)?;
-    Ok(if array.data_type() == &DataType::Utf8 { array } else { cast(&array, &DataType::Utf8)? })
-}
-
-fn map_strings(array: &ArrayRef, f: impl Fn(&str) -> String) -> DfResult<ArrayRef> {
-    let Some(strings) = array.as_any().downcast_ref::<datafusion::arrow::array::StringArray>() else {
-        return exec_err!("masking expects strings");
-    };
-    let mut out = StringBuilder::with_capacity(strings.len(), strings.value_data().len());
-    for v in strings.iter() {
-        match v {
-            Some(v) => out.append_value(f(v)),
-            None => out.append_null(),
+    let mut out = StringBuilder::with_capacity(array.len(), array.get_buffer_memory_size());
+    let mut buf = String::new();
+    let mut one = |v: Option<&str>| match v {
+        Some(v) => {
+            buf.clear();
+            f(v, &mut buf);
+            out.append_value(&buf);
         }
+        None => out.append_null(),
+    };
+    match array.data_type() {
+        DataType::Utf8View => array.as_string_view().iter().for_each(&mut one),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(&mut one),
+        DataType::Utf8 => array.as_string::<i32>().iter().for_each(&mut one),
+        _ => cast(&array, &DataType::Utf8)?.as_string::<i32>().iter().for_each(&mut one),
     }
     Ok(Arc::new(out.finish()))
 }
@@ -170,9 +182,8 @@ impl ScalarUDFImpl for MaskUdf {
         let [arg] = args.args.as_slice() else {
             return exec_err!("{} takes one argument", self.name());
         };
-        let strings = as_strings(arg, args.number_rows)?;
         let kind = self.kind;
-        Ok(ColumnarValue::Array(map_strings(&strings, |v| kind.apply(v))?))
+        Ok(ColumnarValue::Array(map_strings(arg, args.number_rows, |v, out| kind.apply_into(v, out))?))
     }
 }
 
@@ -217,8 +228,14 @@ impl ScalarUDFImpl for KeyedHashUdf {
         let [arg] = args.args.as_slice() else {
             return exec_err!("mask_keyed_hash takes one argument");
         };
-        let strings = as_strings(arg, args.number_rows)?;
-        Ok(ColumnarValue::Array(map_strings(&strings, |v| keyed_hash(&self.key, v))?))
+        let Ok(keyed) = <Hmac<Sha256> as Mac>::new_from_slice(&self.key) else {
+            return exec_err!("mask_keyed_hash: bad key");
+        };
+        Ok(ColumnarValue::Array(map_strings(arg, args.number_rows, |v, out| {
+            let mut mac = keyed.clone();
+            mac.update(v.as_bytes());
+            out.push_str(&hex::encode(&mac.finalize().into_bytes()[..12]));
+        })?))
     }
 }
 

@@ -95,6 +95,7 @@ fn fixture() -> Fixture {
         dir: tmp.path().join("workspaces").join(name),
         approved_uploads: vec![],
         sealed: false,
+        grades: vec![],
     };
     Fixture { ws: ws(1, "w1"), other: ws(2, "w2"), _tmp: tmp }
 }

@@ -43,7 +43,7 @@ use crate::routes::{
         sandbox::seal_workspace, sandbox::unseal_workspace, sandbox::report_risk, sandbox::destroy_workspace,
         sandbox::get_destruction_certificate, sandbox::request_export, sandbox::list_exports, sandbox::get_export,
         sandbox::review_export, sandbox::download_export, sandbox::trace_export, sandbox::upload_data,
-        sandbox::review_upload, sandbox::cancel_query,
+        sandbox::review_upload, sandbox::cancel_query, sandbox::grade_table,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(

@@ -2625,7 +2625,71 @@ mod sandbox {
         assert!(exports.contains("summary") && exports.contains("待审核"), "{exports}");
     }
 
+    /// Derived data is graded again (GB/T 43697 annex I): a scratch table carries the highest level
+    /// it was computed from until a reviewer re-grades it; tables computed from it inherit the new
+    /// level; replacing the table drops the grading.
+    async fn derived_tables_are_graded_again(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let csv = "uscc,company_name,legal_rep_id\n\
+                   913202000000000011,无锡甲科技有限公司,110101199003071234\n\
+                   913202000000000022,无锡乙贸易有限公司,110101198512122345\n";
+        assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let per_company = "CREATE OR REPLACE TABLE per_company AS \
+                           SELECT company_name, count(legal_rep_id) AS people FROM enterprises GROUP BY company_name";
+        let (s, v) = query(o, "analyst", &ws, per_company).await;
+        assert_eq!((s, v["level"].as_u64()), (StatusCode::OK, Some(4)), "就高从严: the invisible ID is level 4: {v}");
+        let grade = format!("/api/v1/workspaces/{ws}/tables/per_company/grade");
+        let body = json!({"level": 2, "reason": "按企业汇总的人数，不含个人信息"});
+        let (s, _) = o.call("operator", "POST", &grade, body.clone()).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "the operator does not grade its own results");
+        let (s, e) = o.call("authority", "POST", &grade, json!({"level": 9, "reason": "x"})).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")), "{e}");
+        let (s, _) = o.call("authority", "POST", &grade, json!({"level": 2, "reason": " "})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let missing = format!("/api/v1/workspaces/{ws}/tables/nothing_here/grade");
+        assert_eq!(o.call("authority", "POST", &missing, body.clone()).await.0, StatusCode::NOT_FOUND);
+        let (s, g) = o.call("authority", "POST", &grade, body.clone()).await;
+        assert_eq!((s, g["from_level"].as_u64(), g["to_level"].as_u64()), (StatusCode::OK, Some(4), Some(2)), "{g}");
+
+        let table = |w: &Value, name: &str| {
+            w["scratch_tables"].as_array().unwrap().iter().find(|t| t["name"] == name).cloned().unwrap()
+        };
+        let (_, w) = o.call("analyst", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
+        let t = table(&w, "per_company");
+        assert_eq!((t["level"].as_u64(), t["computed_level"].as_u64()), (Some(2), Some(4)), "{t}");
+        assert_eq!(t["grading"]["reason"], "按企业汇总的人数，不含个人信息");
+        // What is computed from a graded table inherits its grade.
+        let (s, v) = query(o, "analyst", &ws, "CREATE TABLE top AS SELECT * FROM per_company WHERE people > 0").await;
+        assert_eq!((s, v["level"].as_u64()), (StatusCode::OK, Some(2)), "{v}");
+        // A replacement is new data: the grading does not carry over.
+        assert_eq!(query(o, "analyst", &ws, per_company).await.0, StatusCode::OK);
+        let (_, w) = o.call("analyst", "GET", &format!("/api/v1/workspaces/{ws}"), json!({})).await;
+        let t = table(&w, "per_company");
+        assert_eq!((t["level"].as_u64(), t["grading"].is_null()), (Some(4), true), "{t}");
+        let (_, events) = o
+            .call(
+                "auditor",
+                "GET",
+                &format!("/api/v1/audit/events?action=workspace.table_graded&resource=workspace:{ws}"),
+                json!({}),
+            )
+            .await;
+        let events = events["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["details"]["to"], 2);
+        // A sealed workspace is read-only: no grading until the authority unseals it.
+        let (s, _) =
+            o.call("authority", "POST", &format!("/api/v1/workspaces/{ws}/seal"), json!({"reason": "检查"})).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, e) = o.call("authority", "POST", &grade, body).await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::CONFLICT, Some("WX §19")), "{e}");
+    }
+
     on_both!(from_ingestion_to_sealed_workspace);
+    on_both!(derived_tables_are_graded_again);
     on_both!(expiry_and_suspension);
     on_both!(checked_reviewed_watermarked_and_traced);
 }

@@ -606,3 +606,64 @@ pub async fn workspace_uploads(conn: &mut AnyConnection, workspace: &str) -> Res
         .await?;
     rows.iter().map(upload_from_row).collect()
 }
+
+// ---------------------------------------------------------------- re-grading derived tables
+
+/// A reviewer's grading of one version of a scratch table (GB/T 43697 annex I).
+#[derive(Debug, Clone, Serialize)]
+pub struct TableGrading {
+    pub id: String,
+    pub workspace_id: String,
+    pub table_name: String,
+    pub table_version: String,
+    pub from_level: u8,
+    pub to_level: u8,
+    pub reason: String,
+    pub graded_by: String,
+    pub graded_at: String,
+}
+
+fn grading_from_row(r: &AnyRow) -> Result<TableGrading> {
+    let level = |col: &str| -> Result<u8> {
+        u8::try_from(int(r, col)?).map_err(|_| StoreError::Corrupt(format!("table_gradings.{col} out of range")))
+    };
+    Ok(TableGrading {
+        id: text(r, "id")?,
+        workspace_id: text(r, "workspace_id")?,
+        table_name: text(r, "table_name")?,
+        table_version: text(r, "table_version")?,
+        from_level: level("from_level")?,
+        to_level: level("to_level")?,
+        reason: text(r, "reason")?,
+        graded_by: text(r, "graded_by")?,
+        graded_at: text(r, "graded_at")?,
+    })
+}
+
+pub async fn insert_grading(conn: &mut AnyConnection, g: &TableGrading) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO table_gradings (id, workspace_id, table_name, table_version, from_level, to_level, reason, \
+         graded_by, graded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&g.id)
+    .bind(&g.workspace_id)
+    .bind(&g.table_name)
+    .bind(&g.table_version)
+    .bind(i64::from(g.from_level))
+    .bind(i64::from(g.to_level))
+    .bind(&g.reason)
+    .bind(&g.graded_by)
+    .bind(&g.graded_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A workspace's gradings, oldest first: the last one for a table version is in force.
+pub async fn workspace_gradings(conn: &mut AnyConnection, workspace: &str) -> Result<Vec<TableGrading>> {
+    let rows = sqlx::query("SELECT * FROM table_gradings WHERE workspace_id = $1 ORDER BY graded_at, id")
+        .bind(workspace)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(grading_from_row).collect()
+}

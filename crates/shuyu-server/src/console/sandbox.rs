@@ -220,19 +220,45 @@ pub async fn workspace_page(State(app): State<AppState>, caller: Caller, Path(id
             )
         })
         .collect();
+    let can_grade = state == "active" && allowed(Action::TableGrade);
     let scratch: String = w["scratch_tables"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|t| {
-            format!("<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", esc(s(t, "name")), t["rows"], t["level"])
+            let name = s(t, "name");
+            let graded = match t["grading"].is_object() {
+                true => format!(
+                    "（{}：{} → {}，{}）",
+                    tr(lang, "sandbox.regraded"),
+                    t["grading"]["from_level"],
+                    t["grading"]["to_level"],
+                    esc(s(&t["grading"], "reason"))
+                ),
+                false => String::new(),
+            };
+            let form = match can_grade {
+                true => format!(
+                    "<td><form class=\"api-action inline\" data-url=\"/api/v1/workspaces/{wid}/tables/{table}/grade\" data-action=\"grade\">\
+                     <input name=\"level\" type=\"number\" min=\"1\" max=\"4\" required aria-label=\"{level}\">\
+                     <input name=\"reason\" required placeholder=\"{reason}\"><button type=\"submit\">{grade}</button><span class=\"error\"></span></form></td>",
+                    wid = esc(&id),
+                    table = esc(name),
+                    level = tr(lang, "sandbox.level"),
+                    reason = tr(lang, "sandbox.reason"),
+                    grade = tr(lang, "sandbox.regrade"),
+                ),
+                false => String::new(),
+            };
+            format!("<tr><td><code>{}</code></td><td>{}</td><td>{}{graded}</td>{form}</tr>", esc(name), t["rows"], t["level"])
         })
         .collect();
+    let grade_h = if can_grade { format!("<th>{}</th>", tr(lang, "sandbox.regrade")) } else { String::new() };
     let m = &w["metering"];
     let mut body = format!(
         "<h1>{name}</h1><p>{state_label}：<strong id=\"workspace-state\">{state_text}</strong></p>\
          <h2>{grants_h}</h2><table><thead><tr><th>{table}</th><th>{columns}</th><th>{filter}</th><th>{state_label}</th><th>{until}</th></tr></thead><tbody>{grants}</tbody></table>\
-         <h2>{scratch_h}</h2><table><thead><tr><th>{table}</th><th>{rows}</th><th>{level}</th></tr></thead><tbody>{scratch}</tbody></table>\
+         <h2>{scratch_h}</h2><table><thead><tr><th>{table}</th><th>{rows}</th><th>{level}</th>{grade_h}</tr></thead><tbody>{scratch}</tbody></table>\
          <h2>{metering_h}</h2><p>{queries}：{q}；{refused}：{r}；{cpu}：{c}；{scanned}：{b}；{exported}：{e}</p>",
         name = esc(s(&w, "name")),
         state_label = tr(lang, "sandbox.state"),

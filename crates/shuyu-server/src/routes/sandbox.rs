@@ -422,19 +422,32 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
     let certificates = store::workspace_certificates(&mut conn, &w.id).await?;
     let uploads = store::workspace_uploads(&mut conn, &w.id).await?;
     let (rows_exported, bytes_exported) = store::exported(&mut conn, &w.id).await?;
+    let gradings = store::workspace_gradings(&mut conn, &w.id).await?;
     let mut metering = metering;
     metering["rows_exported"] = json!(rows_exported);
     metering["bytes_exported"] = json!(bytes_exported);
     drop(conn);
     let dir = workspace_dir(app, &w.id);
     let scratch: Vec<Value> = engine::scratch_tables(&dir)
-    .into_iter()
-    .map(|name| {
-        let meta = engine::read_meta(&engine::scratch_dir(&dir).join(&name)).ok();
-        json!({ "name": name, "rows": meta.as_ref().map(|m| m.rows), "level": meta.as_ref().map(|m| m.level),
-                "columns": meta.map(|m| m.columns.into_iter().map(|(n, l)| json!({ "name": n, "invisible": l.is_invisible(), "level": l.level })).collect::<Vec<_>>()) })
-    })
-    .collect();
+        .into_iter()
+        .map(|name| {
+            let Ok(meta) = engine::read_meta(&engine::scratch_dir(&dir).join(&name)) else {
+                return json!({ "name": name });
+            };
+            let grading =
+                gradings.iter().rev().find(|g| g.table_name == name && g.table_version == meta.version);
+            let level = grading.map_or(meta.level, |g| g.to_level);
+            let columns: Vec<Value> = meta
+                .columns
+                .iter()
+                .map(|(n, l)| {
+                    json!({ "name": n, "invisible": l.is_invisible(), "level": grading.map_or(l.level.max(meta.level), |g| g.to_level) })
+                })
+                .collect();
+            json!({ "name": name, "rows": meta.rows, "level": level, "computed_level": meta.level,
+                    "grading": grading, "columns": columns })
+        })
+        .collect();
     let required = &app.profile.sandbox.request_reviewers;
     Ok(json!({
         "id": w.id,
@@ -630,9 +643,14 @@ async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Work
         .filter(|u| u.state == "approved")
         .map(|u| u.table_name)
         .collect();
+    let grades = store::workspace_gradings(&mut conn, &w.id)
+        .await?
+        .into_iter()
+        .map(|g| engine::Grade { table: g.table_name, version: g.table_version, level: g.to_level })
+        .collect();
     let mut key = [0u8; 32];
     hex::decode_to_slice(&w.masking_key, &mut key).map_err(|_| ApiError::internal())?;
-    Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads, sealed })
+    Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads, sealed, grades })
 }
 
 #[derive(Deserialize)]
@@ -1329,6 +1347,7 @@ pub async fn upload_data(
                     .collect(),
                 level: 1,
                 rows: evidence.rows,
+                version: evidence.stored_sha256.clone(),
             };
             engine::write_meta(&dir, &meta)?;
             Ok(evidence)
@@ -1420,6 +1439,81 @@ pub async fn review_upload(
     .await?;
     tx.commit().await?;
     Ok(Json(json!(u)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GradeBody {
+    level: u8,
+    reason: String,
+}
+
+/// A reviewer grades a derived table again (GB/T 43697 annex I): until then it carries the
+/// highest level of what it was computed from (就高从严). The grading holds for this version of
+/// the table; tables computed from it inherit the new level.
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/tables/{table}/grade", tag = "sandbox",
+    params(("id" = String, Path), ("table" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn grade_table(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((id, table)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let w = load_workspace(&app, &caller, &id, Action::TableGrade).await?;
+    let user = caller.require_user()?.clone();
+    let b: GradeBody = parse_body(body)?;
+    require_reason(&b.reason)?;
+    if !(1..=4).contains(&b.level) {
+        return Err(ApiError::validation(vec![FieldProblem::new("level", "a level from 1 to 4", "级别应为 1 至 4")]));
+    }
+    let kind = organisations::get(&mut *app.store.acquire().await?, user.org_id).await?.map(|o| o.kind);
+    if !kind.is_some_and(|k| app.profile.sandbox.export_reviewers.contains(&k)) {
+        return Err(ApiError::forbidden().with_reason(
+            "the profile does not name you as a reviewer of derived data",
+            "本地规则未将贵单位列为衍生数据定级审核单位",
+        ));
+    }
+    if w.state != "active" {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "grade", "state": w.state }))
+            .with_basis("WX §19"));
+    }
+    let dir = engine::scratch_dir(&workspace_dir(&app, &w.id)).join(&table);
+    let meta = match engine::scratch_tables(&workspace_dir(&app, &w.id)).contains(&table) {
+        true => engine::read_meta(&dir).map_err(sandbox_error)?,
+        false => return Err(ApiError::not_found("scratch table")),
+    };
+    let mut tx = app.begin().await?;
+    let earlier = store::workspace_gradings(tx.conn(), &w.id).await?;
+    let current = earlier
+        .iter()
+        .rev()
+        .find(|g| g.table_name == table && g.table_version == meta.version)
+        .map_or(meta.level, |g| g.to_level);
+    let g = store::TableGrading {
+        id: new_id(),
+        workspace_id: w.id.clone(),
+        table_name: table.clone(),
+        table_version: meta.version.clone(),
+        from_level: current,
+        to_level: b.level,
+        reason: b.reason.clone(),
+        graded_by: user.id.to_string(),
+        graded_at: shuyu_core::clock::format_instant(tx.now()),
+    };
+    store::insert_grading(tx.conn(), &g).await?;
+    tx.audit(
+        &caller.ctx,
+        "workspace.table_graded",
+        &format!("workspace:{}", w.id),
+        Outcome::Success,
+        json!({ "table": table, "version": meta.version, "computed_level": meta.level, "from": current,
+                "to": b.level, "reason": b.reason }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!(g)))
 }
 
 /// Stops a running query: its author, or the authority, may cancel it.
