@@ -2300,9 +2300,12 @@ mod sandbox {
         let (_, events) = o.call("auditor", "GET", "/api/v1/audit/events?action=workspace.query", json!({})).await;
         let events = events["events"].as_array().unwrap();
         assert!(
-            events.iter().any(
-                |e| e["outcome"] == "denied" && e["details"]["sql"].as_str().unwrap().contains("max(legal_rep_id)")
-            ),
+            events.iter().any(|e| e["outcome"] == "denied" && e["details"]["code"] == "not_a_member"),
+            "a refused non-member is audited too"
+        );
+        assert!(
+            events.iter().any(|e| e["outcome"] == "denied"
+                && e["details"]["sql"].as_str().is_some_and(|s| s.contains("max(legal_rep_id)"))),
             "{events:?}"
         );
         assert!(events

@@ -554,6 +554,17 @@ fn require_member(w: &WorkspaceRecord, user: &shuyu_store::users::UserRecord) ->
     }
 }
 
+/// Records a refusal that the policies did not make (membership, clearance, the workspace's
+/// state) before returning it, so every refused attempt on a workspace is in the audit log.
+async fn refused(app: &AppState, caller: &Caller, action: Action, w: &WorkspaceRecord, e: ApiError) -> ApiError {
+    let details = json!({ "code": e.body.code, "basis": e.body.basis });
+    let resource = format!("workspace:{}", w.id);
+    match app.store.record(app.clock.now(), &caller.ctx, action.as_str(), &resource, Outcome::Denied, details).await {
+        Ok(_) => e,
+        Err(err) => err.into(),
+    }
+}
+
 async fn load_workspace(app: &AppState, caller: &Caller, id: &str, action: Action) -> ApiResult<WorkspaceRecord> {
     let w = store::get_workspace(&mut *app.store.acquire().await?, id)
         .await?
@@ -710,14 +721,19 @@ pub async fn run_query(
 ) -> ApiResult<Response> {
     let w = load_workspace(&app, &caller, &id, Action::WorkspaceQuery).await?;
     let user = caller.require_user()?.clone();
-    if w.state == "destroyed" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
-            .with_reason("the workspace was destroyed", "该工作空间已销毁")
-            .with_basis("WX §19"));
+    let admitted = async {
+        if w.state == "destroyed" {
+            return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+                .with_reason("the workspace was destroyed", "该工作空间已销毁")
+                .with_basis("WX §19"));
+        }
+        require_member(&w, &user)?;
+        // Clearance is checked at every query: a confidentiality agreement may have lapsed.
+        check_clearance(&app, user.id).await
+    };
+    if let Err(e) = admitted.await {
+        return Err(refused(&app, &caller, Action::WorkspaceQuery, &w, e).await);
     }
-    require_member(&w, &user)?;
-    // Clearance is checked at every query: a confidentiality agreement may have lapsed.
-    check_clearance(&app, user.id).await?;
     let b: QueryBody = parse_body(body)?;
     let ws = readable(&app, &w).await?;
     let query_id = b.query_id.map(|u| u.to_string()).unwrap_or_else(new_id);
@@ -1027,11 +1043,14 @@ pub async fn request_export(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let w = load_workspace(&app, &caller, &id, Action::ExportRequest).await?;
     let user = caller.require_user()?.clone();
-    require_member(&w, &user)?;
+    if let Err(e) = require_member(&w, &user) {
+        return Err(refused(&app, &caller, Action::ExportRequest, &w, e).await);
+    }
     if w.state != "active" {
-        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+        let e = ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
             .with_details(json!({ "action": "export", "state": w.state }))
-            .with_basis("WX §19"));
+            .with_basis("WX §19");
+        return Err(refused(&app, &caller, Action::ExportRequest, &w, e).await);
     }
     let b: ExportBody = parse_body(body)?;
     if b.purpose.trim().is_empty() {
