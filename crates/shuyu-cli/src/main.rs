@@ -345,6 +345,8 @@ async fn demo(args: DemoArgs) -> Result<()> {
     if !accounts.is_empty() {
         shuyu_server::demo::seed_showcase(&state).await.map_err(api_err)?;
         load_demo_data(&state, &args.data_dir).await?;
+        shuyu_server::demo::seed_workspace(&state).await.map_err(api_err)?;
+        println!("工作空间「小微企业授信评估（演示）」已就绪：以 analyst 登录即可查询 / a workspace is ready: sign in as analyst");
     }
     println!("数域 Shuyu demo — data in {}", args.data_dir.display());
     if accounts.is_empty() {

@@ -277,3 +277,51 @@ fn social_insurance_and_medical_visits_as_parquet() {
         assert_eq!(reader.schema().field(1).name(), "resident_id");
     }
 }
+
+/// `shuyu demo` leaves a workspace the analyst can query at once: generated enterprises behind
+/// the grant's row filter, the legal representative's ID usable only to link or count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_workspace_answers_its_analyst() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_demo(dir.path());
+    let port = free_port();
+    let mut server = start_server(dir.path(), port);
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&json!({"username": "analyst", "password": "analyst-demo-2026"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_string();
+    let list: Value = client
+        .get(format!("{}/api/v1/workspaces", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws = list["items"][0]["id"].as_str().expect("a demo workspace").to_string();
+    let query = |sql: &str| {
+        client
+            .post(format!("{}/api/v1/workspaces/{ws}/queries", server.url))
+            .bearer_auth(&token)
+            .json(&json!({ "sql": sql }))
+            .send()
+    };
+    let r = query("SELECT count(*) AS n, count(DISTINCT legal_rep_id) AS people FROM enterprises").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let n = v["rows"][0][0].as_i64().unwrap_or_else(|| panic!("{v}"));
+    assert!(n > 0 && n < 2000, "deregistered enterprises are filtered out: {v}");
+    let r = query("SELECT legal_rep_id FROM enterprises").await.unwrap();
+    assert_eq!(r.status(), 403);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["details"]["column"].as_str().is_some_and(|c| c.contains("legal_rep_id")), "{e}");
+    let _ = server.child.kill();
+}

@@ -470,6 +470,195 @@ pub async fn seed_showcase(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The sandbox ready to use: a filed agreement under the showcase programme, the analyst cleared
+/// (filed, reviewed, trained, a confidentiality agreement in force), a grant on the enterprise
+/// register approved by every reviewer the profile names (the legal representative's ID
+/// invisible, deregistered enterprises filtered out) and a workspace with that grant attached.
+/// Each step is recorded as the workflow would record it. Only for `shuyu demo`.
+pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
+    use shuyu_core::grants::{
+        ColumnDecision, ColumnMode, GrantRequest, GrantState, RequestedColumn, RequestedTable, Review,
+    };
+    use shuyu_core::personnel::{Confidentiality, PersonnelRecord, Training};
+    use shuyu_store::sandbox::{self as sandbox_store, GrantRecord, WorkspaceRecord};
+
+    const ENTRY: &str = "市场主体登记信息";
+    let ctx = AuditContext::system("demo-seed");
+    let mut tx = state.begin().await?;
+    let all = organisations::list(tx.conn()).await?;
+    let org = |kind: OrgKind| all.iter().find(|o| o.kind == kind).cloned();
+    let (Some(operator), Some(agency)) = (org(OrgKind::Operator), org(OrgKind::ImplementingAgency)) else {
+        return Ok(());
+    };
+    let Some(analyst) = users::find_by_username(tx.conn(), "analyst").await? else { return Ok(()) };
+    let entries = shuyu_store::catalogue::list(tx.conn(), None, true).await?;
+    let Some((entry_id, meta)) = entries
+        .iter()
+        .find_map(|e| e.published.as_ref().filter(|m| m.name == ENTRY).map(|m| (e.id.clone(), m.clone())))
+    else {
+        return Ok(());
+    };
+    let programmes = shuyu_store::operators::list_programmes(tx.conn()).await?;
+    let Some(programme) = programmes.iter().find(|p| p.owner_org == agency.id) else { return Ok(()) };
+    let today = state.clock.today();
+    let now = tx.now();
+    let in_years = |n: u32| today.checked_add_months(chrono::Months::new(12 * n)).unwrap_or(today);
+
+    let agreement = shuyu_store::operators::AgreementRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        programme_id: programme.id.clone(),
+        operator_org: operator.id,
+        agency_org: agency.id,
+        content: json!({
+            "scope": "普惠金融领域（演示）", "catalogue_entries": [], "products": ["企业授信评分接口"],
+            "product_review": "上线前经安全审查", "platform": "市授权运营平台",
+            "revenue_split": {"owner": 30, "operator": 60, "processor": 10},
+            "security_duties": "落实三级等保", "renewal_and_exit": "期满前三个月内申请续期"
+        }),
+        term_years: 2,
+        valid_from: today,
+        valid_until: in_years(2),
+        state: "filed".into(),
+        agency_signed_on: Some(today),
+        operator_signed_on: Some(today),
+        filed_on: Some(today),
+    };
+    shuyu_store::operators::insert_agreement(tx.conn(), &agreement, now).await?;
+    tx.audit(&ctx, "agreement.filed", &format!("agreement:{}", agreement.id), Outcome::Success, json!({})).await?;
+
+    let nda = b"%PDF demo confidentiality agreement".to_vec();
+    let attachment = shuyu_store::attachments::Attachment {
+        id: shuyu_core::ids::AttachmentId::new(),
+        org_id: operator.id,
+        uploaded_by: analyst.id,
+        filename: "confidentiality.pdf".into(),
+        media_type: "application/pdf".into(),
+        size: i64::try_from(nda.len()).unwrap_or_default(),
+        sha256: {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&nda))
+        },
+        created_at: now,
+    };
+    shuyu_store::attachments::insert(tx.conn(), &attachment, &nda).await?;
+    let record = PersonnelRecord {
+        filed_on: Some(today),
+        review_passed: Some(true),
+        reviewed_on: Some(today),
+        trainings: vec![Training { course: "数据安全与个人信息保护培训".into(), completed_on: today }],
+        confidentiality: Some(Confidentiality {
+            signed_on: today,
+            valid_until: in_years(2),
+            liability_clause: "违约泄露数据的，依法承担赔偿责任".into(),
+            attachment_id: attachment.id.to_string(),
+        }),
+    };
+    shuyu_store::personnel::put(tx.conn(), analyst.id, operator.id, &record, now).await?;
+    tx.audit(&ctx, "personnel.cleared", &format!("user:{}", analyst.id), Outcome::Success, json!({})).await?;
+
+    let column = |name: &str, mode: ColumnMode, necessity: &str| RequestedColumn {
+        name: name.into(),
+        mode,
+        necessity: necessity.into(),
+    };
+    let request = GrantRequest {
+        agreement_id: agreement.id.clone(),
+        scenario: "普惠金融授信".into(),
+        purpose: "评估小微企业经营状况与法定代表人关联风险（演示）".into(),
+        tables: vec![RequestedTable {
+            entry_id: entry_id.clone(),
+            table: "enterprises".into(),
+            columns: vec![
+                column("uscc", ColumnMode::Plain, "关联企业"),
+                column("name", ColumnMode::Plain, "展示企业"),
+                column("legal_rep_id", ColumnMode::Invisible, "关联法定代表人名下企业"),
+                column("industry", ColumnMode::Plain, "按行业统计"),
+                column("registered_capital", ColumnMode::Plain, "评估经营规模"),
+                column("status", ColumnMode::Plain, "排除非存续企业"),
+            ],
+            row_filter: Some("status <> '注销'".into()),
+        }],
+        valid_from: today,
+        valid_until: in_years(1),
+        aggregation_only: false,
+    };
+    let mut reviews = Vec::new();
+    for kind in &state.profile.sandbox.request_reviewers {
+        let Some(reviewer) = org(*kind) else { continue };
+        let username = match kind {
+            OrgKind::Authority => "authority",
+            OrgKind::IndustryDepartment => "industry",
+            _ => "steward",
+        };
+        let person = users::find_by_username(tx.conn(), username).await?.filter(|u| u.org_id == reviewer.id);
+        reviews.push(Review {
+            reviewer: *kind,
+            org: reviewer.id.to_string(),
+            user: person.map(|u| u.id.to_string()).unwrap_or_default(),
+            decided_on: today,
+            decisions: request.tables[0]
+                .columns
+                .iter()
+                .map(|c| ColumnDecision {
+                    table: "enterprises".into(),
+                    column: c.name.clone(),
+                    approved: true,
+                    mode: None,
+                    reason: "用途明确，最小必要（演示）".into(),
+                })
+                .collect(),
+        });
+    }
+    let granted = shuyu_core::grants::resolve(
+        &request,
+        &reviews,
+        &std::collections::BTreeMap::from([(entry_id, meta)]),
+        state.profile.sandbox.sensitive_level,
+    );
+    let workspace = WorkspaceRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        operator_org: operator.id,
+        agreement_id: agreement.id.clone(),
+        name: "小微企业授信评估（演示）".into(),
+        members: vec![analyst.id.to_string()],
+        masking_key: {
+            use rand::RngCore;
+            let mut key = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            hex::encode(key)
+        },
+        state: "active".into(),
+        created_at: shuyu_core::clock::format_instant(now),
+    };
+    sandbox_store::insert_workspace(tx.conn(), &workspace, now).await?;
+    tx.audit(&ctx, "workspace.created", &format!("workspace:{}", workspace.id), Outcome::Success, json!({})).await?;
+    let grant = GrantRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        operator_org: operator.id,
+        agreement_id: agreement.id.clone(),
+        workspace_id: Some(workspace.id.clone()),
+        request,
+        reviews,
+        state: if granted.is_empty() { GrantState::Refused } else { GrantState::Provisioned },
+        granted: Some(granted),
+        sealed: false,
+        reason: None,
+        requested_by: analyst.id.to_string(),
+        created_at: shuyu_core::clock::format_instant(now),
+    };
+    sandbox_store::insert_grant(tx.conn(), &grant, now).await?;
+    tx.audit(
+        &ctx,
+        "grant.provisioned",
+        &format!("grant:{}", grant.id),
+        Outcome::Success,
+        json!({ "workspace": workspace.id }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
