@@ -66,6 +66,10 @@ pub enum BenchCommand {
         /// Resident rows for the generation and ingestion measurements.
         #[arg(long, default_value_t = 10_000_000)]
         gen_rows: u64,
+        /// Use row filters that Parquet statistics cannot prove true (`abs(key) > 0`), so that
+        /// every scan evaluates them: the cost of a filter that must run.
+        #[arg(long)]
+        evaluate_row_filters: bool,
         /// Write the results into this Markdown file's "sandbox" section.
         #[arg(long, default_value = "BENCHMARKS.md")]
         report: PathBuf,
@@ -103,8 +107,8 @@ pub(crate) struct Row {
 pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     let (events, appends, proofs, dir, report) = match command {
         BenchCommand::Audit { events, appends, proofs, dir, report } => (events, appends, proofs, dir, report),
-        BenchCommand::Sandbox { scale, iterations, dir, gen_rows, report } => {
-            return crate::bench_sandbox::run(scale, iterations, dir, gen_rows, &report).await;
+        BenchCommand::Sandbox { scale, iterations, dir, gen_rows, evaluate_row_filters, report } => {
+            return crate::bench_sandbox::run(scale, iterations, dir, gen_rows, evaluate_row_filters, &report).await;
         }
         BenchCommand::Catalogue { entries, queries, report } => {
             return crate::bench_catalogue::run(entries, queries, &report).await;
