@@ -9,6 +9,7 @@ pub mod governed;
 pub mod ingest;
 pub mod lineage;
 pub mod masking;
+pub mod noise;
 pub mod row_filter;
 pub mod watermark;
 
