@@ -11,6 +11,7 @@ pub mod operators;
 pub mod organisations;
 pub mod oversight;
 pub mod personnel;
+pub mod privacy;
 pub mod registrations;
 pub mod sandbox;
 pub mod sessions;
