@@ -309,7 +309,7 @@ pub async fn run(
 /// `shuyu bench ingest-probe`: ingests a residents CSV as `shuyu gen` writes it and prints rows,
 /// seconds and the process's peak resident memory (Linux `VmHWM`) as one JSON line.
 pub fn ingest_probe(csv: &Path, out: &Path) -> Result<ExitCode> {
-    let fields: Vec<FieldSpec> = ["resident_id", "name", "gender", "birth_date", "mobile", "address", "household_id"]
+    let fields: Vec<FieldSpec> = crate::gen::RESIDENT_COLUMNS
         .iter()
         .map(|n| FieldSpec {
             name: n.to_string(),

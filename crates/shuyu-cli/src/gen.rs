@@ -182,6 +182,10 @@ fn medical_row(seed: u64, row: u64, residents: u64) -> Vec<String> {
     ]
 }
 
+/// The columns of `residents`, in file order.
+pub const RESIDENT_COLUMNS: [&str; 7] =
+    ["resident_id", "name", "gender", "birth_date", "mobile", "address", "household_id"];
+
 /// Makes row `i` of a dataset.
 type RowFn = Box<dyn Fn(u64) -> Vec<String>>;
 
@@ -189,7 +193,7 @@ type RowFn = Box<dyn Fn(u64) -> Vec<String>>;
 pub fn run(dataset: &str, rows: u64, seed: u64, residents: u64, out: &Path, parquet: bool) -> Result<ExitCode> {
     let (header, row_fn): (&[&str], RowFn) = match dataset {
         "residents" => (
-            &["resident_id", "name", "gender", "birth_date", "mobile", "address", "household_id"],
+            &RESIDENT_COLUMNS,
             Box::new(move |i| resident_row(seed, i)),
         ),
         "enterprises" => (

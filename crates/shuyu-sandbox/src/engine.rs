@@ -54,6 +54,20 @@ pub struct TableMeta {
     pub version: String,
 }
 
+impl TableMeta {
+    /// Whether `version` names this write of the table; tables written before versions existed
+    /// match none, so no grading applies to them.
+    pub fn is_version(&self, version: &str) -> bool {
+        !self.version.is_empty() && self.version == version
+    }
+
+    /// A column's level as queries see it: the reviewer's grade if the table was re-graded,
+    /// else the highest of its own lineage and the table's (就高从严).
+    pub fn column_level(&self, lineage: &ColumnLineage, grade: Option<u8>) -> u8 {
+        grade.unwrap_or(lineage.level.max(self.level))
+    }
+}
+
 /// A reviewer's level for one version of a scratch table (derived data graded again, GB/T 43697
 /// annex I); it replaces the computed level of every column.
 #[derive(Debug, Clone)]
@@ -240,15 +254,6 @@ fn table_names(sub: &Path) -> Vec<String> {
     names
 }
 
-/// The last grading of this version of `table`, if any; a rewritten table has a new version.
-pub fn grade_in_force(grades: &[Grade], table: &str, meta: &TableMeta) -> Option<u8> {
-    grades
-        .iter()
-        .rev()
-        .find(|g| g.table == table && !meta.version.is_empty() && g.version == meta.version)
-        .map(|g| g.level)
-}
-
 /// The scratch tables of the workspace whose directory is `dir`, by name.
 pub fn scratch_tables(dir: &Path) -> Vec<String> {
     table_names(&scratch_dir(dir))
@@ -260,9 +265,10 @@ impl Workspace {
         scratch_tables(&self.dir)
     }
 
-    /// The reviewer's level in force for this version of a table, if it was re-graded.
+    /// The reviewer's level in force for this version of a table, if it was re-graded: the last
+    /// grading made for it (a rewritten table has a new version).
     pub fn grade_of(&self, table: &str, meta: &TableMeta) -> Option<u8> {
-        grade_in_force(&self.grades, table, meta)
+        self.grades.iter().rev().find(|g| g.table == table && meta.is_version(&g.version)).map(|g| g.level)
     }
 
     async fn context(&self, limits: &Limits) -> Result<(SessionContext, TableLineage)> {
@@ -305,11 +311,8 @@ impl Workspace {
                 let graded = self.grade_of(&name, &meta);
                 let cols = meta
                     .columns
-                    .into_iter()
-                    .map(|(_, mut l)| {
-                        l.level = graded.unwrap_or(l.level.max(meta.level));
-                        l
-                    })
+                    .iter()
+                    .map(|(_, l)| ColumnLineage { level: meta.column_level(l, graded), ..l.clone() })
                     .collect();
                 lineage.insert(name, cols);
             }

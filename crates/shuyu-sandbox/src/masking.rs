@@ -190,10 +190,15 @@ impl ScalarUDFImpl for MaskUdf {
 /// The keyed hash of one value under a workspace key.
 pub fn keyed_hash(key: &[u8; 32], value: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail for 32 bytes.
-    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
+    keyed_mac(key).map(|mac| token(mac, value)).unwrap_or_default()
+}
+
+fn keyed_mac(key: &[u8; 32]) -> Option<Hmac<Sha256>> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).ok()
+}
+
+/// The token for `value` from a MAC already keyed (cloned per value, so the key is set up once).
+fn token(mut mac: Hmac<Sha256>, value: &str) -> String {
     mac.update(value.as_bytes());
     hex::encode(&mac.finalize().into_bytes()[..12])
 }
@@ -228,14 +233,10 @@ impl ScalarUDFImpl for KeyedHashUdf {
         let [arg] = args.args.as_slice() else {
             return exec_err!("mask_keyed_hash takes one argument");
         };
-        let Ok(keyed) = <Hmac<Sha256> as Mac>::new_from_slice(&self.key) else {
+        let Some(keyed) = keyed_mac(&self.key) else {
             return exec_err!("mask_keyed_hash: bad key");
         };
-        Ok(ColumnarValue::Array(map_strings(arg, args.number_rows, |v, out| {
-            let mut mac = keyed.clone();
-            mac.update(v.as_bytes());
-            out.push_str(&hex::encode(&mac.finalize().into_bytes()[..12]));
-        })?))
+        Ok(ColumnarValue::Array(map_strings(arg, args.number_rows, |v, out| out.push_str(&token(keyed.clone(), v)))?))
     }
 }
 

@@ -334,19 +334,14 @@ pub async fn seed_showcase(state: &AppState) -> Result<(), ApiError> {
         };
         if i == 1 {
             let content = b"line,stop,lng,lat\n1,Central Station,120.30,31.57\n1,Xihu Road,120.31,31.58\n".to_vec();
-            let a = shuyu_store::attachments::Attachment {
-                id: shuyu_core::ids::AttachmentId::new(),
-                org_id: holder.id,
-                uploaded_by: steward.id,
-                filename: "bus-stops.csv".into(),
-                media_type: "text/csv".into(),
-                size: i64::try_from(content.len()).unwrap_or_default(),
-                sha256: {
-                    use sha2::Digest;
-                    hex::encode(sha2::Sha256::digest(&content))
-                },
-                created_at: now,
-            };
+            let a = shuyu_store::attachments::Attachment::for_content(
+                holder.id,
+                steward.id,
+                "bus-stops.csv".into(),
+                "text/csv".into(),
+                &content,
+                now,
+            )?;
             shuyu_store::attachments::insert(tx.conn(), &a, &content).await?;
             e.open_data = Some(a.id.to_string());
         }
@@ -527,19 +522,14 @@ pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
     tx.audit(&ctx, "agreement.filed", &format!("agreement:{}", agreement.id), Outcome::Success, json!({})).await?;
 
     let nda = b"%PDF demo confidentiality agreement".to_vec();
-    let attachment = shuyu_store::attachments::Attachment {
-        id: shuyu_core::ids::AttachmentId::new(),
-        org_id: operator.id,
-        uploaded_by: analyst.id,
-        filename: "confidentiality.pdf".into(),
-        media_type: "application/pdf".into(),
-        size: i64::try_from(nda.len()).unwrap_or_default(),
-        sha256: {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&nda))
-        },
-        created_at: now,
-    };
+    let attachment = shuyu_store::attachments::Attachment::for_content(
+        operator.id,
+        analyst.id,
+        "confidentiality.pdf".into(),
+        "application/pdf".into(),
+        &nda,
+        now,
+    )?;
     shuyu_store::attachments::insert(tx.conn(), &attachment, &nda).await?;
     let record = PersonnelRecord {
         filed_on: Some(today),

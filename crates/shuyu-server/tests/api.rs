@@ -2683,6 +2683,15 @@ mod sandbox {
         let events = events["events"].as_array().unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0]["details"]["to"], 2);
+        // A table written before tables had versions could never match a grading: refused, not
+        // silently recorded.
+        let meta = o.app.state().config.data_dir.join(format!("workspaces/{ws}/scratch/top/meta.json"));
+        let mut m: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+        m.as_object_mut().unwrap().remove("version");
+        std::fs::write(&meta, serde_json::to_vec(&m).unwrap()).unwrap();
+        let top = format!("/api/v1/workspaces/{ws}/tables/top/grade");
+        let (s, e) = o.call("authority", "POST", &top, body.clone()).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("action_not_allowed")), "{e}");
         // A sealed workspace is read-only: no grading until the authority unseals it.
         let (s, _) =
             o.call("authority", "POST", &format!("/api/v1/workspaces/{ws}/seal"), json!({"reason": "检查"})).await;

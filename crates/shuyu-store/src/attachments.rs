@@ -22,6 +22,31 @@ pub struct Attachment {
     pub created_at: DateTime<Utc>,
 }
 
+impl Attachment {
+    /// A new attachment for `content`, with its size and digest computed from it.
+    pub fn for_content(
+        org_id: OrgId,
+        uploaded_by: UserId,
+        filename: String,
+        media_type: String,
+        content: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Attachment> {
+        use sha2::Digest;
+        Ok(Attachment {
+            id: AttachmentId::new(),
+            org_id,
+            uploaded_by,
+            filename,
+            media_type,
+            size: i64::try_from(content.len())
+                .map_err(|_| StoreError::Corrupt(format!("attachment of {} bytes", content.len())))?,
+            sha256: hex::encode(sha2::Sha256::digest(content)),
+            created_at: now,
+        })
+    }
+}
+
 fn from_row(r: &AnyRow) -> Result<Attachment> {
     Ok(Attachment {
         id: text(r, "id")?.parse()?,

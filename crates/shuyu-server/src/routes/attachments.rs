@@ -7,10 +7,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use shuyu_audit::Outcome;
 use shuyu_authz::{Action, Resource};
-use shuyu_core::ids::AttachmentId;
 use shuyu_store::attachments::{self, Attachment};
 
 use crate::auth::Caller;
@@ -68,16 +66,7 @@ pub async fn upload(
         .chars()
         .take(100)
         .collect::<String>();
-    let a = Attachment {
-        id: AttachmentId::new(),
-        org_id: user.org_id,
-        uploaded_by: user.id,
-        filename,
-        media_type,
-        size: i64::try_from(body.len()).map_err(|_| ApiError::internal())?,
-        sha256: hex::encode(Sha256::digest(&body)),
-        created_at: app.clock.now(),
-    };
+    let a = Attachment::for_content(user.org_id, user.id, filename, media_type, &body, app.clock.now())?;
     let mut tx = app.begin().await?;
     attachments::insert(tx.conn(), &a, &body).await?;
     tx.audit(

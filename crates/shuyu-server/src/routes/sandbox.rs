@@ -415,6 +415,15 @@ fn workspace_resource(w: &WorkspaceRecord) -> Resource {
     Resource::owned("Workspace", w.id.clone(), w.operator_org)
 }
 
+/// The grading in force for this write of a scratch table: the last one made for its version.
+fn grading_in_force<'a>(
+    gradings: &'a [store::TableGrading],
+    table: &str,
+    meta: &engine::TableMeta,
+) -> Option<&'a store::TableGrading> {
+    gradings.iter().rev().find(|g| g.table_name == table && meta.is_version(&g.table_version))
+}
+
 async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value> {
     let mut conn = app.store.acquire().await?;
     let grants = store::workspace_grants(&mut conn, &w.id).await?;
@@ -434,14 +443,13 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
             let Ok(meta) = engine::read_meta(&engine::scratch_dir(&dir).join(&name)) else {
                 return json!({ "name": name });
             };
-            let grading =
-                gradings.iter().rev().find(|g| g.table_name == name && g.table_version == meta.version);
+            let grading = grading_in_force(&gradings, &name, &meta);
             let level = grading.map_or(meta.level, |g| g.to_level);
             let columns: Vec<Value> = meta
                 .columns
                 .iter()
                 .map(|(n, l)| {
-                    json!({ "name": n, "invisible": l.is_invisible(), "level": grading.map_or(l.level.max(meta.level), |g| g.to_level) })
+                    json!({ "name": n, "invisible": l.is_invisible(), "level": meta.column_level(l, grading.map(|g| g.to_level)) })
                 })
                 .collect();
             json!({ "name": name, "rows": meta.rows, "level": level, "computed_level": meta.level,
@@ -1498,18 +1506,22 @@ pub async fn grade_table(
             .with_details(json!({ "action": "grade", "state": w.state }))
             .with_basis("WX §19"));
     }
-    let dir = engine::scratch_dir(&workspace_dir(&app, &w.id)).join(&table);
-    let meta = match engine::scratch_tables(&workspace_dir(&app, &w.id)).contains(&table) {
-        true => engine::read_meta(&dir).map_err(sandbox_error)?,
-        false => return Err(ApiError::not_found("scratch table")),
-    };
+    let ws_dir = workspace_dir(&app, &w.id);
+    if !engine::scratch_tables(&ws_dir).contains(&table) {
+        return Err(ApiError::not_found("scratch table"));
+    }
+    let meta = engine::read_meta(&engine::scratch_dir(&ws_dir).join(&table)).map_err(sandbox_error)?;
+    if meta.version.is_empty() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_reason(
+                "the table was written before tables had versions: create it again, then grade it",
+                "该结果表生成于版本记录之前，请重新生成后再定级",
+            )
+            .with_details(json!({ "action": "grade", "table": table })));
+    }
     let mut tx = app.begin().await?;
     let earlier = store::workspace_gradings(tx.conn(), &w.id).await?;
-    let current = earlier
-        .iter()
-        .rev()
-        .find(|g| g.table_name == table && g.table_version == meta.version)
-        .map_or(meta.level, |g| g.to_level);
+    let current = grading_in_force(&earlier, &table, &meta).map_or(meta.level, |g| g.to_level);
     let g = store::TableGrading {
         id: new_id(),
         workspace_id: w.id.clone(),
