@@ -109,6 +109,7 @@ actions! {
     GrantList => "grant.list",
     GrantReview => "grant.review",
     GrantRevoke => "grant.revoke",
+    GrantAllotBudget => "grant.allot_budget",
     WorkspaceCreate => "workspace.create",
     WorkspaceManage => "workspace.manage",
     WorkspaceRead => "workspace.read",

@@ -119,7 +119,14 @@ fn grants(dir: &Path, evaluate: bool) -> Result<Vec<GovernedSource>> {
             (k, true) => Some(format!("abs({k}) > 0")),
         };
         out.push(GovernedSource {
-            grant: GrantedTable { entry_id: table.into(), table: table.into(), columns, row_filter },
+            grant: GrantedTable {
+                entry_id: table.into(),
+                table: table.into(),
+                columns,
+                row_filter,
+                subject_key: None,
+                privacy: Default::default(),
+            },
             dir: dir.join(table),
         });
     }
@@ -154,8 +161,13 @@ pub async fn compare(
         sealed: false,
         grades: Vec::new(),
     };
-    let limits =
-        Limits { timeout: Duration::from_secs(3600), memory_bytes: 16 << 30, display_rows: usize::MAX, partitions };
+    let limits = Limits {
+        timeout: Duration::from_secs(3600),
+        memory_bytes: 16 << 30,
+        display_rows: usize::MAX,
+        partitions,
+        epsilon: None,
+    };
     std::fs::create_dir_all(work)?;
     let store = Store::open_sqlite(&work.join("audit.db")).await?;
     let ctx = AuditContext {

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{EntryMetadata, FieldType};
+use crate::catalogue::{EntryMetadata, FieldType, PiiType};
+pub use crate::privacy::Privacy;
 use crate::roles::OrgKind;
 use crate::workflow::WorkflowError;
 
@@ -63,6 +64,10 @@ pub struct RequestedTable {
     /// A SQL predicate over the entry's columns limiting which rows are granted.
     #[serde(default)]
     pub row_filter: Option<String>,
+    /// The column naming whose record a row is (a resident ID, a credit code), counted by
+    /// aggregation-only and differential-privacy grants; it need not be among `columns`.
+    #[serde(default)]
+    pub subject_key: Option<String>,
 }
 
 /// The application: scenario, purpose, the exact list, and the period.
@@ -75,9 +80,24 @@ pub struct GrantRequest {
     pub tables: Vec<RequestedTable>,
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
-    /// Results may leave only as aggregates over groups of at least the profile's minimum.
+    /// Results may leave only as aggregates over groups of at least the profile's minimum
+    /// (kept for requests made before `privacy`; the same as `{"mode": "aggregation_only"}`).
     #[serde(default)]
     pub aggregation_only: bool,
+    /// The privacy settings asked for; the reviewers may tighten them.
+    #[serde(default)]
+    pub privacy: Option<Privacy>,
+}
+
+impl GrantRequest {
+    /// The settings as asked for.
+    pub fn asked_privacy(&self) -> Privacy {
+        match &self.privacy {
+            Some(p) => p.clone(),
+            None if self.aggregation_only => Privacy::AggregationOnly { k: None },
+            None => Privacy::Standard,
+        }
+    }
 }
 
 /// One reviewer's decision on one column.
@@ -101,6 +121,9 @@ pub struct Review {
     pub user: String,
     pub decided_on: NaiveDate,
     pub decisions: Vec<ColumnDecision>,
+    /// Privacy settings this reviewer requires (stricter ones win).
+    #[serde(default)]
+    pub privacy: Option<Privacy>,
 }
 
 /// A granted column as the sandbox enforces it.
@@ -121,6 +144,10 @@ pub struct GrantedTable {
     pub columns: Vec<GrantedColumn>,
     #[serde(default)]
     pub row_filter: Option<String>,
+    #[serde(default)]
+    pub subject_key: Option<String>,
+    #[serde(default)]
+    pub privacy: Privacy,
 }
 
 fn invalid(field: &'static str, problem: String) -> WorkflowError {
@@ -163,6 +190,10 @@ impl GrantRequest {
                 format!("the period must lie within the agreement's term {} to {}", agreement_term.0, agreement_term.1),
             ));
         }
+        let privacy = self.asked_privacy();
+        if let Some(problem) = privacy.problem(MAX_K) {
+            return Err(invalid("privacy", problem));
+        }
         let mut names = BTreeSet::new();
         for t in &self.tables {
             if !is_identifier(&t.table) {
@@ -185,6 +216,16 @@ impl GrantRequest {
             };
             if t.columns.is_empty() {
                 return Err(invalid("tables", format!("{}: list the columns needed (WX §12)", t.table)));
+            }
+            if let Some(k) = &t.subject_key {
+                if !meta.fields.iter().any(|f| &f.name == k) {
+                    return Err(invalid("subject_key", format!("{}.{k}: the entry has no such column", t.table)));
+                }
+            } else if !privacy.reads_rows() && subject_key(meta, None).is_none() {
+                return Err(invalid(
+                    "subject_key",
+                    format!("{}: name the column that identifies each person or enterprise (the subject key)", t.table),
+                ));
             }
             let mut seen = BTreeSet::new();
             for c in &t.columns {
@@ -212,6 +253,29 @@ impl GrantRequest {
             }
         }
         Ok(())
+    }
+}
+
+/// The largest k an aggregation-only grant may set.
+pub const MAX_K: u32 = 10_000;
+
+/// The subject key of a table: the one named, else the entry's resident ID field.
+fn subject_key(meta: &EntryMetadata, named: Option<&String>) -> Option<String> {
+    named.cloned().or_else(|| meta.fields.iter().find(|f| f.pii == Some(PiiType::ResidentId)).map(|f| f.name.clone()))
+}
+
+/// The privacy settings all reviews together set: the strictest of what was asked and what
+/// each reviewer required.
+pub fn resolve_privacy(request: &GrantRequest, reviews: &[Review], default_k: u32) -> Privacy {
+    let mut p = request.asked_privacy();
+    for r in reviews {
+        if let Some(q) = &r.privacy {
+            p = p.stricter(q.clone(), default_k);
+        }
+    }
+    match p {
+        Privacy::AggregationOnly { k: None } => Privacy::AggregationOnly { k: Some(default_k) },
+        other => other,
     }
 }
 
@@ -255,7 +319,9 @@ pub fn resolve(
     reviews: &[Review],
     entries: &BTreeMap<String, EntryMetadata>,
     sensitive_level: u8,
+    default_k: u32,
 ) -> Vec<GrantedTable> {
+    let privacy = resolve_privacy(request, reviews, default_k);
     let mut out = Vec::new();
     for t in &request.tables {
         let Some(meta) = entries.get(&t.entry_id) else { continue };
@@ -290,6 +356,8 @@ pub fn resolve(
                 table: t.table.clone(),
                 columns,
                 row_filter: t.row_filter.clone(),
+                subject_key: subject_key(meta, t.subject_key.as_ref()),
+                privacy: privacy.clone(),
             });
         }
     }
@@ -320,10 +388,12 @@ mod tests {
                     RequestedColumn { name: sensitive, mode, necessity: "关联法人".into() },
                 ],
                 row_filter: None,
+                subject_key: None,
             }],
             valid_from: d(2026, 1, 1),
             valid_until: d(2026, 12, 31),
             aggregation_only: false,
+            privacy: None,
         };
         (req, BTreeMap::from([("e1".to_string(), meta)]))
     }
@@ -366,14 +436,15 @@ mod tests {
                     reason: "理由".into(),
                 },
             ],
+            privacy: None,
         };
         let a = review(OrgKind::Authority, true, Some(ColumnMode::Invisible));
         let s = review(OrgKind::SourceDepartment, true, None);
         assert!(check_review(&req, &a.decisions).is_ok());
-        let granted = resolve(&req, &[a.clone(), s], &entries, 3);
+        let granted = resolve(&req, &[a.clone(), s], &entries, 3, 10);
         assert_eq!(granted[0].columns[1].mode, ColumnMode::Invisible);
         let refused = review(OrgKind::SourceDepartment, false, None);
-        let granted = resolve(&req, &[a, refused], &entries, 3);
+        let granted = resolve(&req, &[a, refused], &entries, 3, 10);
         assert_eq!(granted[0].columns.len(), 1);
         assert_eq!(awaiting(&[OrgKind::Authority, OrgKind::SourceDepartment], &[]).len(), 2);
     }

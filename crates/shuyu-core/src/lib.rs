@@ -17,6 +17,7 @@ pub mod industry;
 pub mod open_data;
 pub mod operators;
 pub mod personnel;
+pub mod privacy;
 pub mod profile;
 pub mod registration;
 pub mod roles;

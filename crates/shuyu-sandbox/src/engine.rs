@@ -4,21 +4,21 @@
 //! … AS SELECT` / `DROP TABLE` on scratch tables; nothing else), its lineage checked, and the
 //! checked plan is what runs.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::DFSchema;
+use datafusion::common::{Column, DFSchema};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::TableProvider;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
@@ -27,9 +27,12 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shuyu_core::grants::{is_identifier, GrantedTable};
+use shuyu_core::privacy::{DpSettings, Epsilon, Privacy};
 
+use crate::aggregation::{self, SubjectTables, SubjectTag, Subjects, TAG_PREFIX};
+use crate::dp;
 use crate::error::{Result, SandboxError};
-use crate::governed::GovernedTable;
+use crate::governed::{GovernedTable, VisiblePart};
 use crate::lineage::{self, ColumnLineage, TableLineage};
 use crate::row_filter;
 
@@ -52,6 +55,10 @@ pub struct TableMeta {
     /// carry over to a replacement computed from other data.
     #[serde(default)]
     pub version: String,
+    /// Hidden subject columns, stored after the visible ones: the table holds rows of an
+    /// aggregation-only grant not yet aggregated, and stays aggregation-only.
+    #[serde(default)]
+    pub subjects: Vec<SubjectTag>,
 }
 
 impl TableMeta {
@@ -85,11 +92,20 @@ pub struct Limits {
     /// Rows returned for display; the query still runs to completion of what it shows.
     pub display_rows: usize,
     pub partitions: usize,
+    /// The most ε a query on a differential-privacy grant may spend (at most the grant's
+    /// per-query cost); `None` spends that cost.
+    pub epsilon: Option<Epsilon>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { timeout: Duration::from_secs(60), memory_bytes: 2 << 30, display_rows: 1000, partitions: 2 }
+        Limits {
+            timeout: Duration::from_secs(60),
+            memory_bytes: 2 << 30,
+            display_rows: 1000,
+            partitions: 2,
+            epsilon: None,
+        }
     }
 }
 
@@ -103,9 +119,25 @@ pub struct Metering {
 
 #[derive(Debug)]
 pub enum Outcome {
-    Rows { schema: SchemaRef, batches: Vec<RecordBatch>, rows: usize, truncated: bool, lineage: Vec<ColumnLineage> },
-    Created { table: String, rows: u64, level: u8 },
-    Dropped { table: String },
+    Rows {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        rows: usize,
+        truncated: bool,
+        lineage: Vec<ColumnLineage>,
+        /// Groups dropped for covering fewer than k subjects, when an aggregation-only table was read.
+        suppressed: Option<u64>,
+    },
+    Created {
+        table: String,
+        rows: u64,
+        level: u8,
+    },
+    Dropped {
+        table: String,
+    },
+    /// A differentially private answer, released only after its cost is spent.
+    Private(Box<dp::Pending>),
 }
 
 #[derive(Debug)]
@@ -162,6 +194,7 @@ pub async fn write_table(
     mut stream: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
     columns: Vec<ColumnLineage>,
     level: u8,
+    subjects: Vec<SubjectTag>,
 ) -> Result<u64> {
     std::fs::create_dir_all(parent)?;
     let tmp = parent.join(format!(".{name}.partial"));
@@ -183,6 +216,7 @@ pub async fn write_table(
         level,
         rows,
         version: uuid::Uuid::new_v4().simple().to_string(),
+        subjects,
     };
     write_meta(&tmp, &meta)?;
     let dest = parent.join(name);
@@ -191,6 +225,66 @@ pub async fn write_table(
     }
     std::fs::rename(&tmp, &dest)?;
     Ok(rows)
+}
+
+/// What one query's session holds.
+struct Context {
+    ctx: SessionContext,
+    lineage: TableLineage,
+    /// Tables of aggregation-only and differential-privacy grants, and scratch tables of their rows.
+    subjects: SubjectTables,
+    /// Tables of differential-privacy grants: answered only by [`crate::dp`].
+    private: HashMap<String, (Subjects, DpSettings)>,
+}
+
+/// The first differential-privacy table the plan reads, anywhere (subqueries included), even
+/// when no column of it is named (`COUNT(*)`).
+fn reads_private(plan: &LogicalPlan, private: &HashMap<String, (Subjects, DpSettings)>) -> Result<Option<String>> {
+    let mut found = None;
+    plan.apply_with_subqueries(|p| {
+        if let LogicalPlan::TableScan(scan) = p {
+            if private.contains_key(scan.table_name.table()) {
+                found = Some(scan.table_name.table().to_string());
+                return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    Ok(found)
+}
+
+/// Differential-privacy tables answer only noisy aggregates, never tables of their rows.
+fn refuse_private(plan: &LogicalPlan, private: &HashMap<String, (Subjects, DpSettings)>) -> Result<()> {
+    match reads_private(plan, private)? {
+        None => Ok(()),
+        Some(t) => Err(SandboxError::refused_with(
+            format!("{t} is under differential privacy: it answers only noisy aggregates, not tables of its rows"),
+            None,
+            "SPEC §4.5",
+        )),
+    }
+}
+
+/// The plan of a scratch table that keeps rows not yet aggregated: the visible columns, then
+/// the tags under stored names.
+fn store_tags(plan: LogicalPlan, kept: &[(usize, u64)]) -> Result<(LogicalPlan, Vec<SubjectTag>)> {
+    if kept.is_empty() {
+        return Ok((plan, Vec::new()));
+    }
+    let schema = plan.schema().clone();
+    let mut exprs = Vec::new();
+    for i in 0..schema.fields().len() {
+        if !kept.iter().any(|(at, _)| *at == i) {
+            exprs.push(Expr::Column(Column::from(schema.qualified_field(i))));
+        }
+    }
+    let mut tags = Vec::new();
+    for (n, (at, k)) in kept.iter().enumerate() {
+        let name = format!("{TAG_PREFIX}_{n}");
+        exprs.push(Expr::Column(Column::from(schema.qualified_field(*at))).alias(&name));
+        tags.push(SubjectTag { name, k: *k, unique: false });
+    }
+    Ok((LogicalPlanBuilder::from(plan).project(exprs)?.build()?, tags))
 }
 
 fn not_allowed(what: &str) -> SandboxError {
@@ -271,7 +365,7 @@ impl Workspace {
         self.grades.iter().rev().find(|g| g.table == table && meta.is_version(&g.version)).map(|g| g.level)
     }
 
-    async fn context(&self, limits: &Limits) -> Result<(SessionContext, TableLineage)> {
+    async fn context(&self, limits: &Limits) -> Result<Context> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(limits.memory_bytes, 1.0)
             // No spill files: raw data would reach disk outside the workspace.
@@ -283,6 +377,8 @@ impl Workspace {
             SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
         let mut lineage = TableLineage::new();
+        let mut subjects = SubjectTables::new();
+        let mut private = HashMap::new();
         for g in &self.governed {
             let raw = stored_dataset(&ctx, &g.dir).await?;
             let filter = match &g.grant.row_filter {
@@ -292,8 +388,33 @@ impl Workspace {
                 }
                 _ => None,
             };
-            let table = GovernedTable::new(raw, &g.grant, self.key, filter)?;
-            ctx.register_table(g.grant.table.as_str(), Arc::new(table))?;
+            let name = g.grant.table.as_str();
+            if !g.grant.privacy.reads_rows() {
+                let Some(key) = &g.grant.subject_key else {
+                    return Err(SandboxError::refused_with(
+                        format!("{name} has no subject key, so its groups cannot be counted: ask the authority to fix the grant"),
+                        None,
+                        "SPEC §4.5",
+                    ));
+                };
+                let tag = format!("{TAG_PREFIX}_{name}");
+                let unique = aggregation::subject_unique(&ctx, raw.clone(), &g.dir, key).await?;
+                let tagged = GovernedTable::new(raw.clone(), &g.grant, self.key, filter.clone(), Some((key, &tag)))?;
+                match &g.grant.privacy {
+                    Privacy::DifferentialPrivacy(dp) => {
+                        let tags = vec![SubjectTag { name: tag, k: 0, unique }];
+                        private.insert(name.to_string(), (Subjects { tagged: Arc::new(tagged), tags }, dp.clone()));
+                    }
+                    Privacy::AggregationOnly { k } => {
+                        let k = u64::from(k.unwrap_or(2).max(2));
+                        let tags = vec![SubjectTag { name: tag, k, unique }];
+                        subjects.insert(name.to_string(), Subjects { tagged: Arc::new(tagged), tags });
+                    }
+                    Privacy::Standard => {}
+                }
+            }
+            let table = GovernedTable::new(raw, &g.grant, self.key, filter, None)?;
+            ctx.register_table(name, Arc::new(table))?;
             lineage.insert(g.grant.table.clone(), GovernedTable::lineage(&g.grant));
         }
         let uploads = uploads_dir(&self.dir);
@@ -306,7 +427,15 @@ impl Workspace {
                 }
                 let dir = sub.join(&name);
                 let meta = read_meta(&dir)?;
-                ctx.register_table(name.as_str(), listing(&ctx, &dir).await?)?;
+                let stored = listing(&ctx, &dir).await?;
+                if meta.subjects.is_empty() {
+                    ctx.register_table(name.as_str(), stored)?;
+                } else {
+                    // Rows not yet aggregated: queries see the visible columns, the rewrite the tags.
+                    let visible = stored.schema().fields().len().saturating_sub(meta.subjects.len());
+                    ctx.register_table(name.as_str(), Arc::new(VisiblePart::new(stored.clone(), visible)))?;
+                    subjects.insert(name.clone(), Subjects { tagged: stored, tags: meta.subjects.clone() });
+                }
                 // A derived table's columns all carry its level until a reviewer re-grades it.
                 let graded = self.grade_of(&name, &meta);
                 let cols = meta
@@ -317,7 +446,7 @@ impl Workspace {
                 lineage.insert(name, cols);
             }
         }
-        Ok((ctx, lineage))
+        Ok(Context { ctx, lineage, subjects, private })
     }
 
     /// Runs one statement under the limits.
@@ -345,7 +474,7 @@ impl Workspace {
     }
 
     async fn run_inner(&self, sql: &str, limits: &Limits) -> Result<QueryOutput> {
-        let (ctx, tables) = self.context(limits).await?;
+        let Context { ctx, lineage: tables, subjects, private } = self.context(limits).await?;
         let plan = ctx.state().create_logical_plan(sql).await?;
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) => {
@@ -371,12 +500,20 @@ impl Workspace {
                     return Err(SandboxError::Invalid(format!("scratch table {name} exists: use CREATE OR REPLACE")));
                 }
                 let checked = lineage::check_keeping_invisible(&c.input, &tables)?;
-                let df = ctx.execute_logical_plan(c.input.as_ref().clone()).await?;
+                refuse_private(&c.input, &private)?;
+                let (input, tags) = if subjects.is_empty() {
+                    (c.input.as_ref().clone(), Vec::new())
+                } else {
+                    let r = aggregation::rewrite(c.input.as_ref().clone(), &subjects, true)?;
+                    store_tags(r.plan, &r.kept)?
+                };
+                let df = ctx.execute_logical_plan(input).await?;
                 let physical = df.create_physical_plan().await?;
                 let schema = physical.schema();
                 let stream = execute_stream(physical.clone(), ctx.task_ctx())?.map(|b| b.map_err(SandboxError::from));
                 let rows =
-                    write_table(&scratch_dir(&self.dir), &name, schema, stream, checked.output, checked.level).await?;
+                    write_table(&scratch_dir(&self.dir), &name, schema, stream, checked.output, checked.level, tags)
+                        .await?;
                 let mut metering = Metering::default();
                 sum_metrics(&physical, &mut metering);
                 Ok(QueryOutput {
@@ -413,6 +550,26 @@ impl Workspace {
             LogicalPlan::Extension(_) => Err(not_allowed("this statement")),
             query => {
                 let checked = lineage::check(&query, &tables)?;
+                if reads_private(&query, &private)?.is_some() {
+                    let keys = self
+                        .governed
+                        .iter()
+                        .filter_map(|g| g.grant.subject_key.clone().map(|k| (g.grant.table.clone(), k)))
+                        .collect();
+                    let pending = dp::answer(&ctx, &query, &private, &keys, limits.epsilon).await?;
+                    return Ok(QueryOutput {
+                        outcome: Outcome::Private(Box::new(pending)),
+                        touched: checked.touched,
+                        metering: Metering::default(),
+                    });
+                }
+                let (query, suppressed) = if subjects.is_empty() {
+                    (query, None)
+                } else {
+                    let r = aggregation::rewrite(query, &subjects, false)?;
+                    let counter = r.thresholded.then_some(r.suppressed);
+                    (r.plan, counter)
+                };
                 let df = ctx.execute_logical_plan(query).await?;
                 let physical = df.create_physical_plan().await?;
                 let schema = physical.schema();
@@ -435,8 +592,9 @@ impl Workspace {
                 drop(stream);
                 let mut metering = Metering::default();
                 sum_metrics(&physical, &mut metering);
+                let suppressed = suppressed.map(|c| c.load(std::sync::atomic::Ordering::Relaxed));
                 Ok(QueryOutput {
-                    outcome: Outcome::Rows { schema, batches, rows, truncated, lineage: checked.output },
+                    outcome: Outcome::Rows { schema, batches, rows, truncated, lineage: checked.output, suppressed },
                     touched: checked.touched,
                     metering,
                 })

@@ -34,13 +34,14 @@ impl GovernedTable {
         grant: &GrantedTable,
         key: [u8; 32],
         row_filter: Option<Expr>,
+        subject: Option<(&str, &str)>,
     ) -> Result<Self> {
         let mut b = LogicalPlanBuilder::scan(format!("__stored_{}", grant.table), provider_as_source(raw), None)?;
         if let Some(f) = row_filter {
             b = b.filter(f)?;
         }
         let hash = KeyedHashUdf::udf(key);
-        let exprs: Vec<Expr> = grant
+        let mut exprs: Vec<Expr> = grant
             .columns
             .iter()
             .map(|c| {
@@ -56,6 +57,11 @@ impl GovernedTable {
                 e.alias(&c.name)
             })
             .collect();
+        // The subject key, unmasked, for the aggregation rewrite only: it is never in the table
+        // a query names (see `aggregation`).
+        if let Some((key_column, tag)) = subject {
+            exprs.push(col(Column::new_unqualified(key_column)).alias(tag));
+        }
         let view = b.project(exprs)?.build()?;
         let schema = Arc::new(view.schema().as_arrow().clone());
         Ok(GovernedTable { view, schema })
@@ -116,5 +122,48 @@ impl TableProvider for GovernedTable {
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Exact; filters.len()])
+    }
+}
+
+/// A stored scratch table without its hidden subject columns, which come after the visible ones:
+/// what queries see of a table of aggregation-only rows (the rewrite reads the whole table).
+#[derive(Debug)]
+pub struct VisiblePart {
+    inner: Arc<dyn TableProvider>,
+    schema: SchemaRef,
+}
+
+impl VisiblePart {
+    pub fn new(inner: Arc<dyn TableProvider>, visible: usize) -> Self {
+        let all = inner.schema();
+        let fields: Vec<_> = all.fields().iter().take(visible).cloned().collect();
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(fields, all.metadata().clone()));
+        VisiblePart { inner, schema }
+    }
+}
+
+#[async_trait]
+impl TableProvider for VisiblePart {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+        self.inner.scan(state, Some(projection.unwrap_or(&all)), filters, limit).await
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
     }
 }

@@ -2,6 +2,8 @@
 //! but invisible. Ingestion, governed tables with masking, the invisible-column lineage check,
 //! and governed SQL on DataFusion.
 
+pub mod aggregation;
+pub mod dp;
 pub mod engine;
 pub mod error;
 pub mod export;
@@ -17,3 +19,5 @@ pub use error::{Result, SandboxError};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_privacy;

@@ -76,6 +76,8 @@ fn fixture() -> Fixture {
             column("age", ColumnMode::Plain, 2, None, FieldType::Integer),
         ],
         row_filter: Some("age < 45".into()),
+        subject_key: Some("resident_id".into()),
+        privacy: Default::default(),
     };
     let grant_social = GrantedTable {
         entry_id: "e-social".into(),
@@ -85,6 +87,8 @@ fn fixture() -> Fixture {
             column("paid", ColumnMode::Plain, 2, None, FieldType::Integer),
         ],
         row_filter: None,
+        subject_key: Some("resident_id".into()),
+        privacy: Default::default(),
     };
     let ws = |key: u8, name: &str| Workspace {
         key: [key; 32],

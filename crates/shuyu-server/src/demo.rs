@@ -567,10 +567,12 @@ pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
                 column("status", ColumnMode::Plain, "排除非存续企业"),
             ],
             row_filter: Some("status <> '注销'".into()),
+            subject_key: Some("uscc".into()),
         }],
         valid_from: today,
         valid_until: in_years(1),
         aggregation_only: false,
+        privacy: None,
     };
     let mut reviews = Vec::new();
     for kind in &state.profile.sandbox.request_reviewers {
@@ -597,6 +599,7 @@ pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
                     reason: "用途明确，最小必要（演示）".into(),
                 })
                 .collect(),
+            privacy: None,
         });
     }
     let granted = shuyu_core::grants::resolve(
@@ -604,6 +607,7 @@ pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
         &reviews,
         &std::collections::BTreeMap::from([(entry_id, meta)]),
         state.profile.sandbox.sensitive_level,
+        state.profile.privacy.min_group_size,
     );
     let workspace = WorkspaceRecord {
         id: uuid::Uuid::now_v7().to_string(),

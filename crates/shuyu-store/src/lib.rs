@@ -28,6 +28,8 @@ use sqlx::{AnyPool, Executor};
 use tokio::sync::Mutex;
 
 pub use error::StoreError;
+/// The connection type every store function takes.
+pub use sqlx::AnyConnection;
 pub use tx::{AuditContext, WriteTx};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -107,6 +107,7 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/grants/{id}", get(sandbox::get_grant))
         .route("/api/v1/grants/{id}/reviews", post(sandbox::review_grant))
         .route("/api/v1/grants/{id}/revoke", post(sandbox::revoke_grant))
+        .route("/api/v1/grants/{id}/privacy-budget", get(sandbox::get_budget).post(sandbox::allot_budget))
         .route("/api/v1/workspaces", get(sandbox::list_workspaces).post(sandbox::create_workspace))
         .route("/api/v1/workspaces/{id}", get(sandbox::get_workspace))
         .route("/api/v1/workspaces/{id}/grants", post(sandbox::attach_grant))

@@ -21,9 +21,10 @@ use shuyu_core::catalogue::EntryMetadata;
 use shuyu_core::grants::{self, ColumnDecision, GrantRequest, GrantState, Review};
 use shuyu_core::ids::{OrgId, UserId};
 use shuyu_core::roles::OrgKind;
-use shuyu_sandbox::engine::{self, Limits, Outcome as QueryOutcome};
+use shuyu_sandbox::engine::{self, Limits, Outcome as QueryOutcome, QueryOutput};
 use shuyu_sandbox::ingest::{self, Format};
 use shuyu_sandbox::SandboxError;
+use shuyu_store::privacy::Spend;
 use shuyu_store::sandbox::{self as store, GrantRecord, QueryRecord, WorkspaceRecord};
 use shuyu_store::{catalogue, operators, organisations};
 
@@ -288,6 +289,9 @@ pub async fn get_grant(State(app): State<AppState>, caller: Caller, Path(id): Pa
 #[serde(deny_unknown_fields)]
 struct ReviewBody {
     decisions: Vec<ColumnDecision>,
+    /// Privacy settings this reviewer requires; stricter ones than asked win.
+    #[serde(default)]
+    privacy: Option<grants::Privacy>,
 }
 
 #[utoipa::path(post, path = "/api/v1/grants/{id}/reviews", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
@@ -340,10 +344,17 @@ pub async fn review_grant(
         user: user.id.to_string(),
         decided_on: app.clock.today(),
         decisions: b.decisions,
+        privacy: b.privacy,
     });
     if grants::awaiting(&required, &g.reviews).is_empty() {
         let entries = published_entries(&app, &g.request).await?;
-        let granted = grants::resolve(&g.request, &g.reviews, &entries, app.profile.sandbox.sensitive_level);
+        let granted = grants::resolve(
+            &g.request,
+            &g.reviews,
+            &entries,
+            app.profile.sandbox.sensitive_level,
+            app.profile.privacy.min_group_size,
+        );
         if granted.is_empty() {
             g.state = GrantState::Refused;
             g.reason = Some("no column was approved by every reviewer".into());
@@ -354,6 +365,28 @@ pub async fn review_grant(
     }
     let now = tx.now();
     store::update_grant(tx.conn(), &g, now).await?;
+    // A differential-privacy grant starts with the budget its reviewers set.
+    let settings = g.granted.iter().flatten().next().map(|t| t.privacy.clone());
+    if let (GrantState::Approved, Some(grants::Privacy::DifferentialPrivacy(dp))) = (g.state, &settings) {
+        let b = shuyu_store::privacy::allot(
+            tx.conn(),
+            &g.id,
+            dp.epsilon.units(),
+            dp.delta.units(),
+            "the budget set by the reviewers with the grant",
+            &user.id.to_string(),
+            now,
+        )
+        .await?;
+        tx.audit(
+            &caller.ctx,
+            "grant.budget_allotted",
+            &format!("grant:{id}"),
+            Outcome::Success,
+            json!({ "epsilon": dp.epsilon, "delta": dp.delta, "budget": budget_view(&b) }),
+        )
+        .await?;
+    }
     if g.state != GrantState::Pending {
         shuyu_store::timers::set(tx.conn(), crate::sandbox::GRANT, &g.id, None).await?;
     }
@@ -362,7 +395,8 @@ pub async fn review_grant(
         "grant.reviewed",
         &format!("grant:{id}"),
         Outcome::Success,
-        json!({ "reviewer": org.kind, "state": g.state, "decisions": g.reviews.last().map(|r| &r.decisions) }),
+        json!({ "reviewer": org.kind, "state": g.state, "decisions": g.reviews.last().map(|r| &r.decisions),
+                "privacy": g.reviews.last().and_then(|r| r.privacy.as_ref()), "privacy_in_force": settings }),
     )
     .await?;
     tx.commit().await?;
@@ -407,6 +441,93 @@ pub async fn revoke_grant(
         .await?;
     tx.commit().await?;
     Ok(Json(grant_view(&g, &app.profile.sandbox.request_reviewers)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllotBody {
+    epsilon: shuyu_core::privacy::Epsilon,
+    #[serde(default)]
+    delta: shuyu_core::privacy::Delta,
+    reason: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/grants/{id}/privacy-budget", tag = "sandbox", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_budget(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let g = load_grant(&app, &caller, &id, Action::GrantRead).await?;
+    let mut conn = app.store.acquire().await?;
+    let budget = shuyu_store::privacy::budget(&mut conn, &g.id).await?;
+    let ledger = shuyu_store::privacy::entries(&mut conn, &g.id).await?;
+    Ok(Json(json!({
+        "grant": g.id,
+        "privacy": g.granted.iter().flatten().next().map(|t| &t.privacy),
+        "budget": budget.as_ref().map(budget_view),
+        "ledger": ledger.iter().map(|e| json!({
+            "kind": e.kind, "query": e.query_id, "epsilon": e.epsilon as f64 / 1e6, "delta": e.delta as f64 / 1e12,
+            "reason": e.reason, "actor": e.actor, "at": e.created_at,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// The authority adds to a differential-privacy budget, with a reason (SPEC §4.5): what was
+/// spent stays spent.
+#[utoipa::path(post, path = "/api/v1/grants/{id}/privacy-budget", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn allot_budget(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let g = load_grant(&app, &caller, &id, Action::GrantAllotBudget).await?;
+    let user = caller.require_user()?.clone();
+    let b: AllotBody = parse_body(body)?;
+    require_reason(&b.reason)?;
+    let dp = match g.granted.iter().flatten().next().map(|t| &t.privacy) {
+        Some(grants::Privacy::DifferentialPrivacy(dp)) => dp.clone(),
+        _ => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+                .with_reason("the grant is not under differential privacy", "该授权未采用差分隐私")
+                .with_details(json!({ "action": "allot_budget" })))
+        }
+    };
+    if !matches!(g.state, GrantState::Approved | GrantState::Provisioned) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+            .with_details(json!({ "action": "allot_budget", "state": g.state })));
+    }
+    if b.epsilon.units() == 0 && b.delta.units() == 0 {
+        return Err(ApiError::validation(vec![FieldProblem::new("epsilon", "add some budget", "请填写追加的预算")]));
+    }
+    if b.delta.units() > 0 && dp.mechanism != shuyu_core::privacy::Mechanism::Gaussian {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "delta",
+            "the grant uses the Laplace mechanism, which spends no δ",
+            "该授权采用拉普拉斯机制，不消耗δ",
+        )]));
+    }
+    let mut tx = app.begin().await?;
+    let now = tx.now();
+    let budget = shuyu_store::privacy::allot(
+        tx.conn(),
+        &g.id,
+        b.epsilon.units(),
+        b.delta.units(),
+        &b.reason,
+        &user.id.to_string(),
+        now,
+    )
+    .await?;
+    tx.audit(
+        &caller.ctx,
+        "grant.budget_allotted",
+        &format!("grant:{id}"),
+        Outcome::Success,
+        json!({ "epsilon": b.epsilon, "delta": b.delta, "reason": b.reason, "budget": budget_view(&budget) }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(json!({ "grant": g.id, "budget": budget_view(&budget) })))
 }
 
 // ---------------------------------------------------------------- workspaces
@@ -679,6 +800,9 @@ struct QueryBody {
     /// A UUID the client picks, to cancel the query while it runs.
     #[serde(default)]
     query_id: Option<uuid::Uuid>,
+    /// On a differential-privacy grant: spend less than the grant's per-query ε.
+    #[serde(default)]
+    epsilon: Option<shuyu_core::privacy::Epsilon>,
 }
 
 fn limits(app: &AppState) -> Limits {
@@ -688,6 +812,7 @@ fn limits(app: &AppState) -> Limits {
         memory_bytes: usize::try_from(sb.query_memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         display_rows: usize::try_from(sb.query_display_rows).unwrap_or(1000),
         partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        epsilon: None,
     }
 }
 
@@ -747,7 +872,7 @@ pub async fn run_query(
     let query_id = b.query_id.map(|u| u.to_string()).unwrap_or_else(new_id);
     let task = {
         let sql = b.sql.clone();
-        let limits = limits(&app);
+        let limits = Limits { epsilon: b.epsilon, ..limits(&app) };
         tokio::spawn(async move { ws.run(&sql, &limits).await })
     };
     {
@@ -780,12 +905,28 @@ pub async fn run_query(
                 QueryOutcome::Rows { rows, .. } => ("rows", *rows as i64),
                 QueryOutcome::Created { rows, .. } => ("created", *rows as i64),
                 QueryOutcome::Dropped { .. } => ("dropped", 0),
+                QueryOutcome::Private(_) => ("private", 0),
             };
             (name, rows, out.metering.clone(), out.touched.iter().cloned().collect::<Vec<_>>())
         }
         Err(e) => (outcome_name(e), 0, Default::default(), Vec::new()),
     };
     let mut tx = app.begin().await?;
+    // A differentially private answer is paid for here, in the transaction that records the
+    // query, before any noise is drawn or anything is released.
+    let mut privacy = None;
+    let mut outcome = outcome;
+    if let Ok(QueryOutput { outcome: QueryOutcome::Private(p), .. }) = &result {
+        let grant = grant_of_table(tx.conn(), &w.id, &p.table).await?;
+        let now = tx.now();
+        let spent =
+            shuyu_store::privacy::spend(tx.conn(), &grant, &query_id, p.epsilon, p.delta, &user.id.to_string(), now)
+                .await?;
+        if matches!(spent, Spend::Exhausted(_)) {
+            outcome = "refused";
+        }
+        privacy = Some((grant, spent));
+    }
     let q = QueryRecord {
         id: query_id.clone(),
         workspace_id: w.id.clone(),
@@ -800,7 +941,9 @@ pub async fn run_query(
     };
     let now = tx.now();
     store::insert_query(tx.conn(), &q, now).await?;
+    let exhausted = matches!(privacy, Some((_, Spend::Exhausted(_))));
     let audit_outcome = match &result {
+        Ok(_) if exhausted => Outcome::Denied,
         Ok(_) => Outcome::Success,
         Err(SandboxError::Refused { .. }) | Err(SandboxError::NotFound(_)) => Outcome::Denied,
         Err(_) => Outcome::Failure,
@@ -812,13 +955,22 @@ pub async fn run_query(
         &format!("workspace:{}", w.id),
         audit_outcome,
         json!({ "query": q.id, "sql": b.sql, "outcome": outcome, "rows": rows, "touched": touched,
-                "metering": metering, "error": error }),
+                "metering": metering, "error": error, "privacy": privacy.as_ref().map(|(g, s)| budget_json(g, s)) }),
     )
     .await?;
     tx.commit().await?;
     let out = result.map_err(sandbox_error)?;
+    if let Some((grant, spend @ Spend::Exhausted(_))) = &privacy {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "privacy_budget_exhausted")
+            .with_reason(
+                "the grant's privacy budget cannot pay for this query; the authority may grant more, with a reason",
+                "该授权的隐私预算不足以支付本次查询；如确有需要，须由数据主管部门说明理由后追加",
+            )
+            .with_basis("SPEC §4.5")
+            .with_details(budget_json(grant, spend)));
+    }
     match out.outcome {
-        QueryOutcome::Rows { schema, batches, rows, truncated, .. } => {
+        QueryOutcome::Rows { schema, batches, rows, truncated, suppressed, .. } => {
             let arrow = headers
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
@@ -838,7 +990,7 @@ pub async fn run_query(
             let data = rows_as_json(&batches, &columns)?;
             Ok(Json(json!({
                 "query": q.id, "columns": columns, "rows": data, "row_count": rows, "truncated": truncated,
-                "touched": touched, "metering": out.metering,
+                "touched": touched, "metering": out.metering, "suppressed_groups": suppressed,
             }))
             .into_response())
         }
@@ -847,7 +999,46 @@ pub async fn run_query(
         )
         .into_response()),
         QueryOutcome::Dropped { table } => Ok(Json(json!({ "query": q.id, "dropped": table })).into_response()),
+        QueryOutcome::Private(p) => {
+            let released = p.release(&mut rand::rngs::OsRng).map_err(sandbox_error)?;
+            Ok(Json(json!({
+                "query": q.id, "columns": released.columns, "rows": released.rows, "row_count": released.rows.len(),
+                "truncated": false, "touched": touched, "privacy": {
+                    "epsilon": released.epsilon, "delta": released.delta, "mechanism": released.mechanism,
+                    "noise": released.noise,
+                    "budget": privacy.as_ref().map(|(g, s)| budget_json(g, s)),
+                },
+            }))
+            .into_response())
+        }
     }
+}
+
+/// The grant a workspace reads a table through.
+async fn grant_of_table(conn: &mut shuyu_store::AnyConnection, workspace: &str, table: &str) -> ApiResult<String> {
+    store::workspace_grants(conn, workspace)
+        .await?
+        .into_iter()
+        .find(|g| g.granted.iter().flatten().any(|t| t.table == table))
+        .map(|g| g.id)
+        .ok_or_else(|| ApiError::not_found("grant"))
+}
+
+fn budget_view(b: &shuyu_store::privacy::Budget) -> Value {
+    json!({
+        "epsilon_total": b.epsilon_total as f64 / 1e6, "epsilon_spent": b.epsilon_spent as f64 / 1e6,
+        "epsilon_left": b.epsilon_left() as f64 / 1e6,
+        "delta_total": b.delta_total as f64 / 1e12, "delta_spent": b.delta_spent as f64 / 1e12,
+        "delta_left": b.delta_left() as f64 / 1e12,
+    })
+}
+
+fn budget_json(grant: &str, s: &Spend) -> Value {
+    let (spent, b) = match s {
+        Spend::Spent(b) => (true, b),
+        Spend::Exhausted(b) => (false, b),
+    };
+    json!({ "grant": grant, "paid": spent, "budget": budget_view(b) })
 }
 
 fn datafusion_ipc_writer<'a>(
@@ -1035,8 +1226,11 @@ async fn grant_rules(app: &AppState, ws: &str) -> ApiResult<Vec<(grants::Granted
     Ok(list
         .into_iter()
         .flat_map(|g| {
-            let only = g.request.aggregation_only;
-            g.granted.unwrap_or_default().into_iter().map(move |t| (t, only))
+            let legacy = g.request.aggregation_only;
+            g.granted.unwrap_or_default().into_iter().map(move |t| {
+                let only = legacy || !t.privacy.reads_rows();
+                (t, only)
+            })
         })
         .collect())
 }
@@ -1375,6 +1569,7 @@ pub async fn upload_data(
                 level: 1,
                 rows: evidence.rows,
                 version: evidence.stored_sha256.clone(),
+                subjects: Vec::new(),
             };
             engine::write_meta(&dir, &meta)?;
             Ok(evidence)

@@ -1,0 +1,414 @@
+//! Aggregation-only grants against the real engine: every group a query returns covers at least
+//! k subjects, whatever wraps the aggregate; rows never come out un-aggregated.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::display::array_value_to_string;
+use shuyu_core::catalogue::{FieldType, PiiType};
+use shuyu_core::grants::{ColumnMode, GrantedColumn, GrantedTable, Privacy};
+
+use crate::engine::{GovernedSource, Limits, Outcome, Workspace};
+use crate::SandboxError;
+
+fn write_parquet(dir: &std::path::Path, batch: RecordBatch) {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = std::fs::File::create(dir.join("part-0.parquet")).unwrap();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn column(name: &str, mode: ColumnMode, level: u8, t: FieldType) -> GrantedColumn {
+    GrantedColumn { name: name.into(), mode, data_type: t, sensitivity: level, pii: None }
+}
+
+pub(crate) const K: u32 = 10;
+
+/// Residents: 东城区 12, 西城区 5, 朝阳区 13 (one row each). Loans: 东城区 has 12 loans of 12
+/// residents, 海淀区 has 12 loans of a single resident. Regions: a plain reference table.
+pub(crate) struct Fixture {
+    pub _tmp: tempfile::TempDir,
+    pub ws: Workspace,
+}
+
+pub(crate) fn fixture(privacy: Privacy) -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    let mut districts = Vec::new();
+    let mut ages = Vec::new();
+    let mut incomes = Vec::new();
+    for (district, n) in [("东城区", 12), ("西城区", 5), ("朝阳区", 13)] {
+        for i in 0..n {
+            ids.push(format!("1101{:014}", ids.len()));
+            districts.push(district.to_string());
+            ages.push(20 + i as i64 * 3);
+            incomes.push(1000 * (i as i64 + 1));
+        }
+    }
+    let schema = Schema::new(vec![
+        Field::new("resident_id", DataType::Utf8, false),
+        Field::new("district", DataType::Utf8, false),
+        Field::new("age", DataType::Int64, false),
+        Field::new("income", DataType::Int64, false),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(ids.clone())),
+            Arc::new(StringArray::from(districts)),
+            Arc::new(Int64Array::from(ages)),
+            Arc::new(Int64Array::from(incomes)),
+        ],
+    )
+    .unwrap();
+    write_parquet(&tmp.path().join("datasets/residents"), batch);
+    let mut loan_ids = Vec::new();
+    let mut loan_districts = Vec::new();
+    for id in ids.iter().take(12) {
+        loan_ids.push(id.clone());
+        loan_districts.push("东城区".to_string());
+    }
+    for _ in 0..12 {
+        loan_ids.push(ids[20].clone());
+        loan_districts.push("海淀区".to_string());
+    }
+    let schema = Schema::new(vec![
+        Field::new("resident_id", DataType::Utf8, false),
+        Field::new("district", DataType::Utf8, false),
+        Field::new("amount", DataType::Int64, false),
+    ]);
+    let n = loan_ids.len();
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(loan_ids)),
+            Arc::new(StringArray::from(loan_districts)),
+            Arc::new(Int64Array::from((0..n as i64).map(|i| 100 + i).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap();
+    write_parquet(&tmp.path().join("datasets/loans"), batch);
+    let schema =
+        Schema::new(vec![Field::new("district", DataType::Utf8, false), Field::new("region", DataType::Utf8, false)]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(StringArray::from(vec!["东城区", "西城区", "朝阳区", "海淀区"])),
+            Arc::new(StringArray::from(vec!["核心区", "核心区", "城六区", "城六区"])),
+        ],
+    )
+    .unwrap();
+    write_parquet(&tmp.path().join("datasets/regions"), batch);
+    let mut id = column("resident_id", ColumnMode::Invisible, 4, FieldType::String);
+    id.pii = Some(PiiType::ResidentId);
+    let residents = GrantedTable {
+        entry_id: "e-residents".into(),
+        table: "residents".into(),
+        columns: vec![
+            id.clone(),
+            column("district", ColumnMode::Plain, 1, FieldType::String),
+            column("age", ColumnMode::Plain, 2, FieldType::Integer),
+            column("income", ColumnMode::Plain, 2, FieldType::Integer),
+        ],
+        row_filter: None,
+        subject_key: Some("resident_id".into()),
+        privacy: privacy.clone(),
+    };
+    let loans = GrantedTable {
+        entry_id: "e-loans".into(),
+        table: "loans".into(),
+        columns: vec![
+            column("district", ColumnMode::Plain, 1, FieldType::String),
+            column("amount", ColumnMode::Plain, 2, FieldType::Integer),
+        ],
+        row_filter: None,
+        subject_key: Some("resident_id".into()),
+        privacy,
+    };
+    let regions = GrantedTable {
+        entry_id: "e-regions".into(),
+        table: "regions".into(),
+        columns: vec![
+            column("district", ColumnMode::Plain, 1, FieldType::String),
+            column("region", ColumnMode::Plain, 1, FieldType::String),
+        ],
+        row_filter: None,
+        subject_key: None,
+        privacy: Privacy::Standard,
+    };
+    let ws = Workspace {
+        key: [7; 32],
+        governed: vec![
+            GovernedSource { grant: residents, dir: tmp.path().join("datasets/residents") },
+            GovernedSource { grant: loans, dir: tmp.path().join("datasets/loans") },
+            GovernedSource { grant: regions, dir: tmp.path().join("datasets/regions") },
+        ],
+        dir: tmp.path().join("workspaces/w"),
+        approved_uploads: vec![],
+        sealed: false,
+        grades: vec![],
+    };
+    Fixture { ws, _tmp: tmp }
+}
+
+async fn run(ws: &Workspace, sql: &str) -> (Vec<Vec<String>>, Option<u64>) {
+    let out = match ws.run(sql, &Limits::default()).await {
+        Ok(o) => o,
+        Err(e) => panic!("{sql}: {e}"),
+    };
+    let Outcome::Rows { batches, suppressed, .. } = out.outcome else { panic!("{sql}: not rows") };
+    let mut all = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            all.push(b.columns().iter().map(|c| array_value_to_string(c, r).unwrap()).collect());
+        }
+    }
+    all.sort();
+    (all, suppressed)
+}
+
+async fn refused(ws: &Workspace, sql: &str) -> String {
+    match ws.run(sql, &Limits::default()).await {
+        Ok(o) => panic!("{sql} was allowed: {:?}", o.outcome),
+        Err(SandboxError::Refused { reason, basis, .. }) => {
+            assert_eq!(basis, "SPEC §4.5", "{sql}: {reason}");
+            reason
+        }
+        Err(e) => panic!("{sql}: refused for the wrong reason: {e}"),
+    }
+}
+
+fn agg_only() -> Privacy {
+    Privacy::AggregationOnly { k: Some(K) }
+}
+
+fn row(cells: &[&str]) -> Vec<String> {
+    cells.iter().map(|c| c.to_string()).collect()
+}
+
+#[tokio::test]
+async fn small_groups_are_suppressed_and_counted() {
+    let f = fixture(agg_only());
+    let (rows, suppressed) = run(&f.ws, "SELECT district, count(*) AS n FROM residents GROUP BY district").await;
+    assert_eq!(rows, vec![row(&["东城区", "12"]), row(&["朝阳区", "13"])]);
+    assert_eq!(suppressed, Some(1));
+    // A global aggregate over a small set is a group too.
+    let (rows, suppressed) = run(&f.ws, "SELECT count(*) FROM residents WHERE district = '西城区'").await;
+    assert!(rows.is_empty(), "{rows:?}");
+    assert_eq!(suppressed, Some(1));
+    // The plain reference table is not aggregation-only.
+    let (rows, suppressed) = run(&f.ws, "SELECT district FROM regions WHERE region = '核心区'").await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(suppressed, None);
+}
+
+#[tokio::test]
+async fn the_threshold_holds_whatever_wraps_the_aggregate() {
+    let f = fixture(agg_only());
+    let wrapped = [
+        "SELECT * FROM (SELECT district, count(*) AS n FROM residents GROUP BY district) s WHERE n > 0",
+        "WITH g AS (SELECT district, avg(income) AS a FROM residents GROUP BY district) \
+         SELECT g.district, r.region FROM g JOIN regions r ON g.district = r.district",
+        "SELECT district, count(*) FROM (SELECT district FROM residents WHERE age > 0 \
+         UNION ALL SELECT district FROM residents WHERE age > 1000) u GROUP BY district",
+        "SELECT x.district, count(*) FROM residents x JOIN regions r ON x.district = r.district \
+         GROUP BY x.district",
+        "SELECT DISTINCT district FROM residents",
+        "SELECT district, n FROM (SELECT district, count(*) AS n FROM residents GROUP BY district) \
+         UNION ALL SELECT district, 0 FROM regions WHERE district = '海淀区'",
+    ];
+    for sql in wrapped {
+        let (rows, suppressed) = run(&f.ws, sql).await;
+        assert!(rows.iter().all(|r| r[0] != "西城区"), "{sql}: {rows:?}");
+        assert!(rows.iter().any(|r| r[0] == "东城区"), "{sql}: {rows:?}");
+        assert_eq!(suppressed, Some(1), "{sql}");
+    }
+    // Grouping by the region merges 东城区 and 西城区: 17 subjects, enough.
+    let (rows, _) = run(
+        &f.ws,
+        "SELECT r.region, count(*) FROM residents p JOIN regions r ON p.district = r.district GROUP BY r.region",
+    )
+    .await;
+    assert_eq!(rows, vec![row(&["城六区", "13"]), row(&["核心区", "17"])]);
+}
+
+#[tokio::test]
+async fn subjects_are_counted_on_the_key_not_the_rows() {
+    let f = fixture(agg_only());
+    // 海淀区 has 12 loans but all of one resident; the query never names the resident.
+    let (rows, suppressed) = run(&f.ws, "SELECT district, count(*), sum(amount) FROM loans GROUP BY district").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0], "东城区");
+    assert_eq!(suppressed, Some(1));
+}
+
+#[tokio::test]
+async fn rows_never_leave_unaggregated() {
+    let f = fixture(agg_only());
+    for sql in [
+        "SELECT district, age FROM residents",
+        "SELECT district, income FROM residents LIMIT 1",
+        "SELECT district, count(*) OVER () FROM residents",
+        "SELECT r.region FROM regions r JOIN residents p ON p.district = r.district",
+    ] {
+        let reason = refused(&f.ws, sql).await;
+        assert!(reason.contains("aggregates only"), "{sql}: {reason}");
+    }
+    // UNION is a DISTINCT: each value must cover k subjects; 海淀区 (none) and 西城区 (5) do not.
+    let (rows, suppressed) = run(&f.ws, "SELECT district FROM residents UNION SELECT district FROM regions").await;
+    assert_eq!(rows, vec![row(&["东城区"]), row(&["朝阳区"])]);
+    assert_eq!(suppressed, Some(2));
+    // One person's value, whatever the group size.
+    let reason = refused(&f.ws, "SELECT district, max(income) FROM residents GROUP BY district").await;
+    assert!(reason.contains("MAX"), "{reason}");
+    // Membership through a filter.
+    let reason = refused(
+        &f.ws,
+        "SELECT count(*) FROM regions WHERE district IN (SELECT district FROM residents WHERE age = 23)",
+    )
+    .await;
+    assert!(reason.contains("IN, EXISTS"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_scratch_table_of_rows_stays_aggregation_only() {
+    let f = fixture(agg_only());
+    let out = f.ws.run("CREATE TABLE copy AS SELECT district, income FROM residents", &Limits::default()).await;
+    assert!(matches!(out.map(|o| o.outcome), Ok(Outcome::Created { rows: 30, .. })));
+    let reason = refused(&f.ws, "SELECT * FROM copy").await;
+    assert!(reason.contains("aggregates only"), "{reason}");
+    let (rows, suppressed) = run(&f.ws, "SELECT district, sum(income) FROM copy GROUP BY district").await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(suppressed, Some(1));
+    // An aggregated scratch table is free to use: its groups already passed.
+    let out =
+        f.ws.run(
+            "CREATE TABLE by_district AS SELECT district, count(*) AS n FROM residents GROUP BY district",
+            &Limits::default(),
+        )
+        .await;
+    assert!(matches!(out.map(|o| o.outcome), Ok(Outcome::Created { rows: 2, .. })));
+    let (rows, suppressed) = run(&f.ws, "SELECT * FROM by_district").await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(suppressed, None);
+}
+
+// ---------------------------------------------------------------- differential privacy
+
+fn dp(mechanism: shuyu_core::privacy::Mechanism) -> Privacy {
+    use shuyu_core::privacy::{Delta, DpSettings, Epsilon};
+    let gaussian = mechanism == shuyu_core::privacy::Mechanism::Gaussian;
+    Privacy::DifferentialPrivacy(DpSettings {
+        epsilon: Epsilon::from_f64(10.0).unwrap(),
+        delta: Delta::from_f64(if gaussian { 1e-5 } else { 0.0 }).unwrap(),
+        query_epsilon: Epsilon::from_f64(1.0).unwrap(),
+        query_delta: Delta::from_f64(if gaussian { 1e-6 } else { 0.0 }).unwrap(),
+        mechanism,
+        bounds: [("income".to_string(), (0, 20_000))].into(),
+        public_keys: [("district".to_string(), ["东城区", "西城区", "朝阳区", "海淀区"].map(String::from).to_vec())]
+            .into(),
+        max_rows_per_subject: 1,
+    })
+}
+
+async fn pending(ws: &Workspace, sql: &str) -> crate::dp::Pending {
+    match ws.run(sql, &Limits::default()).await {
+        Ok(o) => match o.outcome {
+            Outcome::Private(p) => *p,
+            other => panic!("{sql}: not a private answer: {other:?}"),
+        },
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+/// Sample variance of `n` releases of the first count.
+fn variance(p: &crate::dp::Pending, n: usize, seed: u64) -> f64 {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let xs: Vec<f64> = (0..n).map(|_| p.one(&mut rng) as f64).collect();
+    let mean = xs.iter().sum::<f64>() / n as f64;
+    xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)
+}
+
+#[tokio::test]
+async fn ten_thousand_dp_counts_have_the_stated_variance() {
+    use shuyu_core::privacy::Mechanism;
+    let f = fixture(dp(Mechanism::Laplace));
+    let p = pending(&f.ws, "SELECT count(*) FROM residents").await;
+    assert_eq!(p.truths()[0].1, 30);
+    assert_eq!(p.epsilon, 1_000_000);
+    // Discrete Laplace with b = 1/ε = 1: variance 2e^{-1}/(1-e^{-1})² ≈ 1.8407; the sample
+    // variance of 10,000 draws has a standard error of about 0.041 (kurtosis 6).
+    let q = (-1.0f64).exp();
+    let stated = 2.0 * q / (1.0 - q).powi(2);
+    let v = variance(&p, 10_000, 1);
+    assert!((v - stated).abs() < 0.2, "variance {v}, stated {stated}");
+    // A continuous Laplace of the same scale would have variance 2; twice the scale, 7.0.
+    assert!((v - 7.0).abs() > 1.0);
+
+    let f = fixture(dp(Mechanism::Gaussian));
+    let p = pending(&f.ws, "SELECT count(*) FROM residents").await;
+    assert_eq!(p.delta, 1_000_000);
+    let released = p.clone().release(&mut rand::rngs::OsRng).unwrap();
+    let sigma = released.noise[0].scale;
+    // A discrete Gaussian's variance is within 1% of σ² for σ this large; tolerance 5 standard errors.
+    let v = variance(&p, 10_000, 2);
+    let se = sigma * sigma * (2.0f64 / 10_000.0).sqrt();
+    assert!((v - sigma * sigma).abs() < 5.0 * se, "variance {v}, σ² {}", sigma * sigma);
+}
+
+#[tokio::test]
+async fn dp_histograms_cover_the_public_domain_and_bound_each_subject() {
+    use shuyu_core::privacy::Mechanism;
+    let f = fixture(dp(Mechanism::Laplace));
+    let p =
+        pending(&f.ws, "SELECT district, count(*) AS n, avg(income) AS mean_income FROM residents GROUP BY district")
+            .await;
+    let truths = p.truths();
+    assert_eq!(
+        truths,
+        vec![
+            (vec!["东城区".to_string()], 12),
+            (vec!["西城区".to_string()], 5),
+            (vec!["朝阳区".to_string()], 13),
+            (vec!["海淀区".to_string()], 0),
+        ]
+    );
+    let r = p.release(&mut rand::rngs::OsRng).unwrap();
+    assert_eq!(r.columns, vec!["district", "n", "mean_income"]);
+    assert_eq!(r.rows.len(), 4, "every value of the public domain, even an empty one");
+    assert_eq!(r.epsilon, 1.0);
+    // ε = 1 split over a count and an average (a sum and a count): 1/3 each.
+    assert_eq!(r.noise.len(), 3);
+    assert!(r.noise.iter().all(|n| (n.epsilon - 1.0 / 3.0).abs() < 1e-5), "{:?}", r.noise);
+    let sum = r.noise.iter().find(|n| n.kind.starts_with("average (sum")).unwrap();
+    assert_eq!(sum.sensitivity, 20_000);
+    for row in &r.rows {
+        let mean = row[2].as_f64().unwrap();
+        assert!((0.0..=20_000.0).contains(&mean), "{row:?}");
+    }
+    // 海淀区 holds 12 loans of one resident: one row per subject counts 1.
+    let p = pending(&f.ws, "SELECT district, count(*) FROM loans GROUP BY district").await;
+    assert_eq!(p.truths()[3], (vec!["海淀区".to_string()], 1));
+    assert_eq!(p.truths()[0], (vec!["东城区".to_string()], 12));
+}
+
+#[tokio::test]
+async fn dp_tables_answer_nothing_but_noisy_aggregates() {
+    use shuyu_core::privacy::Mechanism;
+    let f = fixture(dp(Mechanism::Laplace));
+    for sql in [
+        "SELECT district FROM residents",
+        "SELECT age, count(*) FROM residents GROUP BY age",
+        "SELECT district, max(income) FROM residents GROUP BY district",
+        "SELECT district, sum(age) FROM residents GROUP BY district",
+        "SELECT r.region, count(*) FROM residents p JOIN regions r ON p.district = r.district GROUP BY r.region",
+        "SELECT count(*) * 2 FROM residents",
+        "CREATE TABLE c AS SELECT district FROM residents",
+    ] {
+        let reason = refused(&f.ws, sql).await;
+        assert!(!reason.is_empty(), "{sql}");
+    }
+}
