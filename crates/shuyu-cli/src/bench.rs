@@ -74,6 +74,21 @@ pub enum BenchCommand {
         #[arg(long, default_value = "BENCHMARKS.md")]
         report: PathBuf,
     },
+    /// Aggregation-only and differential-privacy queries over residents, against raw DataFusion.
+    Privacy {
+        /// Residents (one row each).
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Runs per query; the best is kept.
+        #[arg(long, default_value_t = 3)]
+        iterations: u32,
+        /// Keep the generated file here between runs (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Write the results into this Markdown file's "privacy" section.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        report: PathBuf,
+    },
     /// Ingests one residents CSV in a process of its own and prints its rows, time and peak
     /// resident memory as JSON: `bench sandbox` runs it so that the memory is ingestion's alone.
     #[command(hide = true)]
@@ -97,7 +112,7 @@ pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
 }
 
 pub(crate) struct Row {
-    pub what: &'static str,
+    pub what: std::borrow::Cow<'static, str>,
     pub shuyu: String,
     pub raw: String,
     pub ratio: f64,
@@ -114,6 +129,9 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             return crate::bench_catalogue::run(entries, queries, &report).await;
         }
         BenchCommand::IngestProbe { csv, out } => return crate::bench_sandbox::ingest_probe(&csv, &out),
+        BenchCommand::Privacy { rows, iterations, dir, report } => {
+            return crate::bench_privacy::run(rows, iterations, dir, &report).await;
+        }
     };
     let tmp = tempfile::tempdir().context("temporary directory")?;
     let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
@@ -183,7 +201,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     let ours = appends as f64 / started.elapsed().as_secs_f64();
     pb.finish_and_clear();
     rows.push(Row {
-        what: "audit appends with their state changes (one transaction each)",
+        what: "audit appends with their state changes (one transaction each)".into(),
         shuyu: format!("{ours:.0} events/s"),
         raw: format!("{raw:.0} tx/s"),
         ratio: ours / raw,
@@ -245,7 +263,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     let per_lookup = started.elapsed() / u32::try_from(proofs.max(1)).unwrap_or(u32::MAX);
     drop(conn);
     rows.push(Row {
-        what: "inclusion proof (generate + check), mean",
+        what: "inclusion proof (generate + check), mean".into(),
         shuyu: format!(
             "{:.1} µs (worst {:.1} µs; tree of {size} loaded in {:.2} s)",
             micros(per_proof),
@@ -276,7 +294,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     let report_v = crate::verify::verify_store(&store, &signer.verifying_key(), true).await?;
     let full = started.elapsed();
     rows.push(Row {
-        what: "full verification of the log",
+        what: "full verification of the log".into(),
         shuyu: format!("{:.2} s for {} events", full.as_secs_f64(), report_v.events),
         raw: format!("{:.2} s to read {scanned} rows", raw_scan.as_secs_f64()),
         ratio: full.as_secs_f64() / raw_scan.as_secs_f64().max(1e-9),

@@ -246,7 +246,7 @@ pub async fn run(entries: u64, queries: u64, report: &PathBuf) -> Result<ExitCod
     raw.sort_unstable();
     let rows = vec![
         Row {
-            what: "public search, p95 (API handler: policy, query, tantivy, 20 hits read from the database)",
+            what: "public search, p95 (API handler: policy, query, tantivy, 20 hits read from the database)".into(),
             shuyu: format!(
                 "{:.2} ms (p50 {:.2}, p99 {:.2}; {:.1} hits/query)",
                 ms(percentile(&api, 0.95)),
@@ -264,7 +264,7 @@ pub async fn run(entries: u64, queries: u64, report: &PathBuf) -> Result<ExitCod
             goal: "p95 < 20 ms at 100,000 entries",
         },
         Row {
-            what: "index build from the database at start",
+            what: "index build from the database at start".into(),
             shuyu: format!("{:.1} s for {indexed} entries", build.as_secs_f64()),
             raw: "—".into(),
             ratio: 1.0,

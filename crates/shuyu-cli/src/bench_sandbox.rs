@@ -160,6 +160,7 @@ pub async fn compare(
         approved_uploads: Vec::new(),
         sealed: false,
         grades: Vec::new(),
+        earlier: Vec::new(),
     };
     let limits = Limits {
         timeout: Duration::from_secs(3600),
@@ -167,6 +168,7 @@ pub async fn compare(
         display_rows: usize::MAX,
         partitions,
         epsilon: None,
+        min_group_size: 10,
     };
     std::fs::create_dir_all(work)?;
     let store = Store::open_sqlite(&work.join("audit.db")).await?;
@@ -235,12 +237,12 @@ pub async fn run(
         let ratio = governed.as_secs_f64() / raw.as_secs_f64().max(1e-9);
         ratios.push(ratio);
         anyhow::ensure!(grows == rrows, "{}: governed returned {grows} rows, raw {rrows}", NAMES[i]);
-        rows.push(Row { what: NAMES[i], shuyu: ms(*governed), raw: ms(*raw), ratio, goal: "—" });
+        rows.push(Row { what: NAMES[i].into(), shuyu: ms(*governed), raw: ms(*raw), ratio, goal: "—" });
     }
     let total_governed: f64 = best.iter().map(|b| b.0.as_secs_f64()).sum();
     let total_raw: f64 = best.iter().map(|b| b.1.as_secs_f64()).sum();
     rows.push(Row {
-        what: "TPC-H, geometric mean of the 22 ratios",
+        what: "TPC-H, geometric mean of the 22 ratios".into(),
         shuyu: format!("{total_governed:.2} s in all"),
         raw: format!("{total_raw:.2} s in all"),
         ratio: geomean(&ratios),
@@ -253,7 +255,7 @@ pub async fn run(
     crate::gen::run("residents", gen_rows, 2026, gen_rows, &csv_dir, false)?;
     let gen_time = started.elapsed();
     rows.push(Row {
-        what: "shuyu gen residents",
+        what: "shuyu gen residents".into(),
         shuyu: format!(
             "{gen_rows} rows in {:.2} s ({:.0} rows/s)",
             gen_time.as_secs_f64(),
@@ -289,7 +291,7 @@ pub async fn run(
     let raw_ingest = started.elapsed();
     let mb = bytes as f64 / 1e6;
     rows.push(Row {
-        what: "ingestion, CSV to Parquet with evidence",
+        what: "ingestion, CSV to Parquet with evidence".into(),
         shuyu: format!(
             "{mb:.0} MB, {ingested_rows} rows in {:.2} s ({:.0} MB/s){peak}",
             ingest_time.as_secs_f64(),

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_catalogue;
+mod bench_privacy;
 mod bench_sandbox;
 mod classify;
 mod gen;

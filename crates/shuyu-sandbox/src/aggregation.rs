@@ -73,6 +73,9 @@ pub struct SubjectTag {
     /// group's subjects are its rows.
     #[serde(default)]
     pub unique: bool,
+    /// The governed table whose subjects these are: tags of one space count the same people.
+    #[serde(default)]
+    pub space: String,
 }
 
 /// A table whose rows belong to subjects and may leave only aggregated.
@@ -91,6 +94,25 @@ struct Tag {
     col: Column,
     k: u64,
     unique: bool,
+    space: String,
+}
+
+/// A tag left in a rewritten plan's output.
+#[derive(Debug, Clone)]
+pub struct KeptTag {
+    /// Position in the plan's schema.
+    pub at: usize,
+    pub k: u64,
+    pub space: String,
+}
+
+/// The subjects that entered the thresholded aggregates of a query, one subject space at a
+/// time: a plan of one column, `s`.
+#[derive(Debug, Clone)]
+pub struct Population {
+    pub space: String,
+    pub k: u64,
+    pub plan: LogicalPlan,
 }
 
 /// A plan rewritten to enforce the thresholds.
@@ -99,7 +121,7 @@ pub struct Rewritten {
     pub plan: LogicalPlan,
     /// Tags still in the output (by position in the plan's schema, with their k), when the
     /// caller asked to keep them: a scratch table computed from rows not yet aggregated.
-    pub kept: Vec<(usize, u64)>,
+    pub kept: Vec<KeptTag>,
     /// Whether any aggregate was thresholded.
     pub thresholded: bool,
     /// Groups dropped for covering fewer than k subjects, counted as the plan runs.
@@ -109,16 +131,38 @@ pub struct Rewritten {
 /// Rewrites `plan`. With `keep_tags`, rows that were not aggregated keep their tags instead of
 /// being refused (for `CREATE TABLE … AS`, whose table stays aggregation-only).
 pub fn rewrite(plan: LogicalPlan, tables: &SubjectTables, keep_tags: bool) -> Result<Rewritten> {
-    let mut r = Rewriter { tables, suppressed: Arc::new(AtomicU64::new(0)), next: 0, thresholded: false };
+    let mut r = Rewriter {
+        tables,
+        suppressed: Arc::new(AtomicU64::new(0)),
+        next: 0,
+        thresholded: false,
+        populations: Vec::new(),
+    };
     let (plan, tags) = r.plan(plan)?;
     if !tags.is_empty() && !keep_tags {
         return Err(not_aggregated(&tags));
     }
     let kept = tags
         .iter()
-        .map(|t| plan.schema().index_of_column(&t.col).map(|i| (i, t.k)).map_err(SandboxError::from))
+        .map(|t| {
+            let at = plan.schema().index_of_column(&t.col)?;
+            Ok(KeptTag { at, k: t.k, space: t.space.clone() })
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(Rewritten { plan, kept, thresholded: r.thresholded, suppressed: r.suppressed })
+}
+
+/// The populations of a query's thresholded aggregates (for the differencing defence).
+pub fn populations(plan: LogicalPlan, tables: &SubjectTables) -> Result<Vec<Population>> {
+    let mut r = Rewriter {
+        tables,
+        suppressed: Arc::new(AtomicU64::new(0)),
+        next: 0,
+        thresholded: false,
+        populations: Vec::new(),
+    };
+    r.plan(plan)?;
+    Ok(r.populations)
 }
 
 fn tables_of(tags: &[Tag]) -> String {
@@ -148,6 +192,7 @@ struct Rewriter<'a> {
     suppressed: Arc<AtomicU64>,
     next: usize,
     thresholded: bool,
+    populations: Vec<Population>,
 }
 
 fn requalify(tags: Vec<Tag>, alias: &TableReference) -> Vec<Tag> {
@@ -256,7 +301,12 @@ impl Rewriter<'_> {
                 let tags = s
                     .tags
                     .iter()
-                    .map(|t| Tag { col: Column::new(Some(scan.table_name.clone()), &t.name), k: t.k, unique: t.unique })
+                    .map(|t| Tag {
+                        col: Column::new(Some(scan.table_name.clone()), &t.name),
+                        k: t.k,
+                        unique: t.unique,
+                        space: t.space.clone(),
+                    })
                     .collect();
                 Ok((b.build()?, tags))
             }
@@ -417,6 +467,25 @@ impl Rewriter<'_> {
             aggr.push(counted.alias(format!("{TAG_PREFIX}_k{n}_{i}")));
             ks.push(t.k);
         }
+        let mut spaces: BTreeMap<&str, (u64, Vec<Expr>)> = BTreeMap::new();
+        for t in tags {
+            let e = spaces.entry(t.space.as_str()).or_insert((t.k, Vec::new()));
+            e.0 = e.0.max(t.k);
+            e.1.push(Expr::Column(t.col.clone()));
+        }
+        for (space, (k, cols)) in spaces {
+            let mut plan: Option<LogicalPlan> = None;
+            for c in cols {
+                let one = LogicalPlanBuilder::from(input.clone()).project(vec![c.alias("s")])?.build()?;
+                plan = Some(match plan {
+                    None => one,
+                    Some(p) => LogicalPlanBuilder::from(p).union(one)?.build()?,
+                });
+            }
+            if let Some(plan) = plan {
+                self.populations.push(Population { space: space.to_string(), k, plan });
+            }
+        }
         let agg = Aggregate::try_new(Arc::new(input), group, aggr)?;
         let fields = agg.schema.fields().len();
         let visible = fields - (agg.aggr_expr.len() - original);
@@ -432,13 +501,13 @@ impl Rewriter<'_> {
     /// fills its slot with nulls.
     fn union(&mut self, branches: Vec<(LogicalPlan, Vec<Tag>)>) -> Result<(LogicalPlan, Vec<Tag>)> {
         // Slot names: the tag name and its occurrence within a branch (a self-join has two).
-        let mut slots: BTreeMap<(String, usize), (DataType, u64)> = BTreeMap::new();
+        let mut slots: BTreeMap<(String, usize), (DataType, u64, String)> = BTreeMap::new();
         for (p, tags) in &branches {
             let mut occurrences: HashMap<&str, usize> = HashMap::new();
             for t in tags {
                 let o = occurrences.entry(t.col.name.as_str()).or_default();
                 let dt = p.schema().qualified_field_from_column(&t.col)?.1.data_type().clone();
-                let slot = slots.entry((t.col.name.clone(), *o)).or_insert((dt, t.k));
+                let slot = slots.entry((t.col.name.clone(), *o)).or_insert((dt, t.k, t.space.clone()));
                 slot.1 = slot.1.max(t.k);
                 *o += 1;
             }
@@ -452,7 +521,7 @@ impl Rewriter<'_> {
                 .filter(|c| !tags.iter().any(|t| &t.col == c))
                 .map(Expr::Column)
                 .collect();
-            for ((name, o), (dt, _)) in &slots {
+            for ((name, o), (dt, _, _)) in &slots {
                 let mine = tags.iter().filter(|t| &t.col.name == name).nth(*o);
                 let e = match mine {
                     Some(t) => Expr::Column(t.col.clone()),
@@ -467,9 +536,9 @@ impl Rewriter<'_> {
         let tags = slots
             .values()
             .enumerate()
-            .map(|(i, (_, k))| {
+            .map(|(i, (_, k, space))| {
                 let at = width - slots.len() + i;
-                Tag { col: Column::from(union.schema.qualified_field(at)), k: *k, unique: false }
+                Tag { col: Column::from(union.schema.qualified_field(at)), k: *k, unique: false, space: space.clone() }
             })
             .collect();
         Ok((LogicalPlan::Union(union), tags))

@@ -360,10 +360,12 @@ pub(crate) async fn answer(
                 let (lo, hi) = bounded(&c)?;
                 Measure::Avg { column: c, lo, hi }
             }
-            (name, ..) => return Err(refuse(format!(
+            (name, ..) => {
+                return Err(refuse(format!(
                 "{} is not available under differential privacy: use COUNT(*), COUNT(DISTINCT subject key), SUM or AVG",
                 name.to_uppercase()
-            ))),
+            )))
+            }
         };
         measures.push(m);
     }

@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use shuyu_core::grants::{is_identifier, GrantedTable};
 use shuyu_core::privacy::{DpSettings, Epsilon, Privacy};
 
-use crate::aggregation::{self, SubjectTables, SubjectTag, Subjects, TAG_PREFIX};
+use crate::aggregation::{self, KeptTag, SubjectTables, SubjectTag, Subjects, TAG_PREFIX};
+use crate::differencing::{self, Earlier};
 use crate::dp;
 use crate::error::{Result, SandboxError};
 use crate::governed::{GovernedTable, VisiblePart};
@@ -95,6 +96,9 @@ pub struct Limits {
     /// The most ε a query on a differential-privacy grant may spend (at most the grant's
     /// per-query cost); `None` spends that cost.
     pub epsilon: Option<Epsilon>,
+    /// The profile's minimum group size: what the differencing defence uses on
+    /// differential-privacy tables, which have no k of their own.
+    pub min_group_size: u64,
 }
 
 impl Default for Limits {
@@ -105,6 +109,7 @@ impl Default for Limits {
             display_rows: 1000,
             partitions: 2,
             epsilon: None,
+            min_group_size: 10,
         }
     }
 }
@@ -160,6 +165,8 @@ pub struct Workspace {
     pub sealed: bool,
     /// Reviewers' gradings of scratch tables, oldest first.
     pub grades: Vec<Grade>,
+    /// The workspace's recent answered queries, newest first, for the differencing defence.
+    pub earlier: Vec<Earlier>,
 }
 
 const DATA_FILE: &str = "data.parquet";
@@ -267,22 +274,22 @@ fn refuse_private(plan: &LogicalPlan, private: &HashMap<String, (Subjects, DpSet
 
 /// The plan of a scratch table that keeps rows not yet aggregated: the visible columns, then
 /// the tags under stored names.
-fn store_tags(plan: LogicalPlan, kept: &[(usize, u64)]) -> Result<(LogicalPlan, Vec<SubjectTag>)> {
+fn store_tags(plan: LogicalPlan, kept: &[KeptTag]) -> Result<(LogicalPlan, Vec<SubjectTag>)> {
     if kept.is_empty() {
         return Ok((plan, Vec::new()));
     }
     let schema = plan.schema().clone();
     let mut exprs = Vec::new();
     for i in 0..schema.fields().len() {
-        if !kept.iter().any(|(at, _)| *at == i) {
+        if !kept.iter().any(|t| t.at == i) {
             exprs.push(Expr::Column(Column::from(schema.qualified_field(i))));
         }
     }
     let mut tags = Vec::new();
-    for (n, (at, k)) in kept.iter().enumerate() {
+    for (n, t) in kept.iter().enumerate() {
         let name = format!("{TAG_PREFIX}_{n}");
-        exprs.push(Expr::Column(Column::from(schema.qualified_field(*at))).alias(&name));
-        tags.push(SubjectTag { name, k: *k, unique: false });
+        exprs.push(Expr::Column(Column::from(schema.qualified_field(t.at))).alias(&name));
+        tags.push(SubjectTag { name, k: t.k, unique: false, space: t.space.clone() });
     }
     Ok((LogicalPlanBuilder::from(plan).project(exprs)?.build()?, tags))
 }
@@ -402,12 +409,13 @@ impl Workspace {
                 let tagged = GovernedTable::new(raw.clone(), &g.grant, self.key, filter.clone(), Some((key, &tag)))?;
                 match &g.grant.privacy {
                     Privacy::DifferentialPrivacy(dp) => {
-                        let tags = vec![SubjectTag { name: tag, k: 0, unique }];
+                        let k = limits.min_group_size.max(2);
+                        let tags = vec![SubjectTag { name: tag, k, unique, space: name.to_string() }];
                         private.insert(name.to_string(), (Subjects { tagged: Arc::new(tagged), tags }, dp.clone()));
                     }
                     Privacy::AggregationOnly { k } => {
                         let k = u64::from(k.unwrap_or(2).max(2));
-                        let tags = vec![SubjectTag { name: tag, k, unique }];
+                        let tags = vec![SubjectTag { name: tag, k, unique, space: name.to_string() }];
                         subjects.insert(name.to_string(), Subjects { tagged: Arc::new(tagged), tags });
                     }
                     Privacy::Standard => {}
@@ -475,6 +483,9 @@ impl Workspace {
 
     async fn run_inner(&self, sql: &str, limits: &Limits) -> Result<QueryOutput> {
         let Context { ctx, lineage: tables, subjects, private } = self.context(limits).await?;
+        // Every table whose subjects are counted, for the differencing defence.
+        let mut counted = subjects.clone();
+        counted.extend(private.iter().map(|(n, (s, _))| (n.clone(), s.clone())));
         let plan = ctx.state().create_logical_plan(sql).await?;
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) => {
@@ -501,6 +512,9 @@ impl Workspace {
                 }
                 let checked = lineage::check_keeping_invisible(&c.input, &tables)?;
                 refuse_private(&c.input, &private)?;
+                if !counted.is_empty() {
+                    differencing::check(&ctx, &c.input, &self.earlier, &counted).await?;
+                }
                 let (input, tags) = if subjects.is_empty() {
                     (c.input.as_ref().clone(), Vec::new())
                 } else {
@@ -550,6 +564,9 @@ impl Workspace {
             LogicalPlan::Extension(_) => Err(not_allowed("this statement")),
             query => {
                 let checked = lineage::check(&query, &tables)?;
+                if !counted.is_empty() {
+                    differencing::check(&ctx, &query, &self.earlier, &counted).await?;
+                }
                 if reads_private(&query, &private)?.is_some() {
                     let keys = self
                         .governed

@@ -3,6 +3,7 @@
 //! and governed SQL on DataFusion.
 
 pub mod aggregation;
+pub mod differencing;
 pub mod dp;
 pub mod engine;
 pub mod error;

@@ -100,6 +100,7 @@ fn fixture() -> Fixture {
         approved_uploads: vec![],
         sealed: false,
         grades: vec![],
+        earlier: vec![],
     };
     Fixture { ws: ws(1, "w1"), other: ws(2, "w2"), _tmp: tmp }
 }

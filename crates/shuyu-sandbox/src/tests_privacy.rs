@@ -149,6 +149,7 @@ pub(crate) fn fixture(privacy: Privacy) -> Fixture {
         approved_uploads: vec![],
         sealed: false,
         grades: vec![],
+        earlier: vec![],
     };
     Fixture { ws, _tmp: tmp }
 }
@@ -293,6 +294,19 @@ async fn a_scratch_table_of_rows_stays_aggregation_only() {
     let (rows, suppressed) = run(&f.ws, "SELECT * FROM by_district").await;
     assert_eq!(rows.len(), 2);
     assert_eq!(suppressed, None);
+    // Exports pass the same rule: aggregated groups go to review, rows do not.
+    let grants: Vec<_> = f.ws.governed.iter().map(|g| (g.grant.clone(), !g.grant.privacy.reads_rows())).collect();
+    let rules = crate::export::Rules { grants: &grants, sensitive_level: 3, max_rows: 1000, min_group_size: 10 };
+    let group_check = |table: &str| {
+        let (meta, batches) = crate::export::read_scratch(&f.ws.dir, table).unwrap();
+        crate::export::check(&meta, &batches, None, &rules)
+            .into_iter()
+            .find(|c| c.check == "minimum_group_size")
+            .unwrap()
+    };
+    assert!(group_check("by_district").passed);
+    let rows_check = group_check("copy");
+    assert!(!rows_check.passed && rows_check.detail.contains("not aggregated"), "{rows_check:?}");
 }
 
 // ---------------------------------------------------------------- differential privacy
@@ -411,4 +425,48 @@ async fn dp_tables_answer_nothing_but_noisy_aggregates() {
         let reason = refused(&f.ws, sql).await;
         assert!(!reason.is_empty(), "{sql}");
     }
+}
+
+// ---------------------------------------------------------------- differencing
+
+fn earlier(id: &str, sql: &str) -> crate::differencing::Earlier {
+    crate::differencing::Earlier { query: id.into(), sql: sql.into() }
+}
+
+#[tokio::test]
+async fn a_query_that_leaves_out_one_resident_is_refused_naming_the_earlier_one() {
+    let mut f = fixture(agg_only());
+    let first = "SELECT count(*) FROM residents WHERE district = '东城区'";
+    assert_eq!(run(&f.ws, first).await.0, vec![row(&["12"])]);
+    f.ws.earlier = vec![earlier("q-first", first)];
+    // 11 residents: enough on its own, but 12 − 11 is the one aged 23.
+    let reason = refused(&f.ws, "SELECT count(*) FROM residents WHERE district = '东城区' AND age <> 23").await;
+    assert!(reason.contains("q-first") && reason.contains("except 1"), "{reason}");
+    // The same subjects, another measure: nothing to subtract.
+    assert_eq!(run(&f.ws, "SELECT avg(income) FROM residents WHERE district = '东城区'").await.0.len(), 1);
+    // Another district altogether differs by 25 subjects.
+    assert_eq!(run(&f.ws, "SELECT count(*) FROM residents WHERE district = '朝阳区'").await.0.len(), 1);
+    // Per-group: leaving out the three residents with an income of 1000 across districts.
+    let grouped = "SELECT district, count(*) FROM residents GROUP BY district";
+    f.ws.earlier = vec![earlier("q-grouped", grouped), earlier("q-first", first)];
+    let reason =
+        refused(&f.ws, "SELECT district, count(*) FROM residents WHERE income <> 1000 GROUP BY district").await;
+    assert!(reason.contains("q-grouped") && reason.contains("except 3"), "{reason}");
+    // Wrapping the second query changes nothing.
+    let reason = refused(
+        &f.ws,
+        "SELECT * FROM (SELECT count(*) AS n FROM residents WHERE district = '东城区' AND income > 1000) t",
+    )
+    .await;
+    assert!(reason.contains("q-first"), "{reason}");
+}
+
+#[tokio::test]
+async fn differencing_is_refused_on_dp_grants_too() {
+    use shuyu_core::privacy::Mechanism;
+    let mut f = fixture(dp(Mechanism::Laplace));
+    f.ws.earlier = vec![earlier("q-all", "SELECT count(*) FROM residents")];
+    let reason = refused(&f.ws, "SELECT count(*) FROM residents WHERE age <> 23").await;
+    assert!(reason.contains("q-all"), "{reason}");
+    let _ = pending(&f.ws, "SELECT count(*) FROM residents WHERE district = '朝阳区'").await;
 }

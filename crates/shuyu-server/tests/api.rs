@@ -2700,8 +2700,124 @@ mod sandbox {
         assert_eq!((s, e["basis"].as_str()), (StatusCode::CONFLICT, Some("WX §19")), "{e}");
     }
 
+    /// A differential-privacy grant, from review to an exhausted budget: settings tightened at
+    /// review, shown to the operator; 64 concurrent queries never overspend a budget that fits 10;
+    /// the authority adds more with a reason; the ledger and the audit log show it all.
+    async fn privacy_budget_is_never_overspent(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let entry = o.published_entry("conditional").await;
+        let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+        for i in 0..40 {
+            csv.push_str(&format!("9132020000000{i:05},无锡{i}号有限公司,11010119900307{i:04}\n"));
+        }
+        assert_eq!(ingest(&o, &entry, &csv, "csv").await.0, StatusCode::CREATED);
+        let aid = filed_agreement(&o, &entry).await;
+        let analyst = clear(&o, "analyst").await;
+        // The operator asks for aggregation-only; the authority requires differential privacy.
+        let mut req = request(&aid, &entry, "invisible");
+        req["tables"][0]["row_filter"] = Value::Null;
+        req["tables"][0]["subject_key"] = json!("uscc");
+        req["privacy"] = json!({"mode": "aggregation_only", "k": 5});
+        let (s, g) = o.call("operator", "POST", "/api/v1/grants", req).await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        let gid = g["id"].as_str().unwrap().to_string();
+        let reviews = format!("/api/v1/grants/{gid}/reviews");
+        let mut strict = approve_all("需差分隐私保护");
+        strict["privacy"] = json!({"mode": "differential_privacy", "epsilon": 1.0, "query_epsilon": 0.1});
+        assert_eq!(o.call("authority", "POST", &reviews, strict).await.0, StatusCode::OK);
+        assert_eq!(o.call("industry", "POST", &reviews, approve_all("同意")).await.0, StatusCode::OK);
+        let (s, g) = o.call("steward", "POST", &reviews, approve_all("同意")).await;
+        assert_eq!((s, g["state"].as_str()), (StatusCode::OK, Some("approved")), "{g}");
+        let budget = format!("/api/v1/grants/{gid}/privacy-budget");
+        let (s, b) = o.call("operator", "GET", &budget, json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["privacy"]["mode"], "differential_privacy", "the stricter setting wins: {b}");
+        assert_eq!(b["budget"]["epsilon_total"], 1.0);
+        let (s, w) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/workspaces",
+                json!({"agreement_id": aid, "name": "隐私统计", "members": [analyst]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{w}");
+        let ws = w["id"].as_str().unwrap().to_string();
+        let (s, w) =
+            o.call("operator", "POST", &format!("/api/v1/workspaces/{ws}/grants"), json!({"grant_id": gid})).await;
+        assert_eq!(s, StatusCode::OK, "{w}");
+
+        // Rows never come out.
+        let (s, e) = query(&o, "analyst", &ws, "SELECT uscc FROM enterprises").await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::FORBIDDEN, Some("SPEC §4.5")), "{e}");
+
+        // 64 at once against a budget of ten queries.
+        let token = o.app.login("analyst").await;
+        let url = o.app.url(&format!("/api/v1/workspaces/{ws}/queries"));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (client, url, token) = (o.app.client.clone(), url.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"sql": "SELECT count(*) AS n FROM enterprises"}))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+            }));
+        }
+        let mut answered = 0;
+        for t in tasks {
+            let (s, v) = t.await.unwrap();
+            match s {
+                StatusCode::OK => {
+                    answered += 1;
+                    assert_eq!(v["privacy"]["epsilon"], 0.1, "{v}");
+                    assert_eq!(v["privacy"]["mechanism"], "laplace");
+                    assert_eq!(v["privacy"]["noise"][0]["scale"], 10.0, "b = 1/ε: {v}");
+                    assert!(v["rows"][0][0].as_i64().is_some(), "{v}");
+                }
+                StatusCode::FORBIDDEN => {
+                    assert_eq!(v["code"], "privacy_budget_exhausted", "{v}");
+                    assert_eq!(v["basis"], "SPEC §4.5");
+                    assert!(v["details"]["budget"]["epsilon_left"].as_f64().unwrap() < 0.1, "{v}");
+                }
+                other => panic!("{other}: {v}"),
+            }
+        }
+        assert_eq!(answered, 10, "exactly the ten queries the budget pays for");
+        let (_, b) = o.call("operator", "GET", &budget, json!({})).await;
+        assert!((b["budget"]["epsilon_spent"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{b}");
+        let ledger = b["ledger"].as_array().unwrap();
+        assert_eq!(ledger.iter().filter(|e| e["kind"] == "spend").count(), 10, "{b}");
+
+        // Only the authority adds budget, with a reason; then queries are answered again.
+        let more = json!({"epsilon": 0.2, "reason": "第二阶段评估经审批追加"});
+        assert_eq!(o.call("operator", "POST", &budget, more.clone()).await.0, StatusCode::FORBIDDEN);
+        let (s, e) = o.call("authority", "POST", &budget, json!({"epsilon": 0.2, "reason": " "})).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")), "{e}");
+        let (s, b) = o.call("authority", "POST", &budget, more).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(query(&o, "analyst", &ws, "SELECT count(*) AS n FROM enterprises").await.0, StatusCode::OK);
+        let (_, b) = o.call("operator", "GET", &budget, json!({})).await;
+        assert!(b["ledger"].to_string().contains("第二阶段评估经审批追加"), "{b}");
+
+        // The audit log holds the settings, each payment and each refusal.
+        let (_, ev) = o.call("auditor", "GET", "/api/v1/audit/events?action=workspace.query", json!({})).await;
+        let ev = ev["events"].as_array().unwrap();
+        assert_eq!(ev.iter().filter(|e| e["details"]["privacy"]["paid"] == true).count(), 11);
+        assert!(
+            ev.iter().filter(|e| e["outcome"] == "denied" && e["details"]["privacy"]["paid"] == false).count() >= 54
+        );
+        let (_, ev) = o.call("auditor", "GET", "/api/v1/audit/events?action=grant.budget_allotted", json!({})).await;
+        assert_eq!(ev["events"].as_array().unwrap().len(), 2, "{ev}");
+    }
+
     on_both!(from_ingestion_to_sealed_workspace);
     on_both!(derived_tables_are_graded_again);
+    on_both!(privacy_budget_is_never_overspent);
     on_both!(expiry_and_suspension);
     on_both!(checked_reviewed_watermarked_and_traced);
 }

@@ -317,6 +317,20 @@ pub async fn insert_query(conn: &mut AnyConnection, q: &QueryRecord, now: DateTi
     Ok(())
 }
 
+/// A workspace's most recent answered queries (rows, private answers, created tables), newest
+/// first: what the differencing defence compares a new query with.
+pub async fn recent_answered(conn: &mut AnyConnection, workspace: &str, limit: i64) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT id, statement FROM workspace_queries WHERE workspace_id = $1 AND outcome IN ('rows', 'private', 'created') \
+         ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(workspace)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok((text(r, "id")?, text(r, "statement")?))).collect()
+}
+
 /// Totals for one workspace (WX §16, CS §15).
 pub async fn metering(conn: &mut AnyConnection, workspace: &str) -> Result<Value> {
     let row = sqlx::query(

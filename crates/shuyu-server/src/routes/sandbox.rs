@@ -21,6 +21,7 @@ use shuyu_core::catalogue::EntryMetadata;
 use shuyu_core::grants::{self, ColumnDecision, GrantRequest, GrantState, Review};
 use shuyu_core::ids::{OrgId, UserId};
 use shuyu_core::roles::OrgKind;
+use shuyu_sandbox::differencing::Earlier;
 use shuyu_sandbox::engine::{self, Limits, Outcome as QueryOutcome, QueryOutput};
 use shuyu_sandbox::ingest::{self, Format};
 use shuyu_sandbox::SandboxError;
@@ -760,6 +761,9 @@ pub async fn attach_grant(
 
 /// What a query in the workspace may read today: its provisioned, unsealed, unexpired grants
 /// with the current version of each entry's data.
+/// How many of a workspace's recent answered queries the differencing defence compares with.
+const EARLIER_QUERIES: i64 = 50;
+
 async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Workspace> {
     let mut conn = app.store.acquire().await?;
     let today = app.clock.today();
@@ -790,7 +794,12 @@ async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Work
         .collect();
     let mut key = [0u8; 32];
     hex::decode_to_slice(&w.masking_key, &mut key).map_err(|_| ApiError::internal())?;
-    Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads, sealed, grades })
+    let earlier = store::recent_answered(&mut conn, &w.id, EARLIER_QUERIES)
+        .await?
+        .into_iter()
+        .map(|(query, sql)| Earlier { query, sql })
+        .collect();
+    Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads, sealed, grades, earlier })
 }
 
 #[derive(Deserialize)]
@@ -813,6 +822,7 @@ fn limits(app: &AppState) -> Limits {
         display_rows: usize::try_from(sb.query_display_rows).unwrap_or(1000),
         partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         epsilon: None,
+        min_group_size: u64::from(app.profile.privacy.min_group_size),
     }
 }
 
