@@ -35,6 +35,7 @@ use crate::dp;
 use crate::error::{Result, SandboxError};
 use crate::governed::{GovernedTable, VisiblePart};
 use crate::lineage::{self, ColumnLineage, TableLineage};
+use crate::modelling::{self, Model, ModelUdf, TrainingSpec, MAX_TRAINING_ROWS};
 use crate::row_filter;
 
 /// A granted catalogue entry and where its stored dataset version lives.
@@ -60,6 +61,9 @@ pub struct TableMeta {
     /// aggregation-only grant not yet aggregated, and stays aggregation-only.
     #[serde(default)]
     pub subjects: Vec<SubjectTag>,
+    /// Set on a model's parameters table: the model it describes.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 impl TableMeta {
@@ -224,6 +228,7 @@ pub async fn write_table(
         rows,
         version: uuid::Uuid::new_v4().simple().to_string(),
         subjects,
+        model: None,
     };
     write_meta(&tmp, &meta)?;
     let dest = parent.join(name);
@@ -454,7 +459,48 @@ impl Workspace {
                 lineage.insert(name, cols);
             }
         }
+        // Models score in SQL as `model_<name>(…)`; their level follows their predictions.
+        for m in modelling::list(&self.dir) {
+            let l = ColumnLineage { level: m.level, sources: m.sources.clone(), ..Default::default() };
+            lineage.insert(format!("{}{}", lineage::MODEL_PREFIX, m.function_name()), vec![l]);
+            ctx.register_udf(ModelUdf::udf(m));
+        }
         Ok(Context { ctx, lineage, subjects, private })
+    }
+
+    /// Trains a model on the rows of a governed query and stores it with its parameters table
+    /// (`<name>_parameters`), which is how the parameters may leave: through an export review.
+    pub async fn train(&self, spec: &TrainingSpec, limits: &Limits) -> Result<(Model, QueryOutput)> {
+        modelling::check_spec(spec)?;
+        let limits = Limits { display_rows: MAX_TRAINING_ROWS + 1, ..limits.clone() };
+        let out = self.run(&spec.sql, &limits).await?;
+        let Outcome::Rows { schema, batches, truncated, lineage, .. } = &out.outcome else {
+            return Err(SandboxError::Invalid("the training set must be a query (SELECT …)".into()));
+        };
+        if *truncated {
+            return Err(SandboxError::Limit(format!(
+                "the training set has more than {MAX_TRAINING_ROWS} rows: sample it in the query"
+            )));
+        }
+        let named: Vec<(String, ColumnLineage)> =
+            schema.fields().iter().map(|f| f.name().clone()).zip(lineage.iter().cloned()).collect();
+        let (spec2, batches) = (spec.clone(), batches.clone());
+        let model = tokio::task::spawn_blocking(move || modelling::train(&spec2, &batches, &named))
+            .await
+            .map_err(|_| SandboxError::Engine("the training task failed".into()))??;
+        model.save(&self.dir)?;
+        let params = model.parameters()?;
+        let name = format!("{}_parameters", model.name);
+        let cols = (0..params.num_columns())
+            .map(|_| ColumnLineage { level: model.level, sources: model.sources.clone(), ..Default::default() })
+            .collect();
+        let stream = futures::stream::iter(vec![Ok(params.clone())]);
+        write_table(&scratch_dir(&self.dir), &name, params.schema(), stream, cols, model.level, Vec::new()).await?;
+        let dir = scratch_dir(&self.dir).join(&name);
+        let mut meta = read_meta(&dir)?;
+        meta.model = Some(model.name.clone());
+        write_meta(&dir, &meta)?;
+        Ok((model, out))
     }
 
     /// Runs one statement under the limits.

@@ -93,6 +93,23 @@ pub fn check(
         detail: if plain_sensitive.is_empty() { "none".into() } else { plain_sensitive.join(", ") },
         basis: "JS §13",
     });
+    if let Some(model) = &meta.model {
+        let passed = meta.level < rules.sensitive_level;
+        out.push(Check {
+            check: "model_parameters",
+            passed,
+            detail: if passed {
+                format!("model {model} is level {}", meta.level)
+            } else {
+                format!(
+                    "model {model} was trained on level {} data: its parameters never leave; publish it as an \
+                     in-domain scoring interface instead",
+                    meta.level
+                )
+            },
+            basis: "SPEC §4.5",
+        });
+    }
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
     out.push(Check {
         check: "row_limit",

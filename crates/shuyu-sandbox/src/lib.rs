@@ -12,6 +12,7 @@ pub mod governed;
 pub mod ingest;
 pub mod lineage;
 pub mod masking;
+pub mod modelling;
 pub mod noise;
 pub mod row_filter;
 pub mod watermark;

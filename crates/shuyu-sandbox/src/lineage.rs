@@ -29,6 +29,10 @@ use crate::error::{Result, SandboxError};
 
 const BASIS: &str = "JS §13";
 
+/// A model's lineage is kept in the table lineage under this prefix and its function's name:
+/// what a prediction is computed from, beyond the arguments it is given.
+pub const MODEL_PREFIX: &str = "model:";
+
 /// Where a value came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnLineage {
@@ -440,6 +444,13 @@ impl Checker<'_> {
                 return Err(refuse(&l, &expr_kind(e)));
             }
             acc.absorb(&l);
+        }
+        if let Expr::ScalarFunction(f) = e {
+            if let Some(model) = self.tables.get(&format!("{MODEL_PREFIX}{}", f.name())).and_then(|m| m.first()) {
+                acc.absorb(model);
+                self.touched.extend(model.sources.iter().cloned());
+                self.level = self.level.max(model.level);
+            }
         }
         Ok(acc.computed())
     }

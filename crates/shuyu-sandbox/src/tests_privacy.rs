@@ -470,3 +470,111 @@ async fn differencing_is_refused_on_dp_grants_too() {
     assert!(reason.contains("q-all"), "{reason}");
     let _ = pending(&f.ws, "SELECT count(*) FROM residents WHERE district = '朝阳区'").await;
 }
+
+// ---------------------------------------------------------------- in-domain modelling
+
+fn spec(
+    name: &str,
+    kind: crate::modelling::ModelKind,
+    sql: &str,
+    features: &[&str],
+    target: Option<&str>,
+) -> crate::modelling::TrainingSpec {
+    crate::modelling::TrainingSpec {
+        name: name.into(),
+        kind,
+        sql: sql.into(),
+        features: features.iter().map(|f| f.to_string()).collect(),
+        target: target.map(String::from),
+        test_fraction: None,
+        clusters: None,
+        max_depth: None,
+    }
+}
+
+#[tokio::test]
+async fn models_train_score_in_sql_and_keep_their_parameters_in_the_domain() {
+    use crate::modelling::ModelKind;
+    let mut f = fixture(Privacy::Standard);
+    // income = 1000·((age − 20)/3 + 1): a line the regression must find.
+    let (m, _) =
+        f.ws.train(
+            &spec("income", ModelKind::LinearRegression, "SELECT age, income FROM residents", &["age"], Some("income")),
+            &Limits::default(),
+        )
+        .await
+        .unwrap();
+    assert!(m.metrics["r2"] > 0.999, "{:?}", m.metrics);
+    assert_eq!((m.rows_train + m.rows_test, m.level), (30, 2));
+    let (rows, _) = run(&f.ws, "SELECT round(model_income(age)) FROM residents WHERE age = 29 LIMIT 1").await;
+    assert_eq!(rows, vec![row(&["4000.0"])]);
+    for (name, kind, features, target) in [
+        ("near_centre", ModelKind::LogisticRegression, vec!["age", "income"], Some("central")),
+        ("district_tree", ModelKind::DecisionTree, vec!["age", "income"], Some("district")),
+        ("segments", ModelKind::KMeans, vec!["age", "income"], None),
+    ] {
+        let sql = "SELECT age, income, district, district = '东城区' AS central FROM residents";
+        let (m, _) = f.ws.train(&spec(name, kind, sql, &features, target), &Limits::default()).await.unwrap();
+        let key = if kind == ModelKind::KMeans { "test_inertia_per_row" } else { "accuracy" };
+        assert!(m.metrics.get(key).is_some_and(|v| v.is_finite()), "{name}: {:?}", m.metrics);
+        let (rows, _) = run(&f.ws, &format!("SELECT model_{name}(age, income) FROM residents")).await;
+        assert_eq!(rows.len(), 30);
+    }
+    // The parameters are a scratch table: they leave only through the export checks and review.
+    let grants: Vec<_> = f.ws.governed.iter().map(|g| (g.grant.clone(), false)).collect();
+    let rules = crate::export::Rules { grants: &grants, sensitive_level: 3, max_rows: 1000, min_group_size: 10 };
+    let check = |table: &str| {
+        let (meta, batches) = crate::export::read_scratch(&f.ws.dir, table).unwrap();
+        crate::export::check(&meta, &batches, None, &rules).into_iter().find(|c| c.check == "model_parameters").unwrap()
+    };
+    assert!(check("income_parameters").passed);
+    // A model of level-3 data stays in the domain: its parameters fail the check.
+    f.ws.run("CREATE TABLE graded AS SELECT age, income FROM residents", &Limits::default()).await.unwrap();
+    let meta = crate::engine::read_meta(&crate::engine::scratch_dir(&f.ws.dir).join("graded")).unwrap();
+    f.ws.grades = vec![crate::engine::Grade { table: "graded".into(), version: meta.version, level: 3 }];
+    let (m, _) =
+        f.ws.train(
+            &spec("sensitive", ModelKind::LinearRegression, "SELECT age, income FROM graded", &["age"], Some("income")),
+            &Limits::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(m.level, 3);
+    let c = check("sensitive_parameters");
+    assert!(!c.passed && c.detail.contains("scoring interface"), "{c:?}");
+    // A prediction carries the model's level: a table of predictions is level 3 too.
+    let out =
+        f.ws.run("CREATE TABLE scored AS SELECT model_sensitive(age) AS p FROM residents", &Limits::default())
+            .await
+            .unwrap();
+    assert!(matches!(out.outcome, Outcome::Created { level: 3, .. }), "{:?}", out.outcome);
+}
+
+#[tokio::test]
+async fn invisible_and_aggregation_only_data_are_never_features() {
+    use crate::modelling::ModelKind;
+    let f = fixture(Privacy::Standard);
+    let err =
+        f.ws.train(
+            &spec(
+                "ids",
+                ModelKind::LinearRegression,
+                "SELECT resident_id, income FROM residents",
+                &["resident_id"],
+                Some("income"),
+            ),
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SandboxError::Refused { basis: "JS §13", .. }), "{err}");
+    let f = fixture(agg_only());
+    let err =
+        f.ws.train(
+            &spec("agg", ModelKind::LinearRegression, "SELECT age, income FROM residents", &["age"], Some("income")),
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SandboxError::Refused { basis: "SPEC §4.5", .. }), "{err}");
+}

@@ -198,6 +198,21 @@
         note.textContent = editor.getAttribute("data-truncated");
         out.appendChild(note);
       }
+      if (b.suppressed_groups !== undefined && b.suppressed_groups !== null) {
+        var sup = document.createElement("p");
+        sup.id = "suppressed-note";
+        sup.textContent = editor.getAttribute("data-suppressed") + "：" + b.suppressed_groups;
+        out.appendChild(sup);
+      }
+      if (b.privacy) {
+        var dp = document.createElement("p");
+        dp.id = "noise-note";
+        var scales = (b.privacy.noise || []).map(function (n) { return n.column + " ±" + n.scale.toFixed(2); }).join("；");
+        var left = b.privacy.budget && b.privacy.budget.budget ? b.privacy.budget.budget.epsilon_left : "";
+        dp.textContent = editor.getAttribute("data-noise") + " " + b.privacy.epsilon + "（" + scales + "）；" +
+          editor.getAttribute("data-budget-left") + " " + left;
+        out.appendChild(dp);
+      }
     });
   }
 

@@ -38,7 +38,7 @@ use crate::routes::{
         oversight::report_draft, oversight::submit_report, oversight::record_evaluation, oversight::bind_processor,
         oversight::list_processors, oversight::submit_plan, oversight::approve_plan, oversight::operating_status,
         sandbox::ingest_dataset, sandbox::list_datasets, sandbox::request_grant, sandbox::list_grants,
-        sandbox::get_grant, sandbox::review_grant, sandbox::revoke_grant, sandbox::get_budget, sandbox::allot_budget, sandbox::create_workspace,
+        sandbox::get_grant, sandbox::review_grant, sandbox::revoke_grant, sandbox::get_budget, sandbox::allot_budget, sandbox::train_model, sandbox::create_workspace,
         sandbox::list_workspaces, sandbox::get_workspace, sandbox::attach_grant, sandbox::run_query,
         sandbox::seal_workspace, sandbox::unseal_workspace, sandbox::report_risk, sandbox::destroy_workspace,
         sandbox::get_destruction_certificate, sandbox::request_export, sandbox::list_exports, sandbox::get_export,

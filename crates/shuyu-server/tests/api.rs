@@ -2804,6 +2804,13 @@ mod sandbox {
         let (_, b) = o.call("operator", "GET", &budget, json!({})).await;
         assert!(b["ledger"].to_string().contains("第二阶段评估经审批追加"), "{b}");
 
+        // The console shows the mode and what is left beside the SQL editor.
+        let page = o.app.cookie_client("analyst").await;
+        let html =
+            page.get(o.app.url(&format!("/console/workspaces/{ws}"))).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("id=\"privacy-panel\"") && html.contains("差分隐私"), "{html}");
+        assert!(html.contains("剩余隐私预算 ε：0.1 / 1.2"), "{html}");
+
         // The audit log holds the settings, each payment and each refusal.
         let (_, ev) = o.call("auditor", "GET", "/api/v1/audit/events?action=workspace.query", json!({})).await;
         let ev = ev["events"].as_array().unwrap();
@@ -2815,7 +2822,71 @@ mod sandbox {
         assert_eq!(ev["events"].as_array().unwrap().len(), 2, "{ev}");
     }
 
+    /// In-domain modelling (算法建模): a member trains on a governed query, the model scores in
+    /// SQL, the console lists it with its metrics, and its parameters table goes to export review.
+    async fn models_are_trained_scored_and_reviewed_in_the_domain(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let csv = "uscc,company_name,legal_rep_id\n913202000000000011,无锡甲科技有限公司,110101199003071234\n";
+        assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let mut points = String::from("x,y\n");
+        for i in 0..40 {
+            points.push_str(&format!("{i},{}\n", 3 * i + 7));
+        }
+        let token = o.app.login("analyst").await;
+        let url = o.app.url(&format!("/api/v1/workspaces/{ws}/uploads?table=points&format=csv&source=本机构观测数据"));
+        let r = o.app.client.post(url).bearer_auth(token).body(points).send().await.unwrap();
+        let u: Value = r.json().await.unwrap();
+        let review = format!("/api/v1/uploads/{}/review", u["id"].as_str().unwrap());
+        assert_eq!(
+            o.call("authority", "POST", &review, json!({"approved": true, "reason": "来源合法"})).await.0,
+            StatusCode::OK
+        );
+
+        let models = format!("/api/v1/workspaces/{ws}/models");
+        let spec = json!({"name": "trend", "kind": "linear_regression",
+            "sql": "SELECT CAST(x AS DOUBLE) AS x, CAST(y AS DOUBLE) AS y FROM points", "features": ["x"], "target": "y"});
+        assert_eq!(o.call("operator", "POST", &models, spec.clone()).await.1["code"], "not_a_member");
+        let (s, m) = o.call("analyst", "POST", &models, spec).await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+        assert!(m["metrics"]["r2"].as_f64().unwrap() > 0.999, "{m}");
+        assert_eq!((m["function"].as_str(), m["parameters_may_leave"].as_bool()), (Some("model_trend"), Some(true)));
+        let (s, e) = o
+            .call("analyst", "POST", &models, json!({"name": "ids", "kind": "kmeans", "sql": "SELECT legal_rep_id FROM enterprises", "features": ["legal_rep_id"]}))
+            .await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::FORBIDDEN, Some("JS §13")), "{e}");
+        let (s, r) =
+            query(o, "analyst", &ws, "SELECT round(model_trend(CAST(x AS DOUBLE))) AS p FROM points WHERE x = '10'")
+                .await;
+        assert_eq!((s, r["rows"].clone()), (StatusCode::OK, json!([[37.0]])), "{r}");
+
+        let page = o.app.cookie_client("analyst").await;
+        let html =
+            page.get(o.app.url(&format!("/console/workspaces/{ws}"))).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("id=\"models\"") && html.contains("线性回归") && html.contains("model_trend"), "{html}");
+        assert!(html.contains("id=\"training-form\""));
+
+        // The parameters leave only through the export review.
+        let (s, x) = o
+            .call(
+                "analyst",
+                "POST",
+                &format!("/api/v1/workspaces/{ws}/exports"),
+                json!({"table": "trend_parameters", "purpose": "模型参数报送"}),
+            )
+            .await;
+        assert_eq!((s, x["state"].as_str()), (StatusCode::CREATED, Some("pending_review")), "{x}");
+        assert!(x["checks"].to_string().contains("model_parameters"), "{x}");
+        let (_, ev) = o.call("auditor", "GET", "/api/v1/audit/events?action=workspace.model_trained", json!({})).await;
+        let ev = ev["events"].as_array().unwrap();
+        assert!(ev.iter().any(|e| e["outcome"] == "success" && e["details"]["model"] == "trend"), "{ev:?}");
+        assert!(ev.iter().any(|e| e["outcome"] == "denied" && e["details"]["model"] == "ids"), "{ev:?}");
+    }
+
     on_both!(from_ingestion_to_sealed_workspace);
+    on_both!(models_are_trained_scored_and_reviewed_in_the_domain);
     on_both!(derived_tables_are_graded_again);
     on_both!(privacy_budget_is_never_overspent);
     on_both!(expiry_and_suspension);

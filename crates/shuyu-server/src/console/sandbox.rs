@@ -176,6 +176,114 @@ pub async fn workspaces_page(State(app): State<AppState>, caller: Caller) -> Res
     page(&app, &caller, "/console/workspaces", "nav.workspaces", body)
 }
 
+/// The workspace's models with their test metrics and how each may be used.
+fn models_panel(lang: Lang, models: &Value) -> String {
+    let rows: String = models
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            let metrics: Vec<String> = m["metrics"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{}={:.3}", esc(k), v.as_f64().unwrap_or_default()))
+                .collect();
+            let features: Vec<String> =
+                m["features"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).map(esc).collect();
+            let leave = if m["parameters_may_leave"] == true { "sandbox.parameters_leave" } else { "sandbox.parameters_stay" };
+            format!(
+                "<tr><td><code>{name}</code></td><td>{kind}</td><td><code>{function}({features})</code></td><td>{metrics}</td><td>{level}</td><td>{leave}</td></tr>",
+                name = esc(s(m, "name")),
+                kind = tr(lang, &format!("model_kind.{}", s(m, "kind"))),
+                function = esc(s(m, "function")),
+                features = features.join(", "),
+                metrics = metrics.join("；"),
+                level = m["level"],
+                leave = tr(lang, leave),
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<h2>{}</h2><table id=\"models\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr></thead><tbody>{rows}</tbody></table>",
+        tr(lang, "sandbox.models"),
+        tr(lang, "sandbox.model_name"),
+        tr(lang, "sandbox.model_kind"),
+        tr(lang, "sandbox.scoring"),
+        tr(lang, "sandbox.metrics"),
+        tr(lang, "sandbox.level"),
+    )
+}
+
+/// The form that trains a model on a governed query.
+fn training_form(lang: Lang, wid: &str) -> String {
+    let kinds: String = ["linear_regression", "logistic_regression", "decision_tree", "kmeans"]
+        .iter()
+        .map(|k| format!("<option value=\"{k}\">{}</option>", tr(lang, &format!("model_kind.{k}"))))
+        .collect();
+    format!(
+        "<h2>{train}</h2><form class=\"api-action stack\" id=\"training-form\" data-url=\"/api/v1/workspaces/{wid}/models\" data-action=\"train\">\
+         <label>{name}<input name=\"name\" required pattern=\"[a-z_][a-z0-9_]*\"></label>\
+         <label>{kind}<select name=\"kind\">{kinds}</select></label>\
+         <label>{sql}<textarea name=\"sql\" rows=\"3\" spellcheck=\"false\" required></textarea></label>\
+         <label>{features}<input name=\"features\" data-split required></label>\
+         <label>{target}<input name=\"target\"></label>\
+         <label>{clusters}<input name=\"clusters\" type=\"number\" min=\"2\" max=\"50\"></label>\
+         <label>{depth}<input name=\"max_depth\" type=\"number\" min=\"1\" max=\"20\"></label>\
+         <button type=\"submit\">{train}</button><p class=\"error\"></p></form>",
+        train = tr(lang, "sandbox.train"),
+        name = tr(lang, "sandbox.model_name"),
+        kind = tr(lang, "sandbox.model_kind"),
+        sql = tr(lang, "sandbox.training_sql"),
+        features = tr(lang, "sandbox.features"),
+        target = tr(lang, "sandbox.target"),
+        clusters = tr(lang, "sandbox.clusters"),
+        depth = tr(lang, "sandbox.max_depth"),
+    )
+}
+
+/// The grants' privacy settings, and what is left of each differential-privacy budget.
+fn privacy_panel(lang: Lang, privacy: &Value) -> String {
+    let items: String = privacy
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["settings"]["mode"] != "standard")
+        .map(|p| {
+            let tables: Vec<String> =
+                p["tables"].as_array().into_iter().flatten().filter_map(|t| t.as_str()).map(esc).collect();
+            let settings = &p["settings"];
+            let text = match settings["mode"].as_str() {
+                Some("aggregation_only") => {
+                    format!(
+                        "{}（{}：{}）",
+                        tr(lang, "sandbox.privacy_aggregation"),
+                        tr(lang, "sandbox.min_subjects"),
+                        settings["k"]
+                    )
+                }
+                _ => format!(
+                    "{}（{}：{} / {}；{}：{}）",
+                    tr(lang, "sandbox.privacy_dp"),
+                    tr(lang, "sandbox.budget_left"),
+                    p["budget"]["epsilon_left"],
+                    p["budget"]["epsilon_total"],
+                    tr(lang, "sandbox.query_epsilon"),
+                    settings["query_epsilon"],
+                ),
+            };
+            format!("<li><code>{}</code>：{text}</li>", tables.join("、"))
+        })
+        .collect();
+    if items.is_empty() {
+        return String::new();
+    }
+    format!("<h2>{}</h2><ul id=\"privacy-panel\">{items}</ul>", tr(lang, "sandbox.privacy"))
+}
+
 pub async fn workspace_page(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Response {
     if let Some(r) = signed_in(&caller) {
         return r;
@@ -284,9 +392,12 @@ pub async fn workspace_page(State(app): State<AppState>, caller: Caller, Path(id
         e = m["rows_exported"],
     );
     let wid = esc(&id);
+    let privacy = privacy_panel(lang, &w["privacy"]);
     if member && state == "active" {
+        body.push_str(&privacy);
         body.push_str(&format!(
-            "<h2>{sql}</h2><form id=\"sql-editor\" class=\"stack\" data-url=\"/api/v1/workspaces/{wid}/queries\" data-truncated=\"{trunc}\">\
+            "<h2>{sql}</h2><form id=\"sql-editor\" class=\"stack\" data-url=\"/api/v1/workspaces/{wid}/queries\" data-truncated=\"{trunc}\" \
+             data-suppressed=\"{suppressed}\" data-noise=\"{noise}\" data-budget-left=\"{left}\">\
              <textarea name=\"sql\" rows=\"6\" spellcheck=\"false\">SELECT 1</textarea><button class=\"primary\" type=\"submit\">{run}</button></form>\
              <h2>{results}</h2><div id=\"results\"></div>\
              <h2>{export_h}</h2><form class=\"api-action stack\" id=\"export-form\" data-url=\"/api/v1/workspaces/{wid}/exports\" data-action=\"export\">\
@@ -294,6 +405,9 @@ pub async fn workspace_page(State(app): State<AppState>, caller: Caller, Path(id
              <label>{group}<input name=\"group_size_column\"></label><button type=\"submit\">{request}</button><p class=\"error\"></p></form>",
             sql = tr(lang, "sandbox.sql"),
             trunc = tr(lang, "sandbox.truncated"),
+            suppressed = tr(lang, "sandbox.suppressed"),
+            noise = tr(lang, "sandbox.noise"),
+            left = tr(lang, "sandbox.budget_left"),
             run = tr(lang, "sandbox.run"),
             results = tr(lang, "sandbox.results"),
             export_h = tr(lang, "sandbox.export_table"),
@@ -302,6 +416,10 @@ pub async fn workspace_page(State(app): State<AppState>, caller: Caller, Path(id
             group = tr(lang, "sandbox.group_size_column"),
             request = tr(lang, "sandbox.request_export"),
         ));
+    }
+    body.push_str(&models_panel(lang, &w["models"]));
+    if member && state == "active" {
+        body.push_str(&training_form(lang, &wid));
     }
     let mut actions = String::new();
     if state == "active" && allowed(Action::WorkspaceSeal) {

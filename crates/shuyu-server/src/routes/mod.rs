@@ -120,6 +120,7 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/workspaces/{id}/exports", post(sandbox::request_export))
         .route("/api/v1/workspaces/{id}/uploads", post(sandbox::upload_data))
         .route("/api/v1/workspaces/{id}/tables/{table}/grade", post(sandbox::grade_table))
+        .route("/api/v1/workspaces/{id}/models", post(sandbox::train_model))
         .route("/api/v1/uploads/{id}/review", post(sandbox::review_upload))
         .route("/api/v1/exports", get(sandbox::list_exports))
         .route("/api/v1/exports/trace", post(sandbox::trace_export))

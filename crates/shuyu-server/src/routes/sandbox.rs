@@ -531,6 +531,66 @@ pub async fn allot_budget(
     Ok(Json(json!({ "grant": g.id, "budget": budget_view(&budget) })))
 }
 
+// ---------------------------------------------------------------- models
+
+fn model_view(m: &shuyu_sandbox::modelling::Model, sensitive_level: u8) -> Value {
+    json!({
+        "name": m.name, "kind": m.kind, "features": m.features, "target": m.target, "classes": m.classes,
+        "metrics": m.metrics, "rows_train": m.rows_train, "rows_test": m.rows_test, "rows_dropped": m.rows_dropped,
+        "level": m.level, "function": m.function_name(), "parameters_table": format!("{}_parameters", m.name),
+        "parameters_may_leave": m.level < sensitive_level, "sql": m.sql,
+    })
+}
+
+/// Trains a model inside the workspace (算法建模): a member's governed query is the training
+/// set; the model and its parameters stay in the workspace.
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/models", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn train_model(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let w = load_workspace(&app, &caller, &id, Action::WorkspaceQuery).await?;
+    let user = caller.require_user()?.clone();
+    let admitted = async {
+        if w.state != "active" {
+            return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+                .with_details(json!({ "action": "train", "state": w.state }))
+                .with_basis("WX §19"));
+        }
+        require_member(&w, &user)?;
+        check_clearance(&app, user.id).await
+    };
+    if let Err(e) = admitted.await {
+        return Err(refused(&app, &caller, Action::WorkspaceQuery, &w, e).await);
+    }
+    let spec: shuyu_sandbox::modelling::TrainingSpec = parse_body(body)?;
+    let ws = readable(&app, &w).await?;
+    let limits = limits(&app);
+    let result = ws.train(&spec, &limits).await;
+    let mut tx = app.begin().await?;
+    let (outcome, details) = match &result {
+        Ok((m, out)) => (
+            Outcome::Success,
+            json!({ "model": m.name, "kind": m.kind, "sql": spec.sql, "features": m.features, "target": m.target,
+                    "metrics": m.metrics, "level": m.level, "touched": out.touched, "rows_train": m.rows_train }),
+        ),
+        Err(e) => (
+            match e {
+                SandboxError::Refused { .. } | SandboxError::NotFound(_) => Outcome::Denied,
+                _ => Outcome::Failure,
+            },
+            json!({ "model": spec.name, "sql": spec.sql, "error": e.to_string() }),
+        ),
+    };
+    tx.audit(&caller.ctx, "workspace.model_trained", &format!("workspace:{}", w.id), outcome, details).await?;
+    tx.commit().await?;
+    let (m, _) = result.map_err(sandbox_error)?;
+    Ok((StatusCode::CREATED, Json(model_view(&m, app.profile.sandbox.sensitive_level))))
+}
+
 // ---------------------------------------------------------------- workspaces
 
 fn workspace_resource(w: &WorkspaceRecord) -> Resource {
@@ -554,6 +614,17 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
     let uploads = store::workspace_uploads(&mut conn, &w.id).await?;
     let (rows_exported, bytes_exported) = store::exported(&mut conn, &w.id).await?;
     let gradings = store::workspace_gradings(&mut conn, &w.id).await?;
+    // Each grant's privacy settings and, under differential privacy, what is left of its budget:
+    // shown beside the SQL editor.
+    let mut privacy = Vec::new();
+    for g in &grants {
+        let Some(settings) = g.granted.iter().flatten().next().map(|t| t.privacy.clone()) else { continue };
+        let budget = shuyu_store::privacy::budget(&mut conn, &g.id).await?;
+        let tables: Vec<&str> = g.granted.iter().flatten().map(|t| t.table.as_str()).collect();
+        privacy.push(json!({
+            "grant": g.id, "tables": tables, "settings": settings, "budget": budget.as_ref().map(budget_view),
+        }));
+    }
     let mut metering = metering;
     metering["rows_exported"] = json!(rows_exported);
     metering["bytes_exported"] = json!(bytes_exported);
@@ -592,6 +663,11 @@ async fn workspace_view(app: &AppState, w: &WorkspaceRecord) -> ApiResult<Value>
         "metering": metering,
         "destruction_certificates": certificates,
         "uploads": uploads,
+        "privacy": privacy,
+        "models": shuyu_sandbox::modelling::list(&dir)
+            .iter()
+            .map(|m| model_view(m, app.profile.sandbox.sensitive_level))
+            .collect::<Vec<_>>(),
     }))
 }
 
@@ -1580,6 +1656,7 @@ pub async fn upload_data(
                 rows: evidence.rows,
                 version: evidence.stored_sha256.clone(),
                 subjects: Vec::new(),
+                model: None,
             };
             engine::write_meta(&dir, &meta)?;
             Ok(evidence)
