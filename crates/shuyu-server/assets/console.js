@@ -94,6 +94,7 @@
       var data = {};
       var materials = [];
       var decisions = [];
+      var privacy = null;
       var els = form.querySelectorAll("input, select, textarea");
       for (var i = 0; i < els.length; i++) {
         var el = els[i];
@@ -118,6 +119,14 @@
           continue;
         }
         if (el.hasAttribute("data-reason-for")) continue;
+        if (el.hasAttribute("data-privacy")) {
+          // A reviewer's privacy settings: sent as one object, and only when a mode is chosen.
+          if (el.value !== "") {
+            privacy = privacy || {};
+            privacy[el.getAttribute("data-privacy")] = el.type === "number" ? Number(el.value) : el.value;
+          }
+          continue;
+        }
         if (!el.name) continue;
         if (el.type === "checkbox") { data[el.name] = el.checked; continue; }
         if (el.type === "number") { if (el.value !== "") data[el.name] = Number(el.value); continue; }
@@ -149,6 +158,11 @@
       if (wrap) { var inner = data; data = {}; data[wrap] = inner; }
       if (materials.length) data.materials = materials;
       if (decisions.length) data.decisions = decisions;
+      if (privacy && privacy.mode) {
+        if (privacy.mode !== "aggregation_only") delete privacy.k;
+        if (privacy.mode !== "differential_privacy") { delete privacy.epsilon; delete privacy.query_epsilon; }
+        data.privacy = privacy;
+      }
       var r = await postJson(form.getAttribute("data-url"), data);
       if (!r.ok) { if (out) out.textContent = errorText(r.body, lang); return; }
       var next = form.getAttribute("data-redirect");

@@ -2810,6 +2810,10 @@ mod sandbox {
             page.get(o.app.url(&format!("/console/workspaces/{ws}"))).send().await.unwrap().text().await.unwrap();
         assert!(html.contains("id=\"privacy-panel\"") && html.contains("差分隐私"), "{html}");
         assert!(html.contains("剩余隐私预算 ε：0.1 / 1.2"), "{html}");
+        // The operator sees the settings the reviewers set on the grant.
+        let operator = o.app.cookie_client("operator").await;
+        let html = operator.get(o.app.url("/console/grants")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("差分隐私（隐私预算总额 ε：1.0；每次查询 ε：0.1）"), "{html}");
 
         // The audit log holds the settings, each payment and each refusal.
         let (_, ev) = o.call("auditor", "GET", "/api/v1/audit/events?action=workspace.query", json!({})).await;

@@ -106,9 +106,23 @@ pub async fn grants_page(State(app): State<AppState>, caller: Caller) -> Respons
                 .collect();
             actions.push_str(&format!(
                 "<form class=\"api-action stack\" id=\"review-{id}\" data-url=\"/api/v1/grants/{id}/reviews\" data-action=\"review\">\
-                 <table><tbody>{rows}</tbody></table><button class=\"primary\" type=\"submit\">{}</button><p class=\"error\"></p></form>",
+                 <table><tbody>{rows}</tbody></table>\
+                 <fieldset><legend>{privacy}</legend><label>{mode}<select data-privacy=\"mode\"><option value=\"\">{asked}</option>\
+                 <option value=\"aggregation_only\">{agg}</option><option value=\"differential_privacy\">{dp}</option></select></label>\
+                 <label>{k}<input data-privacy=\"k\" type=\"number\" min=\"2\" max=\"10000\"></label>\
+                 <label>{total}<input data-privacy=\"epsilon\" type=\"number\" step=\"0.01\" min=\"0.01\" max=\"100\"></label>\
+                 <label>{per}<input data-privacy=\"query_epsilon\" type=\"number\" step=\"0.01\" min=\"0.01\" max=\"100\"></label></fieldset>\
+                 <button class=\"primary\" type=\"submit\">{}</button><p class=\"error\"></p></form>",
                 tr(lang, "sandbox.decide"),
                 id = esc(id),
+                privacy = tr(lang, "sandbox.privacy"),
+                mode = tr(lang, "sandbox.privacy_mode"),
+                asked = tr(lang, "sandbox.privacy_as_asked"),
+                agg = tr(lang, "sandbox.privacy_aggregation"),
+                dp = tr(lang, "sandbox.privacy_dp"),
+                k = tr(lang, "sandbox.min_subjects"),
+                total = tr(lang, "sandbox.budget_total"),
+                per = tr(lang, "sandbox.query_epsilon"),
             ));
         }
         if can_review && matches!(s(g, "state"), "approved" | "provisioned") {
@@ -120,9 +134,30 @@ pub async fn grants_page(State(app): State<AppState>, caller: Caller) -> Respons
                 "reason",
             ));
         }
+        let settings = g["granted"][0]["privacy"].clone();
+        let settings = if settings.is_null() { req["privacy"].clone() } else { settings };
+        let privacy = match settings["mode"].as_str() {
+            Some("aggregation_only") => format!(
+                "<p>{}：{}（{}：{}）</p>",
+                tr(lang, "sandbox.privacy"),
+                tr(lang, "sandbox.privacy_aggregation"),
+                tr(lang, "sandbox.min_subjects"),
+                settings["k"]
+            ),
+            Some("differential_privacy") => format!(
+                "<p>{}：{}（{}：{}；{}：{}）</p>",
+                tr(lang, "sandbox.privacy"),
+                tr(lang, "sandbox.privacy_dp"),
+                tr(lang, "sandbox.budget_total"),
+                settings["epsilon"],
+                tr(lang, "sandbox.query_epsilon"),
+                settings["query_epsilon"]
+            ),
+            _ => String::new(),
+        };
         blocks.push_str(&format!(
             "<section class=\"card\"><h2>{scenario}</h2><p>{purpose}</p><p>{state_label}：<strong id=\"grant-{id}\">{state}</strong>\
-             {awaiting}</p><ul>{tables}</ul><p>{until_label}：{until}</p>{actions}</section>",
+             {awaiting}</p><ul>{tables}</ul>{privacy}<p>{until_label}：{until}</p>{actions}</section>",
             scenario = esc(s(req, "scenario")),
             purpose = esc(s(req, "purpose")),
             state_label = tr(lang, "sandbox.state"),
