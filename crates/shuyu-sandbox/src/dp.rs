@@ -459,6 +459,7 @@ pub(crate) async fn answer(
     if let Some(f) = filter {
         b = b.filter(f)?;
     }
+    let schema = subjects.tagged.schema();
     let subject = col(Column::new_unqualified(&tag.name));
     if !tag.unique {
         let rn = row_number().partition_by(vec![subject.clone()]).build()?.alias("__dp_row");
@@ -467,13 +468,20 @@ pub(crate) async fn answer(
     let mut aggs = vec![count(lit(1i64)).alias("__dp_n")];
     for (i, m) in measures.iter().enumerate() {
         if let Measure::Sum { column, lo, hi } | Measure::Avg { column, lo, hi } = m {
-            let v = datafusion::logical_expr::cast(
-                round(vec![datafusion::logical_expr::cast(col(Column::new_unqualified(column)), DataType::Float64)]),
-                DataType::Int64,
-            );
+            let raw = col(Column::new_unqualified(column));
+            // Whole units: integers as they are, anything else rounded.
+            let integer = schema.field_with_name(column).map(|f| f.data_type().is_integer()).unwrap_or(false);
+            let v = if integer {
+                datafusion::logical_expr::cast(raw.clone(), DataType::Int64)
+            } else {
+                datafusion::logical_expr::cast(
+                    round(vec![datafusion::logical_expr::cast(raw.clone(), DataType::Float64)]),
+                    DataType::Int64,
+                )
+            };
             let clamped = when(v.clone().lt(lit(*lo)), lit(*lo)).when(v.clone().gt(lit(*hi)), lit(*hi)).otherwise(v)?;
-            aggs.push(sum(clamped.clone()).alias(format!("__dp_s{i}")));
-            aggs.push(count(clamped).alias(format!("__dp_c{i}")));
+            aggs.push(sum(clamped).alias(format!("__dp_s{i}")));
+            aggs.push(count(raw).alias(format!("__dp_c{i}")));
         }
     }
     let groups: Vec<Expr> = keys.iter().map(|k| col(Column::new_unqualified(k))).collect();
