@@ -156,14 +156,7 @@ pub async fn compare(data: &Path, work: &Path, iterations: u32) -> Result<Vec<(D
     let partitions = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let raw = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
     raw.register_parquet("residents", data.to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
-    let limits = Limits {
-        timeout: Duration::from_secs(3600),
-        memory_bytes: 16 << 30,
-        display_rows: usize::MAX,
-        partitions,
-        epsilon: None,
-        min_group_size: 10,
-    };
+    let limits = Limits::unbounded(partitions);
     let agg = workspace(data, &work.join("agg"), Privacy::AggregationOnly { k: Some(10) });
     let dp = workspace(data, &work.join("dp"), dp_settings());
     // The one-time check that every row is a different resident (cached per dataset version).

@@ -162,14 +162,7 @@ pub async fn compare(
         grades: Vec::new(),
         earlier: Vec::new(),
     };
-    let limits = Limits {
-        timeout: Duration::from_secs(3600),
-        memory_bytes: 16 << 30,
-        display_rows: usize::MAX,
-        partitions,
-        epsilon: None,
-        min_group_size: 10,
-    };
+    let limits = Limits::unbounded(partitions);
     std::fs::create_dir_all(work)?;
     let store = Store::open_sqlite(&work.join("audit.db")).await?;
     let ctx = AuditContext {

@@ -131,13 +131,7 @@ pub struct Rewritten {
 /// Rewrites `plan`. With `keep_tags`, rows that were not aggregated keep their tags instead of
 /// being refused (for `CREATE TABLE … AS`, whose table stays aggregation-only).
 pub fn rewrite(plan: LogicalPlan, tables: &SubjectTables, keep_tags: bool) -> Result<Rewritten> {
-    let mut r = Rewriter {
-        tables,
-        suppressed: Arc::new(AtomicU64::new(0)),
-        next: 0,
-        thresholded: false,
-        populations: Vec::new(),
-    };
+    let mut r = Rewriter::new(tables);
     let (plan, tags) = r.plan(plan)?;
     if !tags.is_empty() && !keep_tags {
         return Err(not_aggregated(&tags));
@@ -154,13 +148,7 @@ pub fn rewrite(plan: LogicalPlan, tables: &SubjectTables, keep_tags: bool) -> Re
 
 /// The populations of a query's thresholded aggregates (for the differencing defence).
 pub fn populations(plan: LogicalPlan, tables: &SubjectTables) -> Result<Vec<Population>> {
-    let mut r = Rewriter {
-        tables,
-        suppressed: Arc::new(AtomicU64::new(0)),
-        next: 0,
-        thresholded: false,
-        populations: Vec::new(),
-    };
+    let mut r = Rewriter::new(tables);
     r.plan(plan)?;
     Ok(r.populations)
 }
@@ -211,7 +199,17 @@ fn refuse_tags_in_subquery(tags: &[Tag]) -> SandboxError {
     )
 }
 
-impl Rewriter<'_> {
+impl<'a> Rewriter<'a> {
+    fn new(tables: &'a SubjectTables) -> Self {
+        Rewriter {
+            tables,
+            suppressed: Arc::new(AtomicU64::new(0)),
+            next: 0,
+            thresholded: false,
+            populations: Vec::new(),
+        }
+    }
+
     fn exprs(&mut self, exprs: Vec<Expr>) -> Result<Vec<Expr>> {
         exprs.into_iter().map(|e| self.expr(e)).collect()
     }
@@ -393,13 +391,7 @@ impl Rewriter<'_> {
                     return Ok((LogicalPlan::Distinct(Distinct::All(Arc::new(input))), Vec::new()));
                 }
                 // DISTINCT groups by every column: each distinct row must cover k subjects.
-                let group: Vec<Expr> = input
-                    .schema()
-                    .columns()
-                    .into_iter()
-                    .filter(|c| !tags.iter().any(|t| &t.col == c))
-                    .map(Expr::Column)
-                    .collect();
+                let group = untagged(&input, &tags);
                 Ok((self.threshold(input, group, Vec::new(), &tags)?, Vec::new()))
             }
             LogicalPlan::Union(u) => {
@@ -514,13 +506,7 @@ impl Rewriter<'_> {
         }
         let mut inputs = Vec::new();
         for (p, tags) in branches {
-            let mut exprs: Vec<Expr> = p
-                .schema()
-                .columns()
-                .into_iter()
-                .filter(|c| !tags.iter().any(|t| &t.col == c))
-                .map(Expr::Column)
-                .collect();
+            let mut exprs = untagged(&p, &tags);
             for ((name, o), (dt, _, _)) in &slots {
                 let mine = tags.iter().filter(|t| &t.col.name == name).nth(*o);
                 let e = match mine {
@@ -543,6 +529,11 @@ impl Rewriter<'_> {
             .collect();
         Ok((LogicalPlan::Union(union), tags))
     }
+}
+
+/// The plan's columns other than its tags, in order.
+fn untagged(plan: &LogicalPlan, tags: &[Tag]) -> Vec<Expr> {
+    plan.schema().columns().into_iter().filter(|c| !tags.iter().any(|t| &t.col == c)).map(Expr::Column).collect()
 }
 
 fn unalias(e: &Expr) -> &Expr {

@@ -105,6 +105,19 @@ pub struct Limits {
     pub min_group_size: u64,
 }
 
+impl Limits {
+    /// No time, memory or display limit to speak of: for benchmarks and batch jobs.
+    pub fn unbounded(partitions: usize) -> Self {
+        Limits {
+            timeout: Duration::from_secs(3600),
+            memory_bytes: 16 << 30,
+            display_rows: usize::MAX,
+            partitions,
+            ..Limits::default()
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -13,7 +13,7 @@ use crate::SandboxError;
 
 const IDS: [&str; 4] = ["110101199003071234", "110101198512122345", "320102197705053456", "320102200101014567"];
 
-fn write_parquet(dir: &std::path::Path, batch: RecordBatch) {
+pub(crate) fn write_parquet(dir: &std::path::Path, batch: RecordBatch) {
     std::fs::create_dir_all(dir).unwrap();
     let file = std::fs::File::create(dir.join("part-0.parquet")).unwrap();
     let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();

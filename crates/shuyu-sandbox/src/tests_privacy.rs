@@ -10,15 +10,8 @@ use shuyu_core::catalogue::{FieldType, PiiType};
 use shuyu_core::grants::{ColumnMode, GrantedColumn, GrantedTable, Privacy};
 
 use crate::engine::{GovernedSource, Limits, Outcome, Workspace};
+use crate::tests::write_parquet;
 use crate::SandboxError;
-
-fn write_parquet(dir: &std::path::Path, batch: RecordBatch) {
-    std::fs::create_dir_all(dir).unwrap();
-    let file = std::fs::File::create(dir.join("part-0.parquet")).unwrap();
-    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
 
 fn column(name: &str, mode: ColumnMode, level: u8, t: FieldType) -> GrantedColumn {
     GrantedColumn { name: name.into(), mode, data_type: t, sensitivity: level, pii: None }

@@ -369,24 +369,8 @@ pub async fn review_grant(
     // A differential-privacy grant starts with the budget its reviewers set.
     let settings = g.granted.iter().flatten().next().map(|t| t.privacy.clone());
     if let (GrantState::Approved, Some(grants::Privacy::DifferentialPrivacy(dp))) = (g.state, &settings) {
-        let b = shuyu_store::privacy::allot(
-            tx.conn(),
-            &g.id,
-            dp.epsilon.units(),
-            dp.delta.units(),
-            "the budget set by the reviewers with the grant",
-            &user.id.to_string(),
-            now,
-        )
-        .await?;
-        tx.audit(
-            &caller.ctx,
-            "grant.budget_allotted",
-            &format!("grant:{id}"),
-            Outcome::Success,
-            json!({ "epsilon": dp.epsilon, "delta": dp.delta, "budget": budget_view(&b) }),
-        )
-        .await?;
+        let reason = "the budget set by the reviewers with the grant";
+        allot(&mut tx, &caller, &g.id, (dp.epsilon, dp.delta), reason, &user.id.to_string()).await?;
     }
     if g.state != GrantState::Pending {
         shuyu_store::timers::set(tx.conn(), crate::sandbox::GRANT, &g.id, None).await?;
@@ -442,6 +426,29 @@ pub async fn revoke_grant(
         .await?;
     tx.commit().await?;
     Ok(Json(grant_view(&g, &app.profile.sandbox.request_reviewers)))
+}
+
+/// Adds to a grant's budget and records it in the ledger and the audit log, in `tx`.
+async fn allot(
+    tx: &mut shuyu_store::WriteTx,
+    caller: &Caller,
+    grant: &str,
+    (epsilon, delta): (shuyu_core::privacy::Epsilon, shuyu_core::privacy::Delta),
+    reason: &str,
+    actor: &str,
+) -> ApiResult<shuyu_store::privacy::Budget> {
+    let now = tx.now();
+    let budget =
+        shuyu_store::privacy::allot(tx.conn(), grant, epsilon.units(), delta.units(), reason, actor, now).await?;
+    tx.audit(
+        &caller.ctx,
+        "grant.budget_allotted",
+        &format!("grant:{grant}"),
+        Outcome::Success,
+        json!({ "epsilon": epsilon, "delta": delta, "reason": reason, "budget": budget_view(&budget) }),
+    )
+    .await?;
+    Ok(budget)
 }
 
 #[derive(Deserialize)]
@@ -508,25 +515,7 @@ pub async fn allot_budget(
         )]));
     }
     let mut tx = app.begin().await?;
-    let now = tx.now();
-    let budget = shuyu_store::privacy::allot(
-        tx.conn(),
-        &g.id,
-        b.epsilon.units(),
-        b.delta.units(),
-        &b.reason,
-        &user.id.to_string(),
-        now,
-    )
-    .await?;
-    tx.audit(
-        &caller.ctx,
-        "grant.budget_allotted",
-        &format!("grant:{id}"),
-        Outcome::Success,
-        json!({ "epsilon": b.epsilon, "delta": b.delta, "reason": b.reason, "budget": budget_view(&budget) }),
-    )
-    .await?;
+    let budget = allot(&mut tx, &caller, &g.id, (b.epsilon, b.delta), &b.reason, &user.id.to_string()).await?;
     tx.commit().await?;
     Ok(Json(json!({ "grant": g.id, "budget": budget_view(&budget) })))
 }
