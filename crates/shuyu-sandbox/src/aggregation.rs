@@ -19,22 +19,22 @@
 //! variance and standard deviation): MIN, MAX, MEDIAN and the like return one person's value
 //! whatever the group's size.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, BooleanArray, Int64Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{exec_err, Column, Result as DfResult, TableReference};
 use datafusion::datasource::{provider_as_source, TableProvider};
 use datafusion::functions_aggregate::count::{count, count_distinct};
-use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::expr::{AggregateFunction, Exists, InSubquery};
 use datafusion::logical_expr::logical_plan::{Aggregate, Distinct, Filter, Projection, SubqueryAlias, Union};
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
     cast, lit, ColumnarValue, Expr, JoinType, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Subquery, Volatility,
+    ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::error::{Result, SandboxError};
@@ -219,53 +219,33 @@ impl<'a> Rewriter<'a> {
         let mut failure = None;
         let out = e
             .transform_up(|e| {
-                let sub = |s: &Subquery, this: &mut Self| -> DfResult<std::result::Result<Subquery, SandboxError>> {
-                    match this.plan(s.subquery.as_ref().clone()) {
-                        Ok((p, tags)) if tags.is_empty() => Ok(Ok(s.with_plan(Arc::new(p)))),
-                        Ok((_, tags)) => Ok(Err(refuse_tags_in_subquery(&tags))),
-                        Err(e) => Ok(Err(e)),
-                    }
-                };
-                let replaced = match &e {
-                    Expr::ScalarSubquery(s) => match sub(s, self)? {
-                        Ok(s) => Expr::ScalarSubquery(s),
-                        Err(err) => {
-                            failure = Some(err);
-                            return Ok(Transformed::no(e));
-                        }
-                    },
-                    Expr::Exists(x) => match sub(&x.subquery, self)? {
-                        Ok(s) => Expr::Exists(datafusion::logical_expr::expr::Exists::new(s, x.negated)),
-                        Err(err) => {
-                            failure = Some(err);
-                            return Ok(Transformed::no(e));
-                        }
-                    },
-                    Expr::InSubquery(i) => match sub(&i.subquery, self)? {
-                        Ok(s) => Expr::InSubquery(datafusion::logical_expr::expr::InSubquery::new(
-                            i.expr.clone(),
-                            s,
-                            i.negated,
-                        )),
-                        Err(err) => {
-                            failure = Some(err);
-                            return Ok(Transformed::no(e));
-                        }
-                    },
-                    Expr::SetComparison(c) => match sub(&c.subquery, self)? {
-                        Ok(s) => {
-                            let mut c = c.clone();
-                            c.subquery = s;
-                            Expr::SetComparison(c)
-                        }
-                        Err(err) => {
-                            failure = Some(err);
-                            return Ok(Transformed::no(e));
-                        }
-                    },
+                let sub = match &e {
+                    Expr::ScalarSubquery(s) => s,
+                    Expr::Exists(x) => &x.subquery,
+                    Expr::InSubquery(i) => &i.subquery,
+                    Expr::SetComparison(c) => &c.subquery,
                     _ => return Ok(Transformed::no(e)),
                 };
-                Ok(Transformed::yes(replaced))
+                let rewritten = match self.plan(sub.subquery.as_ref().clone()) {
+                    Ok((p, tags)) if tags.is_empty() => sub.with_plan(Arc::new(p)),
+                    Ok((_, tags)) => {
+                        failure = Some(refuse_tags_in_subquery(&tags));
+                        return Ok(Transformed::new(e, false, TreeNodeRecursion::Stop));
+                    }
+                    Err(err) => {
+                        failure = Some(err);
+                        return Ok(Transformed::new(e, false, TreeNodeRecursion::Stop));
+                    }
+                };
+                Ok(Transformed::yes(match e {
+                    Expr::Exists(x) => Expr::Exists(Exists::new(rewritten, x.negated)),
+                    Expr::InSubquery(i) => Expr::InSubquery(InSubquery::new(i.expr, rewritten, i.negated)),
+                    Expr::SetComparison(mut c) => {
+                        c.subquery = rewritten;
+                        Expr::SetComparison(c)
+                    }
+                    _ => Expr::ScalarSubquery(rewritten),
+                }))
             })
             .map_err(SandboxError::from)?
             .data;
@@ -445,10 +425,10 @@ impl<'a> Rewriter<'a> {
         self.next += 1;
         let original = aggr.len();
         // Tags of the same table under one alias count together.
-        let mut seen: BTreeMap<String, ()> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
         let mut ks = Vec::new();
         for (i, t) in tags.iter().enumerate() {
-            if seen.insert(t.col.flat_name(), ()).is_some() {
+            if !seen.insert(t.col.flat_name()) {
                 continue;
             }
             let counted = if tags.len() == 1 && t.unique {
@@ -536,7 +516,8 @@ fn untagged(plan: &LogicalPlan, tags: &[Tag]) -> Vec<Expr> {
     plan.schema().columns().into_iter().filter(|c| !tags.iter().any(|t| &t.col == c)).map(Expr::Column).collect()
 }
 
-fn unalias(e: &Expr) -> &Expr {
+/// The expression under any aliases.
+pub(crate) fn unalias(e: &Expr) -> &Expr {
     match e {
         Expr::Alias(a) => unalias(&a.expr),
         other => other,

@@ -26,7 +26,7 @@ use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::array_value_to_string;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::Column;
 use datafusion::datasource::provider_as_source;
 use datafusion::functions::math::expr_fn::round;
@@ -40,8 +40,9 @@ use rand::{CryptoRng, RngCore};
 use serde::Serialize;
 use shuyu_core::privacy::{DpSettings, Epsilon, Mechanism};
 
-use crate::aggregation::Subjects;
+use crate::aggregation::{unalias, Subjects};
 use crate::error::{Result, SandboxError};
+use crate::governed::unqualify;
 use crate::noise::{self, MAX_PARAMETER};
 
 const BASIS: &str = "SPEC §4.5";
@@ -238,21 +239,14 @@ impl Pending {
     }
 }
 
-fn unalias(e: &Expr) -> &Expr {
-    match e {
-        Expr::Alias(a) => unalias(&a.expr),
-        other => other,
-    }
-}
-
-fn unqualify(e: Expr) -> Result<Expr> {
-    Ok(e.transform(|e| {
-        Ok(match e {
-            Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
-            other => Transformed::no(other),
-        })
-    })?
-    .data)
+/// A differential-privacy grant's table as a query session holds it.
+#[derive(Debug, Clone)]
+pub struct PrivateTable {
+    /// The table with its subject key as the tag, for contribution bounding.
+    pub subjects: Subjects,
+    pub settings: DpSettings,
+    /// The key's name as queries see it (for `COUNT(DISTINCT key)`).
+    pub subject_key: String,
 }
 
 fn bare_column(e: &Expr) -> Option<&str> {
@@ -271,8 +265,7 @@ const SHAPE: &str = "a query under differential privacy is SELECT [keys,] COUNT(
 pub(crate) async fn answer(
     ctx: &SessionContext,
     plan: &LogicalPlan,
-    private: &HashMap<String, (Subjects, DpSettings)>,
-    subject_keys: &HashMap<String, String>,
+    private: &HashMap<String, PrivateTable>,
     asked: Option<Epsilon>,
 ) -> Result<Pending> {
     // Peel the shape: [Projection] → Aggregate → [Filter] → [SubqueryAlias] → TableScan.
@@ -307,7 +300,9 @@ pub(crate) async fn answer(
     }
     let LogicalPlan::TableScan(scan) = input else { return Err(refuse(SHAPE)) };
     let table = scan.table_name.table().to_string();
-    let Some((subjects, dp)) = private.get(&table) else { return Err(refuse(SHAPE)) };
+    let Some(PrivateTable { subjects, settings: dp, subject_key }) = private.get(&table) else {
+        return Err(refuse(SHAPE));
+    };
     let Some(tag) = subjects.tags.first() else { return Err(refuse("the table has no subject key")) };
 
     // Group keys: public keys only.
@@ -330,7 +325,6 @@ pub(crate) async fn answer(
     }
 
     // Measures.
-    let subject_key = subject_keys.get(&table);
     let mut measures = Vec::new();
     for e in &agg.aggr_expr {
         let Expr::AggregateFunction(AggregateFunction { func, params }) = unalias(e) else { return Err(refuse(SHAPE)) };
@@ -338,33 +332,29 @@ pub(crate) async fn answer(
             return Err(refuse("FILTER and ORDER BY inside an aggregate are not supported under differential privacy"));
         }
         let arg = params.args.first();
+        let column = arg.and_then(bare_column);
         let bounded = |c: &str| {
             dp.bounds.get(c).copied().ok_or_else(|| {
                 refuse(format!("{c} has no bounds in the grant, so one subject's effect on its sum is unbounded"))
             })
         };
-        let m = match (func.name(), params.distinct, arg) {
-            ("count", false, Some(Expr::Literal(..))) | ("count", false, None) => Measure::Count,
-            ("count", true, Some(a))
-                if bare_column(a).is_some() && bare_column(a) == subject_key.map(String::as_str) =>
-            {
-                Measure::Count
+        let m = match (func.name(), params.distinct, arg, column) {
+            ("count", false, None | Some(Expr::Literal(..)), _) => Measure::Count,
+            ("count", true, _, Some(c)) if c == subject_key => Measure::Count,
+            ("sum", false, _, Some(c)) => {
+                let (lo, hi) = bounded(c)?;
+                Measure::Sum { column: c.to_string(), lo, hi }
             }
-            ("sum", false, Some(a)) if bare_column(a).is_some() => {
-                let c = bare_column(a).unwrap_or_default().to_string();
-                let (lo, hi) = bounded(&c)?;
-                Measure::Sum { column: c, lo, hi }
-            }
-            ("avg", false, Some(a)) if bare_column(a).is_some() => {
-                let c = bare_column(a).unwrap_or_default().to_string();
-                let (lo, hi) = bounded(&c)?;
-                Measure::Avg { column: c, lo, hi }
+            ("avg", false, _, Some(c)) => {
+                let (lo, hi) = bounded(c)?;
+                Measure::Avg { column: c.to_string(), lo, hi }
             }
             (name, ..) => {
                 return Err(refuse(format!(
-                "{} is not available under differential privacy: use COUNT(*), COUNT(DISTINCT subject key), SUM or AVG",
-                name.to_uppercase()
-            )))
+                    "{} is not available under differential privacy: use COUNT(*), COUNT(DISTINCT subject key), SUM \
+                     or AVG",
+                    name.to_uppercase()
+                )))
             }
         };
         measures.push(m);
@@ -373,32 +363,20 @@ pub(crate) async fn answer(
         return Err(refuse(SHAPE));
     }
 
-    // Output columns: each must be a key or a measure, in the query's order.
+    // Output columns, named as the query names them: each must be a key or a measure.
     let agg_fields: Vec<String> = agg.schema.fields().iter().map(|f| f.name().clone()).collect();
-    let mut columns = Vec::new();
-    let mut layout = Vec::new();
+    let columns: Vec<String> = plan.schema().fields().iter().map(|f| f.name().clone()).collect();
     let slot_of = |i: usize| if i < keys.len() { Slot::Key(i) } else { Slot::Measure(i - keys.len()) };
-    match output {
-        None => {
-            columns = agg_fields.clone();
-            layout = (0..agg_fields.len()).map(slot_of).collect();
-        }
-        Some(exprs) => {
-            for e in exprs {
-                let Expr::Column(c) = unalias(e) else {
-                    return Err(refuse("select the keys and measures as they are; compute on the released answer"));
-                };
-                let i = agg.schema.index_of_column(c)?;
-                columns.push(e.schema_name().to_string().rsplit('.').next().unwrap_or_default().to_string());
-                if let Expr::Alias(a) = e {
-                    if let Some(last) = columns.last_mut() {
-                        *last = a.name.clone();
-                    }
-                }
-                layout.push(slot_of(i));
-            }
-        }
-    }
+    let layout = match output {
+        None => (0..agg_fields.len()).map(slot_of).collect(),
+        Some(exprs) => exprs
+            .iter()
+            .map(|e| match unalias(e) {
+                Expr::Column(c) => Ok(slot_of(agg.schema.index_of_column(c)?)),
+                _ => Err(refuse("select the keys and measures as they are; compute on the released answer")),
+            })
+            .collect::<Result<Vec<Slot>>>()?,
+    };
 
     // Budget split.
     let eps = asked.map_or(dp.query_epsilon.units(), |e| e.units().min(dp.query_epsilon.units()));

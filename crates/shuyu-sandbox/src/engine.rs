@@ -27,7 +27,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use shuyu_core::grants::{is_identifier, GrantedTable};
-use shuyu_core::privacy::{DpSettings, Epsilon, Privacy};
+use shuyu_core::privacy::{Epsilon, Privacy};
 
 use crate::aggregation::{self, KeptTag, SubjectTables, SubjectTag, Subjects, TAG_PREFIX};
 use crate::differencing::{self, Earlier};
@@ -210,15 +210,23 @@ pub fn write_meta(table_dir: &Path, meta: &TableMeta) -> Result<()> {
     Ok(())
 }
 
+/// What a table written to a workspace was derived from: recorded in its metadata.
+#[derive(Debug, Default)]
+pub struct Derivation {
+    /// The lineage of each visible column, in order.
+    pub columns: Vec<ColumnLineage>,
+    pub level: u8,
+    pub subjects: Vec<SubjectTag>,
+    pub model: Option<String>,
+}
+
 /// Writes a table (data and metadata) into `dir/name`, replacing it atomically.
 pub async fn write_table(
     parent: &Path,
     name: &str,
     schema: SchemaRef,
     mut stream: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
-    columns: Vec<ColumnLineage>,
-    level: u8,
-    subjects: Vec<SubjectTag>,
+    from: Derivation,
 ) -> Result<u64> {
     std::fs::create_dir_all(parent)?;
     let tmp = parent.join(format!(".{name}.partial"));
@@ -236,12 +244,12 @@ pub async fn write_table(
     }
     writer.close().map_err(|e| SandboxError::Engine(e.to_string()))?;
     let meta = TableMeta {
-        columns: schema.fields().iter().map(|f| f.name().clone()).zip(columns).collect(),
-        level,
+        columns: schema.fields().iter().map(|f| f.name().clone()).zip(from.columns).collect(),
+        level: from.level,
         rows,
         version: uuid::Uuid::new_v4().simple().to_string(),
-        subjects,
-        model: None,
+        subjects: from.subjects,
+        model: from.model,
     };
     write_meta(&tmp, &meta)?;
     let dest = parent.join(name);
@@ -259,12 +267,12 @@ struct Context {
     /// Tables of aggregation-only and differential-privacy grants, and scratch tables of their rows.
     subjects: SubjectTables,
     /// Tables of differential-privacy grants: answered only by [`crate::dp`].
-    private: HashMap<String, (Subjects, DpSettings)>,
+    private: HashMap<String, dp::PrivateTable>,
 }
 
 /// The first differential-privacy table the plan reads, anywhere (subqueries included), even
 /// when no column of it is named (`COUNT(*)`).
-fn reads_private(plan: &LogicalPlan, private: &HashMap<String, (Subjects, DpSettings)>) -> Result<Option<String>> {
+fn reads_private(plan: &LogicalPlan, private: &HashMap<String, dp::PrivateTable>) -> Result<Option<String>> {
     let mut found = None;
     plan.apply_with_subqueries(|p| {
         if let LogicalPlan::TableScan(scan) = p {
@@ -279,7 +287,7 @@ fn reads_private(plan: &LogicalPlan, private: &HashMap<String, (Subjects, DpSett
 }
 
 /// Differential-privacy tables answer only noisy aggregates, never tables of their rows.
-fn refuse_private(plan: &LogicalPlan, private: &HashMap<String, (Subjects, DpSettings)>) -> Result<()> {
+fn refuse_private(plan: &LogicalPlan, private: &HashMap<String, dp::PrivateTable>) -> Result<()> {
     match reads_private(plan, private)? {
         None => Ok(()),
         Some(t) => Err(SandboxError::refused_with(
@@ -429,7 +437,12 @@ impl Workspace {
                     Privacy::DifferentialPrivacy(dp) => {
                         let k = limits.min_group_size.max(2);
                         let tags = vec![SubjectTag { name: tag, k, unique, space: name.to_string() }];
-                        private.insert(name.to_string(), (Subjects { tagged: Arc::new(tagged), tags }, dp.clone()));
+                        let table = dp::PrivateTable {
+                            subjects: Subjects { tagged: Arc::new(tagged), tags },
+                            settings: dp.clone(),
+                            subject_key: key.clone(),
+                        };
+                        private.insert(name.to_string(), table);
                     }
                     Privacy::AggregationOnly { k } => {
                         let k = u64::from(k.unwrap_or(2).max(2));
@@ -483,37 +496,40 @@ impl Workspace {
 
     /// Trains a model on the rows of a governed query and stores it with its parameters table
     /// (`<name>_parameters`), which is how the parameters may leave: through an export review.
-    pub async fn train(&self, spec: &TrainingSpec, limits: &Limits) -> Result<(Model, QueryOutput)> {
+    /// Returns the model and what its training set touched.
+    pub async fn train(&self, spec: &TrainingSpec, limits: &Limits) -> Result<(Model, BTreeSet<String>)> {
         modelling::check_spec(spec)?;
         let limits = Limits { display_rows: MAX_TRAINING_ROWS + 1, ..limits.clone() };
         let out = self.run(&spec.sql, &limits).await?;
-        let Outcome::Rows { schema, batches, truncated, lineage, .. } = &out.outcome else {
+        let Outcome::Rows { schema, batches, truncated, lineage, .. } = out.outcome else {
             return Err(SandboxError::Invalid("the training set must be a query (SELECT …)".into()));
         };
-        if *truncated {
+        if truncated {
             return Err(SandboxError::Limit(format!(
                 "the training set has more than {MAX_TRAINING_ROWS} rows: sample it in the query"
             )));
         }
         let named: Vec<(String, ColumnLineage)> =
-            schema.fields().iter().map(|f| f.name().clone()).zip(lineage.iter().cloned()).collect();
-        let (spec2, batches) = (spec.clone(), batches.clone());
+            schema.fields().iter().map(|f| f.name().clone()).zip(lineage).collect();
+        let spec2 = spec.clone();
         let model = tokio::task::spawn_blocking(move || modelling::train(&spec2, &batches, &named))
             .await
             .map_err(|_| SandboxError::Engine("the training task failed".into()))??;
         model.save(&self.dir)?;
         let params = model.parameters()?;
-        let name = format!("{}_parameters", model.name);
-        let cols = (0..params.num_columns())
-            .map(|_| ColumnLineage { level: model.level, sources: model.sources.clone(), ..Default::default() })
-            .collect();
-        let stream = futures::stream::iter(vec![Ok(params.clone())]);
-        write_table(&scratch_dir(&self.dir), &name, params.schema(), stream, cols, model.level, Vec::new()).await?;
-        let dir = scratch_dir(&self.dir).join(&name);
-        let mut meta = read_meta(&dir)?;
-        meta.model = Some(model.name.clone());
-        write_meta(&dir, &meta)?;
-        Ok((model, out))
+        let from = Derivation {
+            columns: (0..params.num_columns())
+                .map(|_| ColumnLineage { level: model.level, sources: model.sources.clone(), ..Default::default() })
+                .collect(),
+            level: model.level,
+            subjects: Vec::new(),
+            // Marked in the same write: the export check that keeps level 3+ parameters in
+            // the domain must never see the table without it.
+            model: Some(model.name.clone()),
+        };
+        let (name, schema) = (format!("{}_parameters", model.name), params.schema());
+        write_table(&scratch_dir(&self.dir), &name, schema, futures::stream::iter(vec![Ok(params)]), from).await?;
+        Ok((model, out.touched))
     }
 
     /// Runs one statement under the limits.
@@ -544,7 +560,7 @@ impl Workspace {
         let Context { ctx, lineage: tables, subjects, private } = self.context(limits).await?;
         // Every table whose subjects are counted, for the differencing defence.
         let mut counted = subjects.clone();
-        counted.extend(private.iter().map(|(n, (s, _))| (n.clone(), s.clone())));
+        counted.extend(private.iter().map(|(n, p)| (n.clone(), p.subjects.clone())));
         let plan = ctx.state().create_logical_plan(sql).await?;
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) => {
@@ -584,9 +600,8 @@ impl Workspace {
                 let physical = df.create_physical_plan().await?;
                 let schema = physical.schema();
                 let stream = execute_stream(physical.clone(), ctx.task_ctx())?.map(|b| b.map_err(SandboxError::from));
-                let rows =
-                    write_table(&scratch_dir(&self.dir), &name, schema, stream, checked.output, checked.level, tags)
-                        .await?;
+                let from = Derivation { columns: checked.output, level: checked.level, subjects: tags, model: None };
+                let rows = write_table(&scratch_dir(&self.dir), &name, schema, stream, from).await?;
                 let mut metering = Metering::default();
                 sum_metrics(&physical, &mut metering);
                 Ok(QueryOutput {
@@ -627,12 +642,7 @@ impl Workspace {
                     differencing::check(&ctx, &query, &self.earlier, &counted).await?;
                 }
                 if reads_private(&query, &private)?.is_some() {
-                    let keys = self
-                        .governed
-                        .iter()
-                        .filter_map(|g| g.grant.subject_key.clone().map(|k| (g.grant.table.clone(), k)))
-                        .collect();
-                    let pending = dp::answer(&ctx, &query, &private, &keys, limits.epsilon).await?;
+                    let pending = dp::answer(&ctx, &query, &private, limits.epsilon).await?;
                     return Ok(QueryOutput {
                         outcome: Outcome::Private(Box::new(pending)),
                         touched: checked.touched,

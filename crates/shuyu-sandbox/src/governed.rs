@@ -77,7 +77,8 @@ impl GovernedTable {
     }
 }
 
-fn unqualify(e: Expr) -> DfResult<Expr> {
+/// The expression with every column unqualified, as a table's own plan names them.
+pub(crate) fn unqualify(e: Expr) -> DfResult<Expr> {
     e.transform(|e| {
         Ok(match e {
             Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),

@@ -561,10 +561,10 @@ pub async fn train_model(
     let result = ws.train(&spec, &limits).await;
     let mut tx = app.begin().await?;
     let (outcome, details) = match &result {
-        Ok((m, out)) => (
+        Ok((m, touched)) => (
             Outcome::Success,
             json!({ "model": m.name, "kind": m.kind, "sql": spec.sql, "features": m.features, "target": m.target,
-                    "metrics": m.metrics, "level": m.level, "touched": out.touched, "rows_train": m.rows_train }),
+                    "metrics": m.metrics, "level": m.level, "touched": touched, "rows_train": m.rows_train }),
         ),
         Err(e) => (
             match e {
