@@ -26,6 +26,8 @@ use crate::error::{Result, SandboxError};
 pub struct Earlier {
     pub query: String,
     pub sql: String,
+    /// The values an interface call bound to the query's placeholders.
+    pub params: Option<datafusion::common::ParamValues>,
 }
 
 /// Refuses `plan` if it differs from an earlier query by fewer than k subjects.
@@ -45,11 +47,18 @@ pub(crate) async fn check(
     let mut seen = std::collections::HashSet::new();
     for e in earlier {
         // The same text reads the same subjects: compared once (the newest is named).
-        if !seen.insert(e.sql.as_str()) {
+        if e.params.is_none() && !seen.insert(e.sql.as_str()) {
             continue;
         }
         // Tables may have changed since: an earlier query that no longer plans is skipped.
         let Ok(before) = ctx.state().create_logical_plan(&e.sql).await else { continue };
+        let before = match &e.params {
+            Some(p) => match before.with_param_values(p.clone()) {
+                Ok(b) => b,
+                Err(_) => continue,
+            },
+            None => before,
+        };
         let before = match before {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) => c.input.as_ref().clone(),
             other => other,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::{Column, DFSchema};
+use datafusion::common::{Column, DFSchema, ParamValues};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::TableProvider;
@@ -37,6 +37,37 @@ use crate::governed::{GovernedTable, VisiblePart};
 use crate::lineage::{self, ColumnLineage, TableLineage};
 use crate::modelling::{self, Model, ModelUdf, TrainingSpec, MAX_TRAINING_ROWS};
 use crate::row_filter;
+
+/// What [`Workspace::prepare`] learns of a parameterised query.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Output columns with their Arrow types.
+    pub columns: Vec<(String, String)>,
+    pub level: u8,
+    pub touched: BTreeSet<String>,
+    /// Answered under differential privacy.
+    pub private: bool,
+}
+
+/// Binds a parameterised query's values. A statement that is not a query cannot take them, and
+/// a placeholder left unbound is an error before anything runs.
+fn bind(plan: LogicalPlan, params: Option<&ParamValues>) -> Result<LogicalPlan> {
+    let Some(params) = params else { return Ok(plan) };
+    if matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Explain(_)
+            | LogicalPlan::Analyze(_)
+            | LogicalPlan::DescribeTable(_)
+            | LogicalPlan::Extension(_)
+    ) {
+        return Err(not_allowed("anything but a query in an interface"));
+    }
+    Ok(plan.with_param_values(params.clone())?)
+}
 
 /// A granted catalogue entry and where its stored dataset version lives.
 #[derive(Debug, Clone)]
@@ -534,6 +565,36 @@ impl Workspace {
 
     /// Runs one statement under the limits.
     pub async fn run(&self, sql: &str, limits: &Limits) -> Result<QueryOutput> {
+        self.run_with(sql, None, limits).await
+    }
+
+    /// Runs an approved parameterised query (a generated interface): the values are bound to
+    /// the plan's `$name` placeholders as typed literals, then the query is governed like any
+    /// other. Only queries are accepted.
+    pub async fn run_bound(&self, sql: &str, params: &ParamValues, limits: &Limits) -> Result<QueryOutput> {
+        self.run_with(sql, Some(params), limits).await
+    }
+
+    /// Plans and checks a parameterised query without running it: its output columns and their
+    /// types, the level of what it reads (for the derived grade) and the columns it touches.
+    pub async fn prepare(&self, sql: &str, params: &ParamValues, limits: &Limits) -> Result<Prepared> {
+        let Context { ctx, lineage: tables, subjects, private } = self.context(limits).await?;
+        let plan = bind(ctx.state().create_logical_plan(sql).await?, Some(params))?;
+        let checked = lineage::check(&plan, &tables)?;
+        let private = reads_private(&plan, &private)?.is_some();
+        if !private && !subjects.is_empty() {
+            aggregation::rewrite(plan.clone(), &subjects, false)?;
+        }
+        let columns = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().to_string()))
+            .collect();
+        Ok(Prepared { columns, level: checked.level, touched: checked.touched, private })
+    }
+
+    async fn run_with(&self, sql: &str, params: Option<&ParamValues>, limits: &Limits) -> Result<QueryOutput> {
         if self.sealed {
             return Err(SandboxError::refused_with(
                 "the workspace is sealed: queries are stopped until the authority unseals it",
@@ -542,7 +603,7 @@ impl Workspace {
             ));
         }
         let started = Instant::now();
-        let work = self.run_inner(sql, limits);
+        let work = self.run_inner(sql, params, limits);
         let mut out = match tokio::time::timeout(limits.timeout, work).await {
             Ok(r) => r?,
             Err(_) => {
@@ -556,12 +617,12 @@ impl Workspace {
         Ok(out)
     }
 
-    async fn run_inner(&self, sql: &str, limits: &Limits) -> Result<QueryOutput> {
+    async fn run_inner(&self, sql: &str, params: Option<&ParamValues>, limits: &Limits) -> Result<QueryOutput> {
         let Context { ctx, lineage: tables, subjects, private } = self.context(limits).await?;
         // Every table whose subjects are counted, for the differencing defence.
         let mut counted = subjects.clone();
         counted.extend(private.iter().map(|(n, p)| (n.clone(), p.subjects.clone())));
-        let plan = ctx.state().create_logical_plan(sql).await?;
+        let plan = bind(ctx.state().create_logical_plan(sql).await?, params)?;
         match plan {
             LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(c)) => {
                 let name = c.name.table().to_string();

@@ -10,6 +10,7 @@ pub mod error;
 pub mod export;
 pub mod governed;
 pub mod ingest;
+pub mod interface;
 pub mod lineage;
 pub mod masking;
 pub mod modelling;

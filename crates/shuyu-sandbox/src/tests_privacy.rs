@@ -423,7 +423,7 @@ async fn dp_tables_answer_nothing_but_noisy_aggregates() {
 // ---------------------------------------------------------------- differencing
 
 fn earlier(id: &str, sql: &str) -> crate::differencing::Earlier {
-    crate::differencing::Earlier { query: id.into(), sql: sql.into() }
+    crate::differencing::Earlier { query: id.into(), sql: sql.into(), params: None }
 }
 
 #[tokio::test]
@@ -570,4 +570,80 @@ async fn invisible_and_aggregation_only_data_are_never_features() {
         .await
         .unwrap_err();
     assert!(matches!(err, SandboxError::Refused { basis: "SPEC §4.5", .. }), "{err}");
+}
+
+mod interfaces {
+    use std::collections::BTreeMap;
+
+    use shuyu_core::products::ParamValue;
+
+    use super::*;
+    use crate::interface::values;
+
+    fn one(name: &str, v: ParamValue) -> datafusion::common::ParamValues {
+        values(&BTreeMap::from([(name.to_string(), v)]))
+    }
+
+    async fn rows(ws: &Workspace, sql: &str, p: &datafusion::common::ParamValues) -> (Vec<Vec<String>>, Option<u64>) {
+        let out = ws.run_bound(sql, p, &Limits::default()).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let Outcome::Rows { batches, suppressed, .. } = out.outcome else { panic!("{sql}: not rows") };
+        let mut all = Vec::new();
+        for b in batches {
+            for r in 0..b.num_rows() {
+                all.push(b.columns().iter().map(|c| array_value_to_string(c, r).unwrap()).collect());
+            }
+        }
+        (all, suppressed)
+    }
+
+    const BY_DISTRICT: &str = "SELECT district, COUNT(*) AS n FROM residents WHERE age >= $min_age GROUP BY district";
+
+    #[tokio::test]
+    async fn a_bound_interface_keeps_the_threshold() {
+        let f = fixture(Privacy::AggregationOnly { k: Some(K) });
+        let (r, suppressed) = rows(&f.ws, BY_DISTRICT, &one("min_age", ParamValue::Integer(0))).await;
+        let mut r = r;
+        r.sort();
+        assert_eq!(r, vec![vec!["东城区".to_string(), "12".into()], vec!["朝阳区".into(), "13".into()]]);
+        assert_eq!(suppressed, Some(1), "西城区 (5 residents) is below k");
+        // A parameter that narrows the group below k suppresses it too.
+        let (r, _) = rows(&f.ws, BY_DISTRICT, &one("min_age", ParamValue::Integer(50))).await;
+        assert!(r.is_empty(), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_parameter_is_a_value_never_sql() {
+        let f = fixture(Privacy::Standard);
+        let sql = "SELECT COUNT(*) AS n FROM residents WHERE district = $district";
+        let (r, _) = rows(&f.ws, sql, &one("district", ParamValue::String("东城区".into()))).await;
+        assert_eq!(r, vec![vec!["12".to_string()]]);
+        let (r, _) = rows(&f.ws, sql, &one("district", ParamValue::String("x' OR '1'='1".into()))).await;
+        assert_eq!(r, vec![vec!["0".to_string()]], "the injection attempt matched nothing");
+        // The invisible key stays invisible through an interface.
+        let e = f
+            .ws
+            .run_bound("SELECT resident_id FROM residents WHERE district = $district", &one("district", ParamValue::String("东城区".into())), &Limits::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SandboxError::Refused { .. }), "{e}");
+        let e = f
+            .ws
+            .run_bound("DROP TABLE IF EXISTS x", &one("district", ParamValue::String("a".into())), &Limits::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SandboxError::Refused { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn prepare_reports_columns_and_level_without_running() {
+        let f = fixture(Privacy::Standard);
+        let p = f
+            .ws
+            .prepare("SELECT district, AVG(income) AS income FROM residents WHERE age > $a GROUP BY district", &one("a", ParamValue::Integer(1)), &Limits::default())
+            .await
+            .unwrap();
+        assert_eq!(p.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["district", "income"]);
+        assert_eq!(p.level, 2);
+        assert!(!p.private);
+    }
 }

@@ -862,7 +862,7 @@ async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Work
     let earlier = store::recent_answered(&mut conn, &w.id, EARLIER_QUERIES)
         .await?
         .into_iter()
-        .map(|(query, sql)| Earlier { query, sql })
+        .map(|(query, sql)| Earlier { query, sql, params: None })
         .collect();
     Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads, sealed, grades, earlier })
 }
