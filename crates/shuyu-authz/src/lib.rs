@@ -25,6 +25,7 @@ const POLICIES: &[(&str, &str)] = &[
     ("catalogue.cedar", include_str!("../policies/catalogue.cedar")),
     ("operators.cedar", include_str!("../policies/operators.cedar")),
     ("sandbox.cedar", include_str!("../policies/sandbox.cedar")),
+    ("products.cedar", include_str!("../policies/products.cedar")),
 ];
 
 /// Who is asking.

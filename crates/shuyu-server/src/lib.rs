@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod i18n;
+pub mod interface;
 pub mod metrics;
 pub mod openapi;
 pub mod operators;
@@ -122,6 +123,10 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
         Some(tc) => tc.clone(),
         None => Arc::new(SystemClock),
     };
+    let recorder = {
+        let clock = clock.clone();
+        shuyu_store::recorder::Recorder::start(store.clone(), Arc::new(move || clock.now()))
+    };
     let state = AppState {
         inner: Arc::new(state::Inner {
             config,
@@ -137,6 +142,8 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             calendar,
             metrics: Default::default(),
             running_queries: Default::default(),
+            recorder,
+            interfaces: Default::default(),
         }),
     };
     catalogue::rebuild_index(&state).await.map_err(|e| ServerError::Search(e.body.message.clone()))?;

@@ -39,6 +39,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Workspace queries in progress, by query id: the author and how to stop it.
     pub running_queries: std::sync::Mutex<std::collections::HashMap<String, RunningQuery>>,
+    /// Group commit for metered calls and their audit events.
+    pub recorder: shuyu_store::recorder::Recorder,
+    /// The generated interfaces' caches and quota counters.
+    pub interfaces: crate::interface::Interfaces,
 }
 
 /// A query that can be cancelled while it runs.

@@ -18,6 +18,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("a state change must record at least one audit event")]
     Unaudited,
+    /// A group commit failed; every record in it was lost together and each caller hears why.
+    #[error("recording failed: {0}")]
+    Batch(String),
     #[error(transparent)]
     Core(#[from] shuyu_core::CoreError),
     #[error(transparent)]

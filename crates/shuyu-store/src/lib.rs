@@ -12,6 +12,8 @@ pub mod organisations;
 pub mod oversight;
 pub mod personnel;
 pub mod privacy;
+pub mod products;
+pub mod recorder;
 pub mod registrations;
 pub mod sandbox;
 pub mod sessions;
@@ -67,6 +69,9 @@ pub struct Store {
     /// The SQLite file, read directly with rusqlite on the audit log's bulk-read paths (the
     /// verifier and the ledger), where sqlx's per-row and per-value overhead dominates.
     sqlite_file: Option<PathBuf>,
+    /// Counts committed state changes, so caches of derived facts (an API key's contract, a
+    /// product's standing) know when to read again.
+    changes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -124,7 +129,12 @@ impl Store {
             Backend::Postgres => None,
         };
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend, write_gate, sqlite_file })
+        Ok(Self { pool, backend, write_gate, sqlite_file, changes: Arc::default() })
+    }
+
+    /// How many state changes this process has committed.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn backend(&self) -> Backend {

@@ -35,6 +35,7 @@ pub struct WriteTx {
     now: DateTime<Utc>,
     start: i64,
     next: i64,
+    changes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for WriteTx {
@@ -55,7 +56,7 @@ impl Store {
         let row =
             sqlx::query("UPDATE audit_head SET size = size WHERE id = 1 RETURNING size").fetch_one(&mut *tx).await?;
         let size = int(&row, "size")?;
-        Ok(WriteTx { tx, _gate: gate, now, start: size, next: size })
+        Ok(WriteTx { tx, _gate: gate, now, start: size, next: size, changes: self.changes.clone() })
     }
 
     /// Records one event on its own, e.g. a refused request or a read of personal data.
@@ -132,7 +133,16 @@ impl WriteTx {
 
     /// Commits the change with its events. A change without an event is refused: nothing may
     /// change unseen.
-    pub async fn commit(mut self) -> Result<std::ops::Range<u64>> {
+    pub async fn commit(self) -> Result<std::ops::Range<u64>> {
+        let changes = self.changes.clone();
+        let range = self.commit_records().await?;
+        changes.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(range)
+    }
+
+    /// Commits events that record what happened without changing any state (metered calls,
+    /// reads): caches of state stay valid.
+    pub async fn commit_records(mut self) -> Result<std::ops::Range<u64>> {
         if self.next == self.start {
             return Err(StoreError::Unaudited);
         }

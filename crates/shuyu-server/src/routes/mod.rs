@@ -128,6 +128,8 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/exports/{id}/review", post(sandbox::review_export))
         .route("/api/v1/exports/{id}/download", get(sandbox::download_export))
         .route("/api/v1/public/destruction-certificates/{id}", get(sandbox::get_destruction_certificate))
+        .route("/data-api/v1/{product}/{version}", get(crate::interface::call))
+        .route("/data-api/v1/{product}/{version}/openapi.json", get(crate::interface::openapi))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

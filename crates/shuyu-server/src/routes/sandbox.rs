@@ -67,7 +67,7 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-fn data_dir(app: &AppState) -> PathBuf {
+pub(crate) fn data_dir(app: &AppState) -> PathBuf {
     app.config.data_dir.clone()
 }
 
@@ -829,7 +829,7 @@ pub async fn attach_grant(
 /// How many of a workspace's recent answered queries the differencing defence compares with.
 const EARLIER_QUERIES: i64 = 50;
 
-async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Workspace> {
+pub(crate) async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Workspace> {
     let mut conn = app.store.acquire().await?;
     let today = app.clock.today();
     let grants = store::workspace_grants(&mut conn, &w.id).await?;
@@ -879,7 +879,7 @@ struct QueryBody {
     epsilon: Option<shuyu_core::privacy::Epsilon>,
 }
 
-fn limits(app: &AppState) -> Limits {
+pub(crate) fn limits(app: &AppState) -> Limits {
     let sb = &app.profile.sandbox;
     Limits {
         timeout: Duration::from_secs(sb.query_seconds),
@@ -1090,7 +1090,7 @@ pub async fn run_query(
 }
 
 /// The grant a workspace reads a table through.
-async fn grant_of_table(conn: &mut shuyu_store::AnyConnection, workspace: &str, table: &str) -> ApiResult<String> {
+pub(crate) async fn grant_of_table(conn: &mut shuyu_store::AnyConnection, workspace: &str, table: &str) -> ApiResult<String> {
     store::workspace_grants(conn, workspace)
         .await?
         .into_iter()
@@ -1108,7 +1108,7 @@ fn budget_view(b: &shuyu_store::privacy::Budget) -> Value {
     })
 }
 
-fn budget_json(grant: &str, s: &Spend) -> Value {
+pub(crate) fn budget_json(grant: &str, s: &Spend) -> Value {
     let (spent, b) = match s {
         Spend::Spent(b) => (true, b),
         Spend::Exhausted(b) => (false, b),
@@ -1123,7 +1123,7 @@ fn datafusion_ipc_writer<'a>(
     datafusion::arrow::ipc::writer::StreamWriter::try_new(buf, schema).map_err(|_| ApiError::internal())
 }
 
-fn rows_as_json(batches: &[datafusion::arrow::array::RecordBatch], columns: &[String]) -> ApiResult<Vec<Value>> {
+pub(crate) fn rows_as_json(batches: &[datafusion::arrow::array::RecordBatch], columns: &[String]) -> ApiResult<Vec<Value>> {
     let mut buf = Vec::new();
     {
         let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
