@@ -221,6 +221,21 @@ pub struct Products {
     pub review_days: u32,
     /// Who reviews a product's security and compliance before publication.
     pub reviewers: Vec<OrgKind>,
+    /// Who approves a consumer's application for a product: the operator, and the authority
+    /// where a deployment requires it.
+    #[serde(default = "operator_only")]
+    pub consumer_approvers: Vec<OrgKind>,
+    /// Months after first publication during which prices are trial prices (SPEC §7.3).
+    #[serde(default = "twelve")]
+    pub trial_months: u32,
+}
+
+fn operator_only() -> Vec<OrgKind> {
+    vec![OrgKind::Operator]
+}
+
+fn twelve() -> u32 {
+    12
 }
 
 /// SPEC §3.6, §6, §7.4: reporting and evaluation cycles.

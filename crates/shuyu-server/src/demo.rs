@@ -376,6 +376,7 @@ pub async fn seed_showcase(state: &AppState) -> Result<(), ApiError> {
             applicant_user: steward.id,
             certificate_code: None,
             catalogue_entry_id: first_entry.clone(),
+            product: None,
             subject_name: name.into(),
             summary: format!("{name}，覆盖全市，按规定更新（演示数据）"),
             industry: "S92".into(),

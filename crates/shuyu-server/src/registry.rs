@@ -212,6 +212,17 @@ async fn apply_approval(
             certificates::insert(tx.conn(), &cert, now).await?;
             certificates::add_version(tx.conn(), &cert, "first_registration", now).await?;
             rec.certificate_code = Some(cert.facts.code.clone());
+            // A registered product version carries its certificate code and may be published.
+            if let Some((product, version)) = &rec.product {
+                shuyu_store::products::set_certificate(
+                    tx.conn(),
+                    product,
+                    *version,
+                    &cert.facts.code,
+                    &shuyu_core::clock::format_instant(now),
+                )
+                .await?;
+            }
             tx.audit(
                 ctx,
                 "certificate.issued",

@@ -2056,7 +2056,7 @@ mod sandbox {
     use super::operators::O;
     use super::*;
 
-    async fn ingest(o: &O, entry: &str, body: &str, format: &str) -> (StatusCode, Value) {
+    pub(crate) async fn ingest(o: &O, entry: &str, body: &str, format: &str) -> (StatusCode, Value) {
         let token = o.app.login("steward").await;
         let r = o
             .app
@@ -2071,7 +2071,7 @@ mod sandbox {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn clear(o: &O, who: &str) -> String {
+    pub(crate) async fn clear(o: &O, who: &str) -> String {
         let id = o.app.user_record(who).await.id.to_string();
         let path = |a: &str| format!("/api/v1/personnel/{id}/actions/{a}");
         o.call("operator", "POST", &path("file"), json!({})).await;
@@ -2093,7 +2093,7 @@ mod sandbox {
         id
     }
 
-    async fn filed_agreement(o: &O, entry: &str) -> String {
+    pub(crate) async fn filed_agreement(o: &O, entry: &str) -> String {
         let programme = o.approved_programme(entry).await;
         o.select_operator(&programme, "2026-10-12", "2026-10-21").await;
         let (s, a) = o.agreement(&programme, 2, "2026-10-21").await;
@@ -2106,7 +2106,7 @@ mod sandbox {
         aid
     }
 
-    fn request(aid: &str, entry: &str, id_mode: &str) -> Value {
+    pub(crate) fn request(aid: &str, entry: &str, id_mode: &str) -> Value {
         json!({
             "agreement_id": aid, "scenario": "普惠金融授信", "purpose": "评估小微企业法人关联风险",
             "valid_from": "2026-10-21", "valid_until": "2027-06-30",
@@ -2118,7 +2118,7 @@ mod sandbox {
         })
     }
 
-    fn approve_all(reason: &str) -> Value {
+    pub(crate) fn approve_all(reason: &str) -> Value {
         let d = |c: &str| json!({"table": "enterprises", "column": c, "approved": true, "reason": reason});
         json!({"decisions": [d("uscc"), d("company_name"), d("legal_rep_id")]})
     }
@@ -2449,7 +2449,7 @@ mod sandbox {
         assert!(!dir.exists());
     }
 
-    async fn workspace_with_grant(o: &O, entry: &str, valid_until: &str) -> (String, String) {
+    pub(crate) async fn workspace_with_grant(o: &O, entry: &str, valid_until: &str) -> (String, String) {
         let aid = filed_agreement(o, entry).await;
         let analyst = clear(o, "analyst").await;
         let mut req = request(&aid, entry, "invisible");
@@ -2895,4 +2895,253 @@ mod sandbox {
     on_both!(privacy_budget_is_never_overspent);
     on_both!(expiry_and_suspension);
     on_both!(checked_reviewed_watermarked_and_traced);
+}
+
+mod products {
+    use super::operators::O;
+    use super::sandbox::{ingest, workspace_with_grant};
+    use super::*;
+
+    fn definition(entry: &str, sql: &str) -> Value {
+        json!({
+            "description": "按统一社会信用代码查询企业名录（名称脱敏）",
+            "scenarios": [
+                {"name": "普惠金融授信", "category": "industry"},
+                {"name": "社会信用监管", "category": "public_governance"}
+            ],
+            "usage_scope": "仅限授信前核验企业存续，不得转售",
+            "sources": [{"entry_id": entry, "retrieved_on": "2026-10-21"}],
+            "pricing_basis": "按调用量计费，成本加合理利润",
+            "interface": {
+                "sql": sql,
+                "parameters": [{"name": "from", "type": "string", "default": "9132020000000", "max_length": 18,
+                                "description": "起始信用代码"}],
+                "max_rows": 30, "page_size": 10
+            }
+        })
+    }
+
+    const SQL: &str = "SELECT uscc, company_name FROM enterprises WHERE uscc >= $from ORDER BY uscc";
+
+    /// A call of the interface with `key`; returns status, headers and body.
+    async fn call(o: &O, path: &str, key: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut req = o.app.client.get(o.app.url(path));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        let r = req.send().await.unwrap();
+        let (s, h) = (r.status(), r.headers().clone());
+        (s, h, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Takes a reviewed version through registration to its certificate (YXO §25): the
+    /// registry accepts, publicity runs ten working days, the scheduler approves.
+    async fn register(o: &O, product: &str, version: i64) -> String {
+        let token = o.app.login("operator").await;
+        let mut materials = Vec::new();
+        for key in ["application_form", "basic_information", "source_compliance_proof",
+                    "products_scenarios_risk_assessment", "no_dispute_commitment", "identity_proof"] {
+            let id = o.app.upload(&token, &format!("{key}.pdf"), format!("%PDF {key}").as_bytes()).await;
+            materials.push(json!({"key": key, "attachment_id": id}));
+        }
+        let (s, r) = o
+            .call("operator", "POST", "/api/v1/registrations", json!({
+                "type": "first", "subject_kind": "product", "subject_name": "企业名录核验接口",
+                "summary": "按信用代码核验企业存续，名称脱敏。", "industry": "L7212", "region": "320200",
+                "facts": {"scenarios": "普惠金融授信"}, "materials": materials,
+                "product_id": product, "product_version": version,
+            }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        for a in ["accept", "start_publicity"] {
+            let (s, v) = o.call("registrar", "POST", &format!("/api/v1/registrations/{id}/actions/{a}"), json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{a}: {v}");
+        }
+        o.go_to("2026-11-09").await;
+        let (_, r) = o.call("registrar", "GET", &format!("/api/v1/registrations/{id}"), json!({})).await;
+        assert_eq!(r["state"], "approved", "{r}");
+        r["certificate_code"].as_str().unwrap().to_string()
+    }
+
+    async fn from_definition_to_paid_statement(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let entry = o.published_entry("conditional").await;
+        let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+        for i in 0..40 {
+            csv.push_str(&format!("9132020000000{i:05},无锡{i}号有限公司,11010119900307{i:04}\n"));
+        }
+        assert_eq!(ingest(&o, &entry, &csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(&o, &entry, "2027-06-30").await;
+
+        // An interface over an invisible column is refused when it is defined.
+        let body = |sql: &str| json!({"workspace_id": ws, "name": "企业名录核验", "kind": "data_interface",
+                                     "definition": definition(&entry, sql)});
+        let (s, e) = o.call("operator", "POST", "/api/v1/products",
+            body("SELECT legal_rep_id FROM enterprises WHERE uscc >= $from")).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("query_refused")), "{e}");
+        let (s, e) = o.call("operator", "POST", "/api/v1/products",
+            body("SELECT uscc FROM enterprises WHERE uscc >= $from AND uscc <> $other")).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "undeclared placeholder: {e}");
+        let mut no_source = body(SQL);
+        no_source["definition"]["sources"] = json!([]);
+        let (s, e) = o.call("operator", "POST", "/api/v1/products", no_source).await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("WH §26")), "{e}");
+
+        let (s, p) = o.call("operator", "POST", "/api/v1/products", body(SQL)).await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        let pid = p["id"].as_str().unwrap().to_string();
+        assert_eq!(p["versions"][0]["prepared"]["columns"][1][0], "company_name");
+        assert_eq!(p["versions"][0]["definition"]["sources"][0]["name"], "数据conditional", "filled from the catalogue");
+        let v1 = format!("/api/v1/products/{pid}/versions/1");
+
+        // WX §17: the security auditor and the authority review; the stricter grade stands.
+        assert_eq!(o.call("operator", "POST", &format!("{v1}/actions/submit"), json!({})).await.0, StatusCode::OK);
+        let review = |grade: Option<u8>| json!({"passed": true, "compliance": "来源合法", "security": "名称已脱敏",
+                                                "scenario": "场景明确", "grade": grade});
+        let (s, e) = o.call("operator", "POST", &format!("{v1}/reviews"), review(None)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "the operator does not review its own product: {e}");
+        assert_eq!(o.call("auditor", "POST", &format!("{v1}/reviews"), review(None)).await.0, StatusCode::OK);
+        let (s, p) = o.call("authority", "POST", &format!("{v1}/reviews"), review(Some(2))).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!((p["versions"][0]["state"].as_str(), p["versions"][0]["grade"].as_u64()), (Some("approved"), Some(2)));
+        let (s, e) = o.call("operator", "POST", &format!("{v1}/actions/publish"), json!({})).await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::CONFLICT, Some("YXO §25")), "registered first: {e}");
+        let code = register(&o, &pid, 1).await;
+        assert!(code.contains("-P-"), "a product certificate: {code}");
+        let (s, p) = o.call("operator", "POST", &format!("{v1}/actions/publish"), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!(p["published_version"], 1);
+
+        // The public marketplace shows it with its certificate; the listing package carries the
+        // signed certificate and the review record.
+        let market: Value = o.app.get_anon("/api/v1/market/products").await.json().await.unwrap();
+        let listed = market["products"].as_array().unwrap().iter().find(|x| x["id"] == pid.as_str()).unwrap().clone();
+        assert_eq!(listed["certificate_code"], code.as_str());
+        assert_eq!(listed["grade"], 2);
+        let (s, pkg) = o.call("operator", "GET", &format!("/api/v1/products/{pid}/listing"), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{pkg}");
+        assert_eq!((pkg["format"].as_str(), pkg["certificate"]["facts"]["code"].as_str()), (Some("shuyu-listing/1"), Some(code.as_str())));
+        assert_eq!(pkg["review"]["reviews"].as_array().unwrap().len(), 2);
+        let doc: Value = o.app.get_anon(&format!("/data-api/v1/{pid}/1/openapi.json")).await.json().await.unwrap();
+        let params = &doc["paths"][format!("/data-api/v1/{pid}/1")]["get"]["parameters"];
+        assert_eq!(params[0]["name"], "from", "{doc}");
+        assert_eq!(params[0]["schema"]["maxLength"], 18);
+
+        // Pricing: a cap from the authority; a plan above it, or a charge for public governance,
+        // is refused; an unreviewed scenario is refused (WX §17).
+        let cap = json!({"cap": {"unit": "call_volume", "unit_fen": 10, "monthly_fen": 100000}, "reason": "成本加合理利润核定"});
+        assert_eq!(o.call("authority", "POST", &format!("/api/v1/products/{pid}/price-cap"), cap).await.0, StatusCode::OK);
+        let plan = |unit_fen: u64| json!({"plan": "per_use", "unit": "call_volume",
+            "tiers": [{"up_to": 3, "unit_fen": unit_fen}, {"up_to": null, "unit_fen": 5}]});
+        let apply = |scenario: &str, plan: Value| json!({"product_id": pid, "scenario": scenario, "purpose": "授信前核验",
+            "terms": {"plan": plan, "quota_per_day": 1000, "quota_per_minute": 4, "valid_from": "2026-11-09", "valid_until": "2027-06-30"}});
+        let (s, e) = o.call("consumer", "POST", "/api/v1/consumer-applications", apply("普惠金融授信", plan(12))).await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("YXO §27")), "{e}");
+        let (s, e) = o.call("consumer", "POST", "/api/v1/consumer-applications", apply("社会信用监管", plan(10))).await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("WX §23")), "{e}");
+        let (s, e) = o.call("consumer", "POST", "/api/v1/consumer-applications", apply("精准营销", plan(10))).await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("WX §17")), "{e}");
+        let (s, a) = o.call("consumer", "POST", "/api/v1/consumer-applications", apply("普惠金融授信", plan(10))).await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        let aid = a["id"].as_str().unwrap().to_string();
+        let (s, e) = o.call("consumer", "POST", &format!("/api/v1/consumer-applications/{aid}/decision"),
+            json!({"approved": true, "reason": "自批"})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "the consumer does not approve itself: {e}");
+        let (s, d) = o.call("operator", "POST", &format!("/api/v1/consumer-applications/{aid}/decision"),
+            json!({"approved": true, "reason": "用途与场景一致"})).await;
+        assert_eq!(s, StatusCode::OK, "{d}");
+        let contract = d["contract_id"].as_str().unwrap().to_string();
+        let (s, k) = o.call("consumer", "POST", &format!("/api/v1/contracts/{contract}/keys"), json!({})).await;
+        assert_eq!(s, StatusCode::CREATED, "{k}");
+        let key = k["key"].as_str().unwrap().to_string();
+        let (_, c) = o.call("consumer", "GET", &format!("/api/v1/contracts/{contract}"), json!({})).await;
+        assert!(!c.to_string().contains(&key), "the key is shown once, never again");
+
+        // Calls.
+        let url = format!("/data-api/v1/{pid}/1");
+        let (s, _, e) = call(&o, &url, None).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_missing")));
+        let (s, _, e) = call(&o, &url, Some("sk_not-a-key")).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_invalid")));
+        let (s, h, page) = call(&o, &url, Some(&key)).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(h["content-range"], "rows 0-9/*", "30 of 39 rows reachable: the total is not told");
+        let rows = page["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 10);
+        for r in rows {
+            let name = r[1].as_str().unwrap();
+            assert!(!name.contains("号有限公司") || name.contains('*'), "masked: {name}");
+            assert!(!csv.contains(&format!(",{name},")), "never the raw value: {name}");
+        }
+        let (s, h, _) = call(&o, &format!("{url}?offset=20&limit=10"), Some(&key)).await;
+        assert_eq!((s, h["content-range"].to_str().unwrap()), (StatusCode::OK, "rows 20-29/*"));
+        let (s, _, e) = call(&o, &format!("{url}?from=9132020000000000001"), Some(&key)).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")), "too long: {e}");
+        let (s, _, e) = call(&o, &format!("{url}?from=x%27%20OR%201%3D1&sort=uscc"), Some(&key)).await;
+        assert_eq!((s, e["details"]["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sort")), "{e}");
+        let (s, _, page) = call(&o, &format!("{url}?from=x%27%20OR%201%3D1"), Some(&key)).await;
+        assert_eq!((s, page["rows"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "a value, never SQL: {page}");
+        // Three answered this minute; the quota is four.
+        let (s, _, _) = call(&o, &url, Some(&key)).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, h, e) = call(&o, &url, Some(&key)).await;
+        assert_eq!((s, e["details"]["per"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("minute")), "{e}");
+        assert!(h.contains_key("retry-after"));
+
+        // A revoked key stops at once.
+        let (_, k2) = o.call("consumer", "POST", &format!("/api/v1/contracts/{contract}/keys"), json!({})).await;
+        let second = k2["key"].as_str().unwrap().to_string();
+        let (s, _) = o.call("consumer", "POST", &format!("/api/v1/api-keys/{}/revoke", k2["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(s, StatusCode::OK);
+        o.go_to("2026-11-10").await;
+        let (s, _, e) = call(&o, &url, Some(&second)).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_revoked")));
+        let (s, _, _) = call(&o, &url, Some(&key)).await;
+        assert_eq!(s, StatusCode::OK, "a new day, a new minute");
+
+        // The authority suspends the product: every key stops.
+        let (s, _) = o.call("authority", "POST", &format!("/api/v1/products/{pid}/suspend"), json!({"reason": "接到投诉，核查期间暂停"})).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _, e) = call(&o, &url, Some(&key)).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("product_suspended")));
+        o.call("authority", "POST", &format!("/api/v1/products/{pid}/reinstate"), json!({"reason": "核查无问题"})).await;
+
+        // November's statement: 5 answered calls; 3 at 10 fen and 2 at 5 fen.
+        o.go_to("2026-12-01").await;
+        let (s, st) = o.call("operator", "POST", &format!("/api/v1/contracts/{contract}/statements"), json!({"period": "2026-11"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{st}");
+        assert_eq!((st["units"].as_i64(), st["amount_fen"].as_i64()), (Some(5), Some(40)), "{st}");
+        let (s, paid) = o.call("consumer", "POST", &format!("/api/v1/statements/{}/pay", st["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{paid}");
+        let (s, again) = o.call("consumer", "POST", &format!("/api/v1/statements/{}/pay", st["id"].as_str().unwrap()), json!({})).await;
+        assert_eq!(s, StatusCode::CONFLICT, "paid once: {again}");
+        let (_, ledger) = o.call("authority", "GET", "/api/v1/ledger", json!({})).await;
+        assert_eq!(ledger["balanced"], true, "{ledger}");
+        assert_eq!(ledger["non_tax_revenue_fen"], 12, "30% of 40 fen to the government: {ledger}");
+        let operator_share: i64 = ledger["accounts"].as_array().unwrap().iter()
+            .filter(|a| a["account"].as_str().unwrap().starts_with("revenue:operator:"))
+            .map(|a| a["balance_fen"].as_i64().unwrap()).sum();
+        assert_eq!(operator_share, -28, "60% + the absent processor's 10%");
+
+        // The operator is suspended: its interfaces stop at once.
+        let operator = o.app.user_record("operator").await.org_id.to_string();
+        let (s, v) = o.call("authority", "POST", &format!("/api/v1/organisations/{operator}/actions/suspend"),
+            json!({"reason": "未按要求报送年度报告", "rectify_by": "2027-01-31"})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, _, e) = call(&o, &url, Some(&key)).await;
+        assert_eq!((s, e["code"].as_str(), e["basis"].as_str()), (StatusCode::FORBIDDEN, Some("operator_suspended"), Some("WX §10")));
+
+        // Every call, answered or refused, is in the audit log with its outcome.
+        let (_, events) = o.call("auditor", "GET", &format!("/api/v1/audit/events?action=interface.call&resource=product:{pid}&limit=100"), json!({})).await;
+        let events = events["events"].as_array().unwrap();
+        let codes: Vec<&str> = events.iter().filter_map(|e| e["details"]["detail"]["code"].as_str()).collect();
+        for code in ["api_key_invalid", "validation", "quota_exceeded", "api_key_revoked", "product_suspended", "operator_suspended"] {
+            assert!(codes.contains(&code), "{code} audited: {codes:?}");
+        }
+        assert_eq!(events.iter().filter(|e| e["outcome"] == "success").count(), 5, "every answered call");
+        assert!(events.iter().all(|e| !e.to_string().contains(&key)), "the key never reaches the log");
+    }
+
+    on_both!(from_definition_to_paid_statement);
 }

@@ -830,3 +830,16 @@ pub async fn operator_revenue(conn: &mut AnyConnection, operator: OrgId, year: i
     .await?;
     Ok(-int(&row, "total")?)
 }
+
+/// What an operator's statements in a year have given back already (revenue above the allowed maximum).
+pub async fn deductions_in_year(conn: &mut AnyConnection, operator: OrgId, year: i32) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(s.deduction_fen), 0) AS BIGINT) AS total FROM statements s \
+         JOIN contracts c ON c.id = s.contract_id WHERE c.operator_org = $1 AND s.period LIKE $2",
+    )
+    .bind(operator.to_string())
+    .bind(format!("{year}-%"))
+    .fetch_one(conn)
+    .await?;
+    int(&row, "total")
+}

@@ -11,6 +11,7 @@ use shuyu_core::clock::{format_instant, parse_instant};
 use shuyu_core::ids::{AttachmentId, ObjectionId, OrgId, RegistrationId, UserId};
 use shuyu_core::registration::{Objection, Registration};
 use sqlx::any::AnyRow;
+use sqlx::Row;
 use sqlx::AnyConnection;
 
 use crate::timers::date;
@@ -40,6 +41,8 @@ pub struct RegistrationRecord {
     /// registration: the certificate issued on approval.
     pub certificate_code: Option<String>,
     pub catalogue_entry_id: Option<String>,
+    /// A product registration (YXO §25): the product and the reviewed version it registers.
+    pub product: Option<(String, i64)>,
     pub subject_name: String,
     pub summary: String,
     pub industry: String,
@@ -90,6 +93,10 @@ fn from_row(r: &AnyRow) -> Result<RegistrationRecord> {
         applicant_user: text(r, "applicant_user")?.parse()?,
         certificate_code: opt_text(r, "certificate_code")?,
         catalogue_entry_id: opt_text(r, "catalogue_entry_id")?,
+        product: match (opt_text(r, "product_id")?, r.try_get::<Option<i64>, _>("product_version")?) {
+            (Some(p), Some(v)) => Some((p, v)),
+            _ => None,
+        },
         subject_name: text(r, "subject_name")?,
         summary: text(r, "summary")?,
         industry: text(r, "industry")?,
@@ -139,11 +146,11 @@ fn bind_workflow<'q>(q: AnyQuery<'q>, r: &RegistrationRecord) -> Result<AnyQuery
 }
 
 pub async fn insert(conn: &mut AnyConnection, r: &RegistrationRecord) -> Result<()> {
-    let marks: Vec<String> = (1..=29).map(|i| format!("${i}")).collect();
+    let marks: Vec<String> = (1..=31).map(|i| format!("${i}")).collect();
     let sql = format!(
         "INSERT INTO registrations ({WORKFLOW_COLUMNS}, id, query_code, kind, subject_kind, applicant_org, \
          applicant_user, catalogue_entry_id, subject_name, summary, industry, region, operation_term_end, version, \
-         created_at, updated_at) VALUES ({})",
+         created_at, updated_at, product_id, product_version) VALUES ({})",
         marks.join(", ")
     );
     bind_workflow(sqlx::query(&sql), r)?
@@ -162,6 +169,8 @@ pub async fn insert(conn: &mut AnyConnection, r: &RegistrationRecord) -> Result<
         .bind(r.version)
         .bind(format_instant(r.created_at))
         .bind(format_instant(r.updated_at))
+        .bind(r.product.as_ref().map(|p| p.0.clone()))
+        .bind(r.product.as_ref().map(|p| p.1))
         .execute(conn)
         .await
         .map_err(|e| StoreError::conflict_or(e, "registration query code"))?;
@@ -336,4 +345,13 @@ pub async fn objections(conn: &mut AnyConnection, registration: RegistrationId) 
         .fetch_all(conn)
         .await?;
     rows.iter().map(objection_from_row).collect()
+}
+
+/// Registrations whose subject is one catalogue entry, newest first (for the annual disclosure).
+pub async fn for_entry(conn: &mut AnyConnection, entry_id: &str) -> Result<Vec<RegistrationRecord>> {
+    let rows = sqlx::query("SELECT * FROM registrations WHERE catalogue_entry_id = $1 ORDER BY created_at DESC, id DESC")
+        .bind(entry_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
 }

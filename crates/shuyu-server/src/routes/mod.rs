@@ -4,6 +4,7 @@ pub mod attachments;
 pub mod audit;
 pub mod catalogue;
 pub mod certificates;
+pub mod consumers;
 pub mod dcat;
 pub mod health;
 pub mod operators;
@@ -11,6 +12,7 @@ pub mod organisations;
 pub mod oversight;
 pub mod personnel;
 pub mod platform;
+pub mod products;
 pub mod registrations;
 pub mod sandbox;
 pub mod session;
@@ -128,6 +130,31 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/exports/{id}/review", post(sandbox::review_export))
         .route("/api/v1/exports/{id}/download", get(sandbox::download_export))
         .route("/api/v1/public/destruction-certificates/{id}", get(sandbox::get_destruction_certificate))
+        .route("/api/v1/products", get(products::list).post(products::create))
+        .route("/api/v1/products/{id}", get(products::get))
+        .route("/api/v1/products/{id}/versions", post(products::new_version))
+        .route("/api/v1/products/{id}/versions/{version}/reviews", post(products::review))
+        .route("/api/v1/products/{id}/versions/{version}/actions/{action}", post(products::act))
+        .route("/api/v1/products/{id}/suspend", post(products::suspend))
+        .route("/api/v1/products/{id}/reinstate", post(products::reinstate))
+        .route("/api/v1/products/{id}/price-cap", post(products::set_price_cap))
+        .route("/api/v1/products/{id}/listing", get(products::listing))
+        .route("/api/v1/market/products", get(products::market))
+        .route("/api/v1/market/products/{id}", get(products::market_product))
+        .route("/api/v1/public/disclosure", get(products::disclosure))
+        .route("/api/v1/consumer-applications", get(consumers::list_applications).post(consumers::apply))
+        .route("/api/v1/consumer-applications/{id}", get(consumers::get_application))
+        .route("/api/v1/consumer-applications/{id}/decision", post(consumers::decide))
+        .route("/api/v1/contracts", get(consumers::list_contracts))
+        .route("/api/v1/contracts/{id}", get(consumers::get_contract))
+        .route("/api/v1/contracts/{id}/suspend", post(consumers::suspend_contract))
+        .route("/api/v1/contracts/{id}/resume", post(consumers::resume_contract))
+        .route("/api/v1/contracts/{id}/keys", post(consumers::create_key))
+        .route("/api/v1/contracts/{id}/statements", post(consumers::issue_statement))
+        .route("/api/v1/api-keys/{id}/revoke", post(consumers::revoke_key))
+        .route("/api/v1/statements/{id}/pay", post(consumers::pay_statement))
+        .route("/api/v1/ledger", get(consumers::ledger))
+        .route("/api/v1/organisations/{id}/allowed-revenue", post(consumers::set_allowed_revenue))
         .route("/data-api/v1/{product}/{version}", get(crate::interface::call))
         .route("/data-api/v1/{product}/{version}/openapi.json", get(crate::interface::openapi))
         .route("/healthz", get(health::healthz))

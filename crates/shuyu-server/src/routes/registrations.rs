@@ -229,6 +229,9 @@ pub struct NewRegistration {
     /// GB/T 2260 code of the region the data covers.
     pub region: String,
     pub catalogue_entry_id: Option<String>,
+    /// For a product (YXO §25): the product and its reviewed version.
+    pub product_id: Option<String>,
+    pub product_version: Option<i64>,
     /// For change, correction and cancellation: the certificate concerned.
     pub certificate_code: Option<String>,
     /// Last day of the authorized operation term, when shorter validity applies (YXR §23).
@@ -405,6 +408,38 @@ pub async fn apply(
             ));
         }
     }
+    // A product registration names the reviewed version it registers (YXO §25).
+    let product = match (&req.product_id, req.product_version) {
+        (Some(p), Some(v)) if subject_kind == SubjectKind::Product => {
+            let mut conn = app.store.acquire().await?;
+            let found = shuyu_store::products::get_product(&mut conn, p).await?;
+            let version = shuyu_store::products::get_version(&mut conn, p, v).await?;
+            let ok = found.is_some_and(|f| f.operator_org == user.org_id)
+                && version.is_some_and(|x| {
+                    matches!(
+                        x.state,
+                        shuyu_core::products::VersionState::Approved | shuyu_core::products::VersionState::Published
+                    ) && x.certificate_code.is_none()
+                });
+            if !ok {
+                problems.push(FieldProblem::new(
+                    "product_id",
+                    "not a reviewed, unregistered version of your organisation's product",
+                    "不是本单位已审核通过且尚未登记的产品版本",
+                ));
+            }
+            Some((p.clone(), v))
+        }
+        (None, None) => None,
+        _ => {
+            problems.push(FieldProblem::new(
+                "product_id",
+                "a product registration gives product_id and product_version, with subject_kind product",
+                "产品登记须同时填写产品编号和版本，且登记对象为产品",
+            ));
+            None
+        }
+    };
     let materials = resolve_materials(&app, &caller, kind, &req.materials, &mut problems).await?;
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
@@ -420,6 +455,7 @@ pub async fn apply(
         applicant_user: user.id,
         certificate_code,
         catalogue_entry_id,
+        product,
         subject_name: req.subject_name.trim().to_string(),
         summary: req.summary.trim().to_string(),
         industry: req.industry.trim().to_string(),
