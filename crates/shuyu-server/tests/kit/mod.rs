@@ -410,6 +410,30 @@ fn endpoints() -> Vec<Endpoint> {
             Some(&["operator_admin", "operator_analyst", "authority_officer", "security_auditor"]),
         ),
         e("POST", "/api/v1/exports/trace", None, Some(&["authority_officer", "security_auditor"])),
+        e(
+            "GET",
+            "/api/v1/products",
+            None,
+            Some(&["operator_admin", "operator_analyst", "authority_officer", "security_auditor", "consumer"]),
+        ),
+        e("POST", "/api/v1/products", None, Some(&["operator_admin"])),
+        e("GET", "/api/v1/market/products", None, None),
+        e("GET", "/api/v1/public/disclosure", None, None),
+        e("POST", "/api/v1/consumer-applications", None, Some(&["consumer"])),
+        e(
+            "GET",
+            "/api/v1/consumer-applications",
+            None,
+            Some(&["operator_admin", "operator_analyst", "authority_officer", "security_auditor", "consumer"]),
+        ),
+        e(
+            "GET",
+            "/api/v1/contracts",
+            None,
+            Some(&["operator_admin", "operator_analyst", "authority_officer", "security_auditor", "consumer"]),
+        ),
+        e("GET", "/api/v1/ledger", None, Some(&["authority_officer"])),
+        e("POST", "/api/v1/organisations/{org}/allowed-revenue", None, Some(&["authority_officer"])),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
     ]
