@@ -26,9 +26,10 @@ pub struct Tier {
     pub unit_fen: u64,
 }
 
-/// A consumer's plan, as its contract records it.
+/// A consumer's plan, as its contract records it. Fields another plan would need are ignored
+/// (a form may send the tiers of a plan not chosen).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "plan", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "plan", rename_all = "snake_case")]
 pub enum PricePlan {
     /// Public governance and welfare: no charge (有条件无偿使用).
     Free,

@@ -145,6 +145,7 @@ pub const PAGING_KEYS: &[&str] = &["offset", "limit"];
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceSpec {
+    #[serde(default)]
     pub sql: String,
     #[serde(default)]
     pub parameters: Vec<ParamSpec>,
@@ -211,6 +212,14 @@ fn is_param_name(s: &str) -> bool {
 }
 
 impl Definition {
+    /// An interface without a query is no interface (a form's empty fields).
+    pub fn normalised(mut self) -> Self {
+        if self.interface.as_ref().is_some_and(|i| i.sql.trim().is_empty()) {
+            self.interface = None;
+        }
+        self
+    }
+
     /// Checks a definition on its own; what needs the workspace (the query plans, the sources are
     /// granted) is checked by the caller.
     pub fn check(&self, kind: ProductKind) -> Vec<Problem> {

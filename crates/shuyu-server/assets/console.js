@@ -129,6 +129,8 @@
         }
         if (!el.name) continue;
         if (el.type === "checkbox") { data[el.name] = el.checked; continue; }
+        if (el.hasAttribute("data-bool")) { data[el.name] = el.value === "true"; continue; }
+        if (el.hasAttribute("data-number")) { if (el.value !== "") data[el.name] = Number(el.value); continue; }
         if (el.type === "number") { if (el.value !== "") data[el.name] = Number(el.value); continue; }
         if (el.hasAttribute("data-split")) {
           data[el.name] = el.value.split(/[,，]/).map(function (x) { return x.trim(); }).filter(Boolean);
@@ -154,6 +156,17 @@
         }
         if (el.value !== "") data[el.name] = el.value;
       }
+      // Dotted names build nested objects: "definition.interface.sql" → {definition: {interface: {sql}}}.
+      Object.keys(data).forEach(function (k) {
+        if (k.indexOf(".") < 0) return;
+        var parts = k.split("."), obj = data;
+        for (var p = 0; p < parts.length - 1; p++) {
+          if (typeof obj[parts[p]] !== "object" || obj[parts[p]] === null) obj[parts[p]] = {};
+          obj = obj[parts[p]];
+        }
+        obj[parts[parts.length - 1]] = data[k];
+        delete data[k];
+      });
       var wrap = form.getAttribute("data-wrap");
       if (wrap) { var inner = data; data = {}; data[wrap] = inner; }
       if (materials.length) data.materials = materials;
@@ -165,6 +178,17 @@
       }
       var r = await postJson(form.getAttribute("data-url"), data);
       if (!r.ok) { if (out) out.textContent = errorText(r.body, lang); return; }
+      // A value shown once (a new API key) stays on the page instead of a reload.
+      var show = form.getAttribute("data-show");
+      if (show && r.body && r.body[show]) {
+        var res = form.querySelector(".result");
+        res.textContent = res.getAttribute("data-note") + " ";
+        var code = document.createElement("code");
+        code.className = "shown-once";
+        code.textContent = r.body[show];
+        res.appendChild(code);
+        return;
+      }
       var next = form.getAttribute("data-redirect");
       if (next && r.body && r.body.id) { window.location.href = next + r.body.id; } else { window.location.reload(); }
     });
@@ -229,6 +253,44 @@
       }
     });
   }
+
+  // A trial call of a data interface with the consumer's key, as any client would make it.
+  Array.prototype.forEach.call(document.querySelectorAll("form.try-interface"), function (form) {
+    form.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      var out = form.querySelector(".result");
+      out.textContent = "";
+      var q = form.query.value.trim();
+      var res = await fetch(form.getAttribute("data-url") + (q ? "?" + q : ""), {
+        headers: { "X-Api-Key": form.key.value.trim() },
+        credentials: "omit",
+      });
+      var body = null;
+      try { body = await res.json(); } catch (e) { body = null; }
+      if (!res.ok) {
+        var p = document.createElement("p");
+        p.className = "error";
+        p.textContent = res.status + " " + errorText(body, lang);
+        out.appendChild(p);
+        return;
+      }
+      var range = document.createElement("p");
+      range.className = "muted";
+      range.textContent = res.headers.get("Content-Range") || "";
+      out.appendChild(range);
+      var table = document.createElement("table");
+      table.className = "call-result";
+      var head = document.createElement("tr");
+      body.columns.forEach(function (c) { var th = document.createElement("th"); th.textContent = c; head.appendChild(th); });
+      table.appendChild(head);
+      body.rows.forEach(function (row) {
+        var tr = document.createElement("tr");
+        row.forEach(function (v) { var td = document.createElement("td"); td.textContent = v === null ? "" : String(v); tr.appendChild(td); });
+        table.appendChild(tr);
+      });
+      out.appendChild(table);
+    });
+  });
 
   var print = document.getElementById("print");
   if (print) print.addEventListener("click", function () { window.print(); });

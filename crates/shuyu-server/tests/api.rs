@@ -3144,4 +3144,108 @@ mod products {
     }
 
     on_both!(from_definition_to_paid_statement);
+
+    async fn sign_in(page: &mut kit::browser::Page, o: &O, username: &str) {
+        page.goto(&o.app.url("/console/login")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('login-form')").await;
+        page.eval(&format!(
+            "(() => {{ const f = document.getElementById('login-form'); f.username.value = '{username}'; \
+             f.password.value = '{username}-demo-2026'; f.requestSubmit(); return true; }})()"
+        ))
+        .await;
+        page.wait_for("document.readyState === 'complete' && location.pathname === '/console'").await;
+    }
+
+    /// The console: the operator publishes a registered product, the consumer applies in the
+    /// marketplace, the operator approves, the consumer takes a key and calls the interface.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_console_publishes_a_product_and_calls_its_interface() {
+        use kit::browser::{chromium_path, Browser};
+        let Some(chromium) = chromium_path() else {
+            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
+            return;
+        };
+        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+        for i in 0..12 {
+            csv.push_str(&format!("9132020000000{i:05},无锡{i}号有限公司,11010119900307{i:04}\n"));
+        }
+        assert_eq!(ingest(o, &entry, &csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let (s, p) = o
+            .call("operator", "POST", "/api/v1/products", json!({"workspace_id": ws, "name": "企业名录核验",
+                "kind": "data_interface", "definition": definition(&entry, SQL)}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        let pid = p["id"].as_str().unwrap().to_string();
+        let v1 = format!("/api/v1/products/{pid}/versions/1");
+        o.call("operator", "POST", &format!("{v1}/actions/submit"), json!({})).await;
+        let review = json!({"passed": true, "compliance": "来源合法", "security": "名称已脱敏", "scenario": "场景明确"});
+        o.call("auditor", "POST", &format!("{v1}/reviews"), review.clone()).await;
+        o.call("authority", "POST", &format!("{v1}/reviews"), review).await;
+        register(o, &pid, 1).await;
+
+        let browser = Browser::launch(&chromium).await;
+        let mut page = browser.page().await;
+        sign_in(&mut page, o, "operator").await;
+        let menu = page.eval("document.getElementById('menu').innerText").await;
+        assert!(menu.as_str().unwrap_or_default().contains("数据产品"), "{menu}");
+        page.goto(&o.app.url("/console/products")).await;
+        let card = format!("version-{pid}-1");
+        page.wait_for(&format!("document.readyState === 'complete' && !!document.getElementById('{card}')")).await;
+        page.eval(&format!(
+            "(() => {{ document.querySelector('#{card} form[data-action=publish]').requestSubmit(); return true; }})()"
+        ))
+        .await;
+        page.wait_for(&format!(
+            "document.readyState === 'complete' && !!document.getElementById('{card}') && \
+             document.querySelector('#{card} .state').innerText.includes('已发布')"
+        ))
+        .await;
+
+        // The consumer applies in the marketplace for an industry scenario, free of charge.
+        sign_in(&mut page, o, "consumer").await;
+        page.goto(&o.app.url("/console/market")).await;
+        page.wait_for(&format!("document.readyState === 'complete' && !!document.getElementById('apply-{pid}')")).await;
+        page.eval(&format!(
+            "(() => {{ const f = document.getElementById('apply-{pid}'); f.purpose.value = '授信前核验'; \
+             f.querySelector('[name=\"terms.plan.plan\"]').value = 'free'; \
+             f.querySelector('[name=\"terms.valid_from\"]').value = '2026-11-09'; \
+             f.querySelector('[name=\"terms.valid_until\"]').value = '2027-06-30'; f.requestSubmit(); return true; }})()"
+        ))
+        .await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('menu')").await;
+        let (_, apps) = o.call("operator", "GET", "/api/v1/consumer-applications", json!({})).await;
+        let aid = apps["applications"][0]["id"].as_str().expect("the application arrived").to_string();
+
+        // The operator approves on its contracts page.
+        sign_in(&mut page, o, "operator").await;
+        page.goto(&o.app.url("/console/contracts")).await;
+        page.wait_for(&format!("document.readyState === 'complete' && !!document.getElementById('decide-{aid}')")).await;
+        page.eval(&format!(
+            "(() => {{ const f = document.getElementById('decide-{aid}'); f.reason.value = '用途与场景一致'; \
+             f.requestSubmit(); return true; }})()"
+        ))
+        .await;
+        page.wait_for("document.readyState === 'complete' && !!document.querySelector('[id^=contract-]')").await;
+
+        // The consumer takes a key (shown once) and calls the interface from the page.
+        sign_in(&mut page, o, "consumer").await;
+        page.goto(&o.app.url("/console/contracts")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.querySelector('form[id^=new-key-]')").await;
+        page.eval("(() => { document.querySelector('form[id^=new-key-]').requestSubmit(); return true; })()").await;
+        page.wait_for("!!document.querySelector('code.shown-once')").await;
+        page.eval(
+            "(() => { const f = document.querySelector('form.try-interface'); \
+             f.key.value = document.querySelector('code.shown-once').innerText; f.requestSubmit(); return true; })()",
+        )
+        .await;
+        page.wait_for("!!document.querySelector('table.call-result')").await;
+        let result = page.eval("document.querySelector('form.try-interface .result').innerText").await;
+        let result = result.as_str().unwrap_or_default().to_string();
+        assert!(result.contains("rows 0-9/12") || result.contains("rows 0-9/11"), "{result}");
+        assert!(!result.contains("号有限公司") || result.contains('*'), "masked: {result}");
+    }
 }

@@ -5,6 +5,7 @@
 mod catalogue;
 mod html;
 mod operators;
+mod products;
 mod public;
 mod registration;
 mod sandbox;
@@ -54,6 +55,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/workspaces", get(sandbox::workspaces_page))
         .route("/console/workspaces/{id}", get(sandbox::workspace_page))
         .route("/console/exports", get(sandbox::exports_page))
+        .route("/console/products", get(products::products_page))
+        .route("/console/market", get(products::market_page))
+        .route("/console/contracts", get(products::contracts_page))
+        .route("/public/market", get(products::public_market))
+        .route("/public/disclosure", get(products::public_disclosure))
         .route("/public", get(|| async { Redirect::to("/public/catalogue") }))
         .route("/public/catalogue", get(public::catalogue_page))
         .route("/public/publicity", get(public::publicity_page))
@@ -131,6 +137,14 @@ const NAV: &[NavItem] = &[
         resource: Resource::platform,
     },
     NavItem { key: "nav.exports", href: "/console/exports", action: Action::ExportList, resource: Resource::platform },
+    NavItem { key: "nav.products", href: "/console/products", action: Action::ProductList, resource: Resource::platform },
+    NavItem { key: "nav.market", href: "/console/market", action: Action::MarketRead, resource: Resource::platform },
+    NavItem {
+        key: "nav.contracts",
+        href: "/console/contracts",
+        action: Action::ContractList,
+        resource: Resource::platform,
+    },
     NavItem { key: "nav.audit", href: "/console/audit", action: Action::AuditQuery, resource: Resource::audit_log },
     NavItem {
         key: "nav.calendar",

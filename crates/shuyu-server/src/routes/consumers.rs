@@ -482,9 +482,9 @@ pub async fn pay_statement(State(app): State<AppState>, caller: Caller, Path(id)
     Ok(Json(json!({ "statement": s.id, "state": "paid", "amount_fen": s.amount_fen, "postings": postings, "ledger_txn": txn })))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct LedgerQuery {
-    period: Option<String>,
+    pub period: Option<String>,
 }
 
 /// Balances per account; the whole ledger sums to zero at all times.

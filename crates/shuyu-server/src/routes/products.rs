@@ -104,7 +104,8 @@ async fn view(app: &AppState, p: &ProductRecord) -> ApiResult<Value> {
 /// What a definition is checked against: the workspace's grants, its models and exports, the
 /// catalogue (to fill each source's name and holder), and for an interface, the engine, which
 /// plans the query with the example values under the grants' rules without running it.
-async fn checked(app: &AppState, w: &WorkspaceRecord, kind: ProductKind, mut d: Definition) -> ApiResult<(Definition, Option<Value>, u8)> {
+async fn checked(app: &AppState, w: &WorkspaceRecord, kind: ProductKind, d: Definition) -> ApiResult<(Definition, Option<Value>, u8)> {
+    let mut d = d.normalised();
     let mut problems = d.check(kind);
     let mut conn = app.store.acquire().await?;
     let grants = shuyu_store::sandbox::workspace_grants(&mut conn, &w.id).await?;
@@ -622,9 +623,9 @@ pub async fn listing(State(app): State<AppState>, caller: Caller, Path(id): Path
 
 // ---------------------------------------------------------------- annual disclosure
 
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct DisclosureQuery {
-    year: Option<i32>,
+    pub year: Option<i32>,
 }
 
 /// SPEC §7.4 (2026 national notice): by the end of March, the previous year's authorizations,
