@@ -348,6 +348,13 @@ async fn demo(args: DemoArgs) -> Result<()> {
         load_demo_data(&state, &args.data_dir).await?;
         shuyu_server::demo::seed_workspace(&state).await.map_err(api_err)?;
         println!("工作空间「小微企业授信评估（演示）」已就绪：以 analyst 登录即可查询 / a workspace is ready: sign in as analyst");
+        if let Some((product, key)) = shuyu_server::demo::seed_products(&state, 600).await.map_err(api_err)? {
+            println!(
+                "数据接口已发布 / a data interface is published: GET /data-api/v1/{product}/1?industry=I64 \
+                 with header X-Api-Key: {key}"
+            );
+            println!("（密钥仅显示这一次 / the key is shown only this once）");
+        }
     }
     println!("数域 Shuyu demo — data in {}", args.data_dir.display());
     if accounts.is_empty() {

@@ -561,7 +561,7 @@ pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
             table: "enterprises".into(),
             columns: vec![
                 column("uscc", ColumnMode::Plain, "关联企业"),
-                column("name", ColumnMode::Plain, "展示企业"),
+                column("name", ColumnMode::Masked, "展示企业（脱敏）"),
                 column("legal_rep_id", ColumnMode::Invisible, "关联法定代表人名下企业"),
                 column("industry", ColumnMode::Plain, "按行业统计"),
                 column("registered_capital", ColumnMode::Plain, "评估经营规模"),
@@ -652,6 +652,238 @@ pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The demo's industries, as the generator writes them.
+pub const DEMO_INDUSTRIES: &[&str] = &["C39", "C38", "F51", "F52", "I64", "I65", "K70", "L72", "M74", "G54", "H62", "E48"];
+
+/// A product on the market: an interface over the demo workspace's enterprise register (names
+/// masked, the legal representative invisible), reviewed by the security auditor and the
+/// authority, registered (its certificate issued at the end of a publicity that is already
+/// over), published under a price cap, and a consumer's contract with one API key. Returns the
+/// product id and the key, which is shown once. Only for `shuyu demo` and `shuyu bench interface`.
+pub async fn seed_products(state: &AppState, quota_per_minute: u32) -> Result<Option<(String, String)>, ApiError> {
+    use shuyu_core::pricing::{ChargingUnit, PriceCap, PricePlan, Tier};
+    use shuyu_core::products::{self as rules, Definition, InterfaceSpec, ParamSpec, ParamType, ProductKind, Scenario};
+    use shuyu_store::products::{self as store, ContractRecord, KeyRecord, ProductRecord, Terms, VersionRecord};
+
+    let ctx = AuditContext::system("demo-seed");
+    let mut conn = state.store.acquire().await?;
+    let all = organisations::list(&mut conn).await?;
+    let org = |kind: OrgKind| all.iter().find(|o| o.kind == kind).cloned();
+    let (Some(operator), Some(consumer_org)) = (org(OrgKind::Operator), org(OrgKind::Consumer)) else { return Ok(None) };
+    let workspaces = shuyu_store::sandbox::list_workspaces(&mut conn, Some(operator.id)).await?;
+    let Some(w) = workspaces.into_iter().find(|w| w.state == "active") else { return Ok(None) };
+    let grants = shuyu_store::sandbox::workspace_grants(&mut conn, &w.id).await?;
+    let Some(entry) = grants.iter().flat_map(|g| g.granted.iter().flatten()).map(|t| t.entry_id.clone()).next() else {
+        return Ok(None);
+    };
+    let mut people = Vec::new();
+    for name in ["operator", "auditor", "authority", "consumer"] {
+        match users::find_by_username(&mut conn, name).await? {
+            Some(u) => people.push(u),
+            None => return Ok(None),
+        }
+    }
+    drop(conn);
+    let today = state.clock.today();
+    let definition = Definition {
+        description: "按行业查询存续企业名录（名称脱敏，法定代表人不可见）".into(),
+        scenarios: vec![
+            Scenario { name: "普惠金融授信".into(), category: rules::ScenarioCategory::Industry },
+            Scenario { name: "营商环境监测".into(), category: rules::ScenarioCategory::PublicGovernance },
+        ],
+        usage_scope: "仅限授信前核验与行业统计，不得转售或用于营销".into(),
+        sources: vec![rules::DataSource { entry_id: entry, name: String::new(), holder: String::new(), retrieved_on: today }],
+        pricing_basis: "成本加合理利润，按调用量阶梯计费".into(),
+        interface: Some(InterfaceSpec {
+            sql: "SELECT uscc, name, industry, registered_capital, status FROM enterprises \
+                  WHERE industry = $industry ORDER BY uscc"
+                .into(),
+            parameters: vec![ParamSpec {
+                name: "industry".into(),
+                kind: ParamType::String,
+                description: "国民经济行业代码（GB/T 4754 门类+大类）".into(),
+                required: false,
+                default: Some("I64".into()),
+                min: None,
+                max: None,
+                max_length: Some(4),
+                allowed: DEMO_INDUSTRIES.iter().map(|s| s.to_string()).collect(),
+            }],
+            max_rows: 1000,
+            page_size: 50,
+        }),
+        export_id: None,
+        model: None,
+        processor_org: None,
+    };
+    let (definition, prepared, level) =
+        crate::routes::products::checked(state, &w, ProductKind::DataInterface, definition).await?;
+    let now = shuyu_core::clock::format_instant(state.clock.now());
+    let id = uuid::Uuid::now_v7().to_string();
+    let review = |kind: OrgKind, user: &UserRecord| rules::Review {
+        reviewer_kind: kind,
+        reviewer: user.id.to_string(),
+        passed: true,
+        compliance: "数据来源合法，授权范围内使用（演示）".into(),
+        security: "名称脱敏，身份证号不可见（演示）".into(),
+        scenario: "场景明确，最小必要（演示）".into(),
+        grade: None,
+        reviewed_on: today,
+    };
+    let product = ProductRecord {
+        id: id.clone(),
+        operator_org: operator.id,
+        workspace_id: w.id.clone(),
+        agreement_id: w.agreement_id.clone(),
+        name: "企业名录查询接口（演示）".into(),
+        kind: ProductKind::DataInterface,
+        status: rules::ProductStatus::Active,
+        status_reason: None,
+        published_version: None,
+        first_published_on: None,
+        price_cap: Some(PriceCap { unit: ChargingUnit::CallVolume, unit_fen: 10, monthly_fen: 500_000 }),
+        created_by: people[0].id.to_string(),
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    let mut version = VersionRecord {
+        product_id: id.clone(),
+        version: 1,
+        state: rules::VersionState::Approved,
+        definition,
+        prepared,
+        input_level: level,
+        reviews: vec![review(OrgKind::SecurityAuditor, &people[1]), review(OrgKind::Authority, &people[2])],
+        certificate_code: None,
+        submitted_on: Some(today),
+        published_on: None,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    let mut tx = state.begin().await?;
+    store::insert_product(tx.conn(), &product).await?;
+    store::insert_version(tx.conn(), &version).await?;
+    tx.audit(&ctx, "product.created", &format!("product:{id}"), Outcome::Success, json!({"version": 1})).await?;
+    tx.audit(&ctx, "product.reviewed", &format!("product:{id}"), Outcome::Success, json!({"state": "approved"}))
+        .await?;
+    tx.commit().await?;
+
+    // Registration (YXO §25): a publicity that ended yesterday, so the certificate is issued now.
+    use shuyu_core::registration::{Command, Registration, RegistrationState, RegistrationType};
+    let days = |n: i64| today - chrono::Duration::days(n);
+    let mut workflow = Registration::new(RegistrationType::First, days(30));
+    workflow.state = RegistrationState::Publicity;
+    workflow.accepted_on = Some(days(28));
+    workflow.publicity_from = Some(days(20));
+    workflow.publicity_until = Some(days(1));
+    let reg = shuyu_store::registrations::RegistrationRecord {
+        id: shuyu_core::ids::RegistrationId::new(),
+        query_code: crate::routes::registrations::new_query_code(),
+        workflow,
+        subject_kind: shuyu_core::certificate::SubjectKind::Product,
+        applicant_org: operator.id,
+        applicant_user: people[0].id,
+        certificate_code: None,
+        catalogue_entry_id: None,
+        product: Some((id.clone(), 1)),
+        subject_name: product.name.clone(),
+        summary: "按行业查询存续企业名录，名称脱敏（演示）".into(),
+        industry: "L7212".into(),
+        region: state.profile.certificate.region_code.clone(),
+        facts: json!({"scenarios": "普惠金融授信；营商环境监测"}),
+        materials: Vec::new(),
+        operation_term_end: None,
+        missing: Vec::new(),
+        decision_ground: None,
+        decision_reason: None,
+        overdue_since: None,
+        version: 1,
+        created_at: state.clock.now(),
+        updated_at: state.clock.now(),
+    };
+    let mut tx = state.begin().await?;
+    shuyu_store::registrations::insert(tx.conn(), &reg).await?;
+    tx.audit(&ctx, "registration.submitted", &reg.id.resource(), Outcome::Success, json!({"product": id})).await?;
+    crate::registry::transition(state, &mut tx, &ctx, reg.id, &Command::EndPublicity, json!({}), |_| {}).await?;
+    let certified = store::get_version(tx.conn(), &id, 1).await?.and_then(|v| v.certificate_code);
+    version.certificate_code = certified;
+    version.state = rules::publish(version.state, version.certificate_code.as_deref())
+        .map_err(|_| ApiError::internal())?;
+    version.published_on = Some(today);
+    store::update_version(tx.conn(), &version).await?;
+    let mut product = product;
+    product.published_version = Some(1);
+    product.first_published_on = Some(today);
+    store::update_product(tx.conn(), &product).await?;
+    tx.audit(&ctx, "product.published", &format!("product:{id}"), Outcome::Success, json!({"version": 1})).await?;
+
+    // A consumer's contract under the cap, and its key.
+    let terms = Terms {
+        plan: PricePlan::PerUse {
+            unit: ChargingUnit::CallVolume,
+            tiers: vec![Tier { up_to: Some(10_000), unit_fen: 5 }, Tier { up_to: None, unit_fen: 3 }],
+        },
+        quota_per_day: quota_per_minute.saturating_mul(60).saturating_mul(24).max(10_000),
+        quota_per_minute,
+        valid_from: today,
+        valid_until: today.checked_add_months(chrono::Months::new(12)).unwrap_or(today),
+    };
+    let application = store::ApplicationRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        product_id: id.clone(),
+        version: 1,
+        consumer_org: consumer_org.id,
+        applicant_user: people[3].id.to_string(),
+        scenario: "普惠金融授信".into(),
+        purpose: "授信前核验企业存续状态（演示）".into(),
+        terms: terms.clone(),
+        approvals: vec![store::Approval {
+            kind: OrgKind::Operator,
+            user: people[0].id.to_string(),
+            approved: true,
+            reason: "用途与场景一致（演示）".into(),
+            on: today,
+        }],
+        state: "approved".into(),
+        reason: None,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+    };
+    store::insert_application(tx.conn(), &application).await?;
+    let contract = ContractRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        application_id: application.id.clone(),
+        product_id: id.clone(),
+        consumer_org: consumer_org.id,
+        operator_org: operator.id,
+        scenario: application.scenario.clone(),
+        category: rules::ScenarioCategory::Industry,
+        terms,
+        state: "active".into(),
+        created_at: now.clone(),
+    };
+    store::insert_contract(tx.conn(), &contract).await?;
+    tx.audit(&ctx, "contract.made", &format!("contract:{}", contract.id), Outcome::Success, json!({})).await?;
+    let key = format!("{}{}", crate::interface::KEY_PREFIX, auth::new_token());
+    let record = KeyRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        contract_id: contract.id.clone(),
+        consumer_org: consumer_org.id.to_string(),
+        prefix: key.chars().take(crate::interface::KEY_PREFIX.len() + 6).collect(),
+        hash: auth::token_hash(&key),
+        state: "active".into(),
+        created_by: people[3].id.to_string(),
+        created_at: now,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    store::insert_key(tx.conn(), &record).await?;
+    tx.audit(&ctx, "api_key.issued", &format!("api_key:{}", record.id), Outcome::Success, json!({"prefix": record.prefix}))
+        .await?;
+    tx.commit().await?;
+    Ok(Some((id, key)))
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ async fn view(app: &AppState, p: &ProductRecord) -> ApiResult<Value> {
 /// What a definition is checked against: the workspace's grants, its models and exports, the
 /// catalogue (to fill each source's name and holder), and for an interface, the engine, which
 /// plans the query with the example values under the grants' rules without running it.
-async fn checked(app: &AppState, w: &WorkspaceRecord, kind: ProductKind, d: Definition) -> ApiResult<(Definition, Option<Value>, u8)> {
+pub(crate) async fn checked(app: &AppState, w: &WorkspaceRecord, kind: ProductKind, d: Definition) -> ApiResult<(Definition, Option<Value>, u8)> {
     let mut d = d.normalised();
     let mut problems = d.check(kind);
     let mut conn = app.store.acquire().await?;
