@@ -89,6 +89,25 @@ pub enum BenchCommand {
         #[arg(long, default_value = "BENCHMARKS.md")]
         report: PathBuf,
     },
+    /// A generated data interface (key check, quota, masking, metering and audit on) under
+    /// concurrent clients, beside the same query served by Datasette from the same data.
+    Interface {
+        /// Enterprises in the table the interface reads.
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seconds of load per server (after a warm-up of a fifth of it).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// The Datasette executable (`pip install datasette`).
+        #[arg(long, default_value = "datasette")]
+        datasette: String,
+        /// Write the results into this Markdown file's "interface" section.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        report: PathBuf,
+    },
     /// Ingests one residents CSV in a process of its own and prints its rows, time and peak
     /// resident memory as JSON: `bench sandbox` runs it so that the memory is ingestion's alone.
     #[command(hide = true)]
@@ -129,6 +148,9 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
             return crate::bench_catalogue::run(entries, queries, &report).await;
         }
         BenchCommand::IngestProbe { csv, out } => return crate::bench_sandbox::ingest_probe(&csv, &out),
+        BenchCommand::Interface { rows, clients, seconds, datasette, report } => {
+            return crate::bench_interface::run(rows, clients, seconds, &datasette, &report).await;
+        }
         BenchCommand::Privacy { rows, iterations, dir, report } => {
             return crate::bench_privacy::run(rows, iterations, dir, &report).await;
         }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_catalogue;
+mod bench_interface;
 mod bench_privacy;
 mod bench_sandbox;
 mod classify;
@@ -296,10 +297,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
 
 /// Generated residents and enterprises loaded into the demo's two matching catalogue entries,
 /// as the data steward would, so the sandbox has data to grant and query.
-async fn load_demo_data(state: &shuyu_server::AppState, data_dir: &std::path::Path) -> Result<()> {
+/// Generates the demo's residents and `enterprises` enterprises and loads them into their
+/// published entries as the steward would.
+pub(crate) async fn load_demo_data(state: &shuyu_server::AppState, data_dir: &std::path::Path, enterprises: u64) -> Result<()> {
     let input = data_dir.join("demo-input");
     gen::run("residents", 20_000, 2026, 20_000, &input, false)?;
-    gen::run("enterprises", 2_000, 2026, 20_000, &input, false)?;
+    gen::run("enterprises", enterprises, 2026, 20_000, &input, false)?;
     let mut conn = state.store.acquire().await?;
     let steward =
         shuyu_store::users::find_by_username(&mut conn, "steward").await?.context("the demo steward is missing")?;
@@ -345,7 +348,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let accounts = shuyu_server::demo::seed(&state).await.map_err(api_err)?;
     if !accounts.is_empty() {
         shuyu_server::demo::seed_showcase(&state).await.map_err(api_err)?;
-        load_demo_data(&state, &args.data_dir).await?;
+        load_demo_data(&state, &args.data_dir, 2_000).await?;
         shuyu_server::demo::seed_workspace(&state).await.map_err(api_err)?;
         println!("工作空间「小微企业授信评估（演示）」已就绪：以 analyst 登录即可查询 / a workspace is ready: sign in as analyst");
         if let Some((product, key)) = shuyu_server::demo::seed_products(&state, 600).await.map_err(api_err)? {

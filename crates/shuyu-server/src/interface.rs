@@ -485,9 +485,8 @@ async fn serve(app: &AppState, c: &mut Call, raw: Option<&str>, headers: &Header
     match out.outcome {
         QueryOutcome::Rows { schema, batches, rows, truncated, suppressed, .. } => {
             let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-            let all = rows_as_json(&batches, &columns)?;
-            let end = (offset + limit).min(rows);
-            let slice: Vec<Value> = all.into_iter().skip(offset).take(end.saturating_sub(offset)).collect();
+            // Only the page is turned into JSON.
+            let slice = rows_as_json(&page_of(&batches, offset, limit), &columns)?;
             c.rows = slice.len() as i64;
             let total = if truncated { "*".to_string() } else { rows.to_string() };
             let range = if slice.is_empty() {
@@ -539,6 +538,31 @@ async fn serve(app: &AppState, c: &mut Call, raw: Option<&str>, headers: &Header
         }
         _ => Err(ApiError::internal().into()),
     }
+}
+
+/// Rows `offset..offset + limit` of a result, as slices of its batches (no copy).
+fn page_of(
+    batches: &[datafusion::arrow::array::RecordBatch],
+    offset: usize,
+    limit: usize,
+) -> Vec<datafusion::arrow::array::RecordBatch> {
+    let (mut skip, mut left) = (offset, limit);
+    let mut out = Vec::new();
+    for b in batches {
+        if left == 0 {
+            break;
+        }
+        let n = b.num_rows();
+        if skip >= n {
+            skip -= n;
+            continue;
+        }
+        let take = (n - skip).min(left);
+        out.push(b.slice(skip, take));
+        left -= take;
+        skip = 0;
+    }
+    out
 }
 
 trait MapRefusal {
