@@ -117,11 +117,12 @@ pub struct Setup {
     pub csv: PathBuf,
 }
 
-pub async fn setup(dir: &Path, rows: u64) -> Result<Setup> {
+pub async fn setup(dir: &Path, rows: u64, cache: bool) -> Result<Setup> {
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse()?,
         data_dir: dir.join("shuyu"),
         profile: "wuxi".into(),
+        interface_result_cache: cache,
         ..ServerConfig::default()
     };
     let state = shuyu_server::build_state(config).await?;
@@ -190,7 +191,12 @@ async fn start_datasette(exe: &str, db: &Path, client: &reqwest::Client) -> Resu
         .with_context(|| format!("starting {exe}: install it with `pip install datasette`"))?;
     let child = Killed(child);
     for _ in 0..100 {
-        if client.get(format!("http://127.0.0.1:{port}/-/versions.json")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(format!("http://127.0.0.1:{port}/-/versions.json"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return Ok((child, port));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -210,12 +216,16 @@ fn encode(s: &str) -> String {
 pub async fn run(rows: u64, clients: usize, seconds: u64, datasette: &str, report: &PathBuf) -> Result<ExitCode> {
     let tmp = tempfile::tempdir().context("temporary directory")?;
     println!("setting up: {rows} enterprises, the demo product, its contract and key");
-    let s = setup(tmp.path(), rows).await?;
+    let s = setup(&tmp.path().join("cached"), rows, true).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build()?;
     let db = tmp.path().join("enterprises.db");
     sqlite_copy(&s.csv, &db)?;
     let (_datasette, port) = start_datasette(datasette, &db, &client).await?;
-    let version = Command::new(datasette).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let version = Command::new(datasette)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
 
     let audit_before = audit_size(&s).await?;
     let base = s.server.url();
@@ -230,26 +240,54 @@ pub async fn run(rows: u64, clients: usize, seconds: u64, datasette: &str, repor
     )
     .await?;
     let audited = audit_size(&s).await? - audit_before;
+    s.server.shutdown().await?;
+    println!("setting up again without the result cache");
+    let u = setup(&tmp.path().join("uncached"), rows, false).await?;
+    let base = u.server.url();
+    let product = u.product.clone();
+    println!("loading Shuyu without the result cache: {clients} clients for {seconds} s");
+    let cold = load(
+        &client,
+        clients,
+        seconds as f64,
+        Arc::new(move |i: &str| format!("{base}/data-api/v1/{product}/1?industry={i}&limit=50")),
+        Some(("x-api-key", u.key.clone())),
+    )
+    .await?;
+    u.server.shutdown().await?;
     let sql = encode(DATASETTE_SQL);
     println!("loading Datasette: {clients} clients for {seconds} s");
     let raw = load(
         &client,
         clients,
         seconds as f64,
-        Arc::new(move |i: &str| format!("http://127.0.0.1:{port}/enterprises.json?sql={sql}&industry={i}&_shape=array")),
+        Arc::new(move |i: &str| {
+            format!("http://127.0.0.1:{port}/enterprises.json?sql={sql}&industry={i}&_shape=array")
+        }),
         None,
     )
     .await?;
-    if shuyu.errors > 0 || raw.errors > 0 {
-        bail!("errors under load: Shuyu {}, Datasette {}", shuyu.errors, raw.errors);
+    if shuyu.errors > 0 || raw.errors > 0 || cold.errors > 0 {
+        bail!("errors under load: Shuyu {} (uncached {}), Datasette {}", shuyu.errors, cold.errors, raw.errors);
     }
     let rows_out = vec![
         Row {
             what: "throughput, 64 clients (requests/s)".replace("64", &clients.to_string()).into(),
-            shuyu: format!("{:.0} req/s ({} calls, each metered and audited: {audited} events)", shuyu.rps(), shuyu.calls),
+            shuyu: format!(
+                "{:.0} req/s ({} calls, each metered and audited: {audited} events)",
+                shuyu.rps(),
+                shuyu.calls
+            ),
             raw: format!("{:.0} req/s ({} calls)", raw.rps(), raw.calls),
             ratio: shuyu.rps() / raw.rps().max(1e-9),
             goal: "≥ 10× Datasette",
+        },
+        Row {
+            what: "throughput without the result cache (every call runs the governed query)".into(),
+            shuyu: format!("{:.0} req/s (p50 {:.2} ms, p99 {:.2} ms)", cold.rps(), cold.p50_ms, cold.p99_ms),
+            raw: format!("{:.0} req/s", raw.rps()),
+            ratio: cold.rps() / raw.rps().max(1e-9),
+            goal: "—",
         },
         Row {
             what: "latency p50".into(),
@@ -272,7 +310,8 @@ pub async fn run(rows: u64, clients: usize, seconds: u64, datasette: &str, repor
          the answer; {version} (immutable, index on (industry, uscc)) runs the same SELECT … LIMIT 50 from a SQLite \
          copy of the same rows; clients and servers share the machine; ratio = Shuyu / Datasette"
     );
-    let command = format!("cargo run --release -- bench interface --rows {rows} --clients {clients} --seconds {seconds}");
+    let command =
+        format!("cargo run --release -- bench interface --rows {rows} --clients {clients} --seconds {seconds}");
     let section = render("interface", &rows_out, &command, &setup);
     println!("{section}");
     write_report(report, "interface", &section)?;
@@ -291,7 +330,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_call_under_load_is_answered_masked_and_audited() {
         let tmp = tempfile::tempdir().unwrap();
-        let s = setup(tmp.path(), 600).await.unwrap();
+        let s = setup(tmp.path(), 600, false).await.unwrap();
         let client = reqwest::Client::new();
         let url = format!("{}/data-api/v1/{}/1?industry=I64&limit=5", s.server.url(), s.product);
         let r = client.get(&url).header("x-api-key", &s.key).send().await.unwrap();

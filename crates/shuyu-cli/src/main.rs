@@ -299,7 +299,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
 /// as the data steward would, so the sandbox has data to grant and query.
 /// Generates the demo's residents and `enterprises` enterprises and loads them into their
 /// published entries as the steward would.
-pub(crate) async fn load_demo_data(state: &shuyu_server::AppState, data_dir: &std::path::Path, enterprises: u64) -> Result<()> {
+pub(crate) async fn load_demo_data(
+    state: &shuyu_server::AppState,
+    data_dir: &std::path::Path,
+    enterprises: u64,
+) -> Result<()> {
     let input = data_dir.join("demo-input");
     gen::run("residents", 20_000, 2026, 20_000, &input, false)?;
     gen::run("enterprises", enterprises, 2026, 20_000, &input, false)?;

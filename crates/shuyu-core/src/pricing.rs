@@ -189,15 +189,22 @@ mod tests {
     #[test]
     fn prices_stay_under_the_cap_and_public_use_is_free() {
         assert!(tiered().check(ScenarioCategory::Industry, Some(&CAP)).is_ok());
-        let dear = PricePlan::PerUse { unit: ChargingUnit::CallVolume, tiers: vec![Tier { up_to: None, unit_fen: 11 }] };
+        let dear =
+            PricePlan::PerUse { unit: ChargingUnit::CallVolume, tiers: vec![Tier { up_to: None, unit_fen: 11 }] };
         assert_eq!(dear.check(ScenarioCategory::Industry, Some(&CAP)).unwrap_err().basis, "YXO §27");
         assert!(tiered().check(ScenarioCategory::Industry, None).is_err(), "no cap, no charge");
         assert_eq!(tiered().check(ScenarioCategory::PublicWelfare, Some(&CAP)).unwrap_err().basis, "WX §23");
         assert!(PricePlan::Free.check(ScenarioCategory::PublicGovernance, None).is_ok());
-        assert!(PricePlan::Subscription { monthly_fen: 100_001 }.check(ScenarioCategory::Industry, Some(&CAP)).is_err());
+        assert!(PricePlan::Subscription { monthly_fen: 100_001 }
+            .check(ScenarioCategory::Industry, Some(&CAP))
+            .is_err());
         let unsorted = PricePlan::PerUse {
             unit: ChargingUnit::CallVolume,
-            tiers: vec![Tier { up_to: Some(10), unit_fen: 1 }, Tier { up_to: Some(5), unit_fen: 1 }, Tier { up_to: None, unit_fen: 1 }],
+            tiers: vec![
+                Tier { up_to: Some(10), unit_fen: 1 },
+                Tier { up_to: Some(5), unit_fen: 1 },
+                Tier { up_to: None, unit_fen: 1 },
+            ],
         };
         assert!(unsorted.check(ScenarioCategory::Industry, Some(&CAP)).is_err());
     }

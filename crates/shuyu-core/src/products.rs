@@ -234,7 +234,10 @@ impl Definition {
             }
         }
         if self.scenarios.is_empty() {
-            out.push(Problem::new("scenarios", "name at least one application scenario", "至少填写一个应用场景").cite("JS §19"));
+            out.push(
+                Problem::new("scenarios", "name at least one application scenario", "至少填写一个应用场景")
+                    .cite("JS §19"),
+            );
         }
         let mut seen = Vec::new();
         for (i, s) in self.scenarios.iter().enumerate() {
@@ -248,15 +251,23 @@ impl Definition {
         }
         if self.sources.is_empty() {
             out.push(
-                Problem::new("sources", "name the public data used and when it was obtained", "须注明公共数据来源和获取日期")
-                    .cite("WH §26"),
+                Problem::new(
+                    "sources",
+                    "name the public data used and when it was obtained",
+                    "须注明公共数据来源和获取日期",
+                )
+                .cite("WH §26"),
             );
         }
-        let needs = |what: &str| Problem::new(what, format!("a {} product needs {what}", kind.as_str()), format!("该类产品须提供{what}"));
+        let needs = |what: &str| {
+            Problem::new(what, format!("a {} product needs {what}", kind.as_str()), format!("该类产品须提供{what}"))
+        };
         match kind {
             ProductKind::DataInterface if self.interface.is_none() => out.push(needs("interface")),
             ProductKind::AlgorithmModel if self.model.is_none() => out.push(needs("model")),
-            ProductKind::Dataset if self.export_id.is_none() && self.interface.is_none() => out.push(needs("export_id")),
+            ProductKind::Dataset if self.export_id.is_none() && self.interface.is_none() => {
+                out.push(needs("export_id"))
+            }
             _ => {}
         }
         if let Some(i) = &self.interface {
@@ -306,7 +317,11 @@ impl InterfaceSpec {
                 }
             }
             if p.required && p.default.is_some() {
-                out.push(Problem::new(format!("{field}.default"), "a required parameter has no default", "必填参数不设默认值"));
+                out.push(Problem::new(
+                    format!("{field}.default"),
+                    "a required parameter has no default",
+                    "必填参数不设默认值",
+                ));
             }
         }
         out
@@ -371,7 +386,10 @@ impl ParamSpec {
     pub fn parse(&self, raw: &str) -> Result<ParamValue, Problem> {
         let bad = |en: String, zh: String| Problem::new(self.name.clone(), en, zh);
         if !self.allowed.is_empty() && !self.allowed.iter().any(|a| a == raw) {
-            return Err(bad(format!("one of {}", self.allowed.join(", ")), format!("须为以下之一：{}", self.allowed.join("、"))));
+            return Err(bad(
+                format!("one of {}", self.allowed.join(", ")),
+                format!("须为以下之一：{}", self.allowed.join("、")),
+            ));
         }
         let in_range = |x: f64| -> Result<(), Problem> {
             if self.min.is_some_and(|m| x < m) || self.max.is_some_and(|m| x > m) {
@@ -385,7 +403,10 @@ impl ParamSpec {
             ParamType::String => {
                 let max = self.max_length.unwrap_or(200) as usize;
                 if raw.chars().count() > max || raw.chars().any(char::is_control) {
-                    return Err(bad(format!("at most {max} characters, no control characters"), format!("最多{max}个字符，且不含控制字符")));
+                    return Err(bad(
+                        format!("at most {max} characters, no control characters"),
+                        format!("最多{max}个字符，且不含控制字符"),
+                    ));
                 }
                 Ok(ParamValue::String(raw.to_string()))
             }
@@ -465,7 +486,8 @@ pub fn review(
     if !new.passed {
         return Ok(VersionState::Rejected);
     }
-    let done = required.iter().all(|k| *k == new.reviewer_kind || reviews.iter().any(|r| r.reviewer_kind == *k && r.passed));
+    let done =
+        required.iter().all(|k| *k == new.reviewer_kind || reviews.iter().any(|r| r.reviewer_kind == *k && r.passed));
     Ok(if done { VersionState::Approved } else { VersionState::InReview })
 }
 
@@ -473,9 +495,7 @@ pub fn review(
 pub fn publish(state: VersionState, certificate: Option<&str>) -> Result<VersionState, NotAllowed> {
     match (state, certificate) {
         (VersionState::Approved, Some(_)) => Ok(VersionState::Published),
-        (VersionState::Approved, None) => {
-            Err(NotAllowed { action: "publish", state, basis: Some("YXO §25") })
-        }
+        (VersionState::Approved, None) => Err(NotAllowed { action: "publish", state, basis: Some("YXO §25") }),
         (s, _) => Err(NotAllowed { action: "publish", state: s, basis: Some("WX §17") }),
     }
 }
@@ -520,7 +540,10 @@ mod tests {
         assert!(spec(ParamType::Integer).parse("101").is_err());
         assert!(spec(ParamType::Integer).parse("1 OR 1=1").is_err());
         assert!(spec(ParamType::Number).parse("NaN").is_err());
-        assert_eq!(spec(ParamType::Date).parse("2026-11-23"), Ok(ParamValue::Date(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap())));
+        assert_eq!(
+            spec(ParamType::Date).parse("2026-11-23"),
+            Ok(ParamValue::Date(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()))
+        );
         assert!(spec(ParamType::Date).parse("2026-13-01").is_err());
         assert!(spec(ParamType::String).parse("12345").is_err(), "longer than max_length");
         assert_eq!(spec(ParamType::String).parse("无锡"), Ok(ParamValue::String("无锡".into())));
@@ -568,8 +591,11 @@ mod tests {
         let s = submit(VersionState::Draft).unwrap();
         let first = r(OrgKind::SecurityAuditor, true);
         assert_eq!(review(s, &[], &first, &required), Ok(VersionState::InReview));
-        assert!(review(s, &[first.clone()], &first, &required).is_err(), "a kind reviews once");
-        assert_eq!(review(s, &[first.clone()], &r(OrgKind::Authority, true), &required), Ok(VersionState::Approved));
+        assert!(review(s, std::slice::from_ref(&first), &first, &required).is_err(), "a kind reviews once");
+        assert_eq!(
+            review(s, std::slice::from_ref(&first), &r(OrgKind::Authority, true), &required),
+            Ok(VersionState::Approved)
+        );
         assert_eq!(review(s, &[first], &r(OrgKind::Authority, false), &required), Ok(VersionState::Rejected));
         assert!(review(s, &[], &r(OrgKind::Operator, true), &required).is_err());
         assert_eq!(publish(VersionState::Approved, None).unwrap_err().basis, Some("YXO §25"));

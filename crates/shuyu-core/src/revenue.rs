@@ -83,10 +83,8 @@ pub fn payment(amount_fen: u64, ratios: &RevenueSplit, parties: &Parties) -> Vec
             out.push(Posting { account: operator_account(&parties.operator), amount_fen: -signed(operator) });
             out.push(Posting { account: processor_account(p), amount_fen: -signed(processor) });
         }
-        None => out.push(Posting {
-            account: operator_account(&parties.operator),
-            amount_fen: -signed(operator + processor),
-        }),
+        None => out
+            .push(Posting { account: operator_account(&parties.operator), amount_fen: -signed(operator + processor) }),
     }
     out.retain(|p| p.amount_fen != 0);
     out

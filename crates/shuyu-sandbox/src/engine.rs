@@ -585,12 +585,7 @@ impl Workspace {
         if !private && !subjects.is_empty() {
             aggregation::rewrite(plan.clone(), &subjects, false)?;
         }
-        let columns = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.data_type().to_string()))
-            .collect();
+        let columns = plan.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).collect();
         Ok(Prepared { columns, level: checked.level, touched: checked.touched, private })
     }
 

@@ -81,7 +81,8 @@ mod tests {
 
     #[test]
     fn placeholders_are_read_from_the_syntax() {
-        let p = placeholders("SELECT district, COUNT(*) FROM t WHERE district = $district AND d >= $since GROUP BY 1").unwrap();
+        let p = placeholders("SELECT district, COUNT(*) FROM t WHERE district = $district AND d >= $since GROUP BY 1")
+            .unwrap();
         assert_eq!(p.into_iter().collect::<Vec<_>>(), ["district", "since"]);
         assert!(placeholders("SELECT * FROM t WHERE a = $1").is_err(), "positional placeholders are refused");
         assert!(placeholders("SELECT 1; SELECT 2").is_err());

@@ -620,9 +620,12 @@ mod interfaces {
         let (r, _) = rows(&f.ws, sql, &one("district", ParamValue::String("x' OR '1'='1".into()))).await;
         assert_eq!(r, vec![vec!["0".to_string()]], "the injection attempt matched nothing");
         // The invisible key stays invisible through an interface.
-        let e = f
-            .ws
-            .run_bound("SELECT resident_id FROM residents WHERE district = $district", &one("district", ParamValue::String("东城区".into())), &Limits::default())
+        let e =
+            f.ws.run_bound(
+                "SELECT resident_id FROM residents WHERE district = $district",
+                &one("district", ParamValue::String("东城区".into())),
+                &Limits::default(),
+            )
             .await
             .unwrap_err();
         assert!(matches!(e, SandboxError::Refused { .. }), "{e}");
@@ -637,9 +640,12 @@ mod interfaces {
     #[tokio::test]
     async fn prepare_reports_columns_and_level_without_running() {
         let f = fixture(Privacy::Standard);
-        let p = f
-            .ws
-            .prepare("SELECT district, AVG(income) AS income FROM residents WHERE age > $a GROUP BY district", &one("a", ParamValue::Integer(1)), &Limits::default())
+        let p =
+            f.ws.prepare(
+                "SELECT district, AVG(income) AS income FROM residents WHERE age > $a GROUP BY district",
+                &one("a", ParamValue::Integer(1)),
+                &Limits::default(),
+            )
             .await
             .unwrap();
         assert_eq!(p.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["district", "income"]);

@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests running longer than this are answered with a timeout error.
     pub request_timeout_secs: u64,
+    /// Keep a data interface's governed result for the same parameters until the next state
+    /// change (or 2 s); every call is still checked, counted, metered and audited.
+    pub interface_result_cache: bool,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +56,7 @@ impl Default for ServerConfig {
             scheduler_interval_secs: 30,
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout_secs: 30,
+            interface_result_cache: true,
         }
     }
 }

@@ -655,7 +655,8 @@ pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
 }
 
 /// The demo's industries, as the generator writes them.
-pub const DEMO_INDUSTRIES: &[&str] = &["C39", "C38", "F51", "F52", "I64", "I65", "K70", "L72", "M74", "G54", "H62", "E48"];
+pub const DEMO_INDUSTRIES: &[&str] =
+    &["C39", "C38", "F51", "F52", "I64", "I65", "K70", "L72", "M74", "G54", "H62", "E48"];
 
 /// A product on the market: an interface over the demo workspace's enterprise register (names
 /// masked, the legal representative invisible), reviewed by the security auditor and the
@@ -671,7 +672,9 @@ pub async fn seed_products(state: &AppState, quota_per_minute: u32) -> Result<Op
     let mut conn = state.store.acquire().await?;
     let all = organisations::list(&mut conn).await?;
     let org = |kind: OrgKind| all.iter().find(|o| o.kind == kind).cloned();
-    let (Some(operator), Some(consumer_org)) = (org(OrgKind::Operator), org(OrgKind::Consumer)) else { return Ok(None) };
+    let (Some(operator), Some(consumer_org)) = (org(OrgKind::Operator), org(OrgKind::Consumer)) else {
+        return Ok(None);
+    };
     let workspaces = shuyu_store::sandbox::list_workspaces(&mut conn, Some(operator.id)).await?;
     let Some(w) = workspaces.into_iter().find(|w| w.state == "active") else { return Ok(None) };
     let grants = shuyu_store::sandbox::workspace_grants(&mut conn, &w.id).await?;
@@ -694,7 +697,12 @@ pub async fn seed_products(state: &AppState, quota_per_minute: u32) -> Result<Op
             Scenario { name: "营商环境监测".into(), category: rules::ScenarioCategory::PublicGovernance },
         ],
         usage_scope: "仅限授信前核验与行业统计，不得转售或用于营销".into(),
-        sources: vec![rules::DataSource { entry_id: entry, name: String::new(), holder: String::new(), retrieved_on: today }],
+        sources: vec![rules::DataSource {
+            entry_id: entry,
+            name: String::new(),
+            holder: String::new(),
+            retrieved_on: today,
+        }],
         pricing_basis: "成本加合理利润，按调用量阶梯计费".into(),
         interface: Some(InterfaceSpec {
             sql: "SELECT uscc, name, industry, registered_capital, status FROM enterprises \
@@ -809,8 +817,8 @@ pub async fn seed_products(state: &AppState, quota_per_minute: u32) -> Result<Op
     crate::registry::transition(state, &mut tx, &ctx, reg.id, &Command::EndPublicity, json!({}), |_| {}).await?;
     let certified = store::get_version(tx.conn(), &id, 1).await?.and_then(|v| v.certificate_code);
     version.certificate_code = certified;
-    version.state = rules::publish(version.state, version.certificate_code.as_deref())
-        .map_err(|_| ApiError::internal())?;
+    version.state =
+        rules::publish(version.state, version.certificate_code.as_deref()).map_err(|_| ApiError::internal())?;
     version.published_on = Some(today);
     store::update_version(tx.conn(), &version).await?;
     let mut product = product;
@@ -880,8 +888,14 @@ pub async fn seed_products(state: &AppState, quota_per_minute: u32) -> Result<Op
         revoked_by: None,
     };
     store::insert_key(tx.conn(), &record).await?;
-    tx.audit(&ctx, "api_key.issued", &format!("api_key:{}", record.id), Outcome::Success, json!({"prefix": record.prefix}))
-        .await?;
+    tx.audit(
+        &ctx,
+        "api_key.issued",
+        &format!("api_key:{}", record.id),
+        Outcome::Success,
+        json!({"prefix": record.prefix}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Some((id, key)))
 }

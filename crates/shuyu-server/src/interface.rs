@@ -43,6 +43,8 @@ const FRESH: Duration = Duration::from_secs(2);
 const EARLIER_CALLS: i64 = 50;
 /// Caches are dropped whole beyond this many entries.
 const MAX_ENTRIES: usize = 10_000;
+/// The result cache is dropped whole beyond this many rows.
+const MAX_CACHED_ROWS: usize = 2_000_000;
 
 /// Prefix of every API key, so a leaked one is recognisable in logs and scanners.
 pub const KEY_PREFIX: &str = "sk_";
@@ -72,26 +74,44 @@ struct Usage {
     minute: VecDeque<DateTime<Utc>>,
 }
 
+/// A governed answer of one version for one set of parameters (never a differentially private
+/// one: each of those is paid for and drawn afresh).
+struct Answer {
+    columns: Vec<String>,
+    batches: Vec<datafusion::arrow::array::RecordBatch>,
+    rows: usize,
+    truncated: bool,
+    suppressed: Option<u64>,
+    touched: Value,
+}
+
+/// Kept answers, with the rows they hold in all.
+#[derive(Default)]
+struct Answers {
+    rows: usize,
+    by_key: HashMap<String, Cached<Arc<Answer>>>,
+}
+
+/// A cache by key, each entry with the state generation it was read at.
+type Cache<K, T> = Mutex<HashMap<K, Cached<T>>>;
+
 /// The interfaces' shared caches and quota counters.
 #[derive(Default)]
 pub struct Interfaces {
-    targets: Mutex<HashMap<String, Cached<Option<Arc<Target>>>>>,
-    versions: Mutex<HashMap<(String, i64), Cached<Option<Arc<VersionRecord>>>>>,
-    workspaces: Mutex<HashMap<String, Cached<Arc<engine::Workspace>>>>,
+    answers: Mutex<Answers>,
+    targets: Cache<String, Option<Arc<Target>>>,
+    versions: Cache<(String, i64), Option<Arc<VersionRecord>>>,
+    workspaces: Cache<String, Arc<engine::Workspace>>,
     usage: Mutex<HashMap<String, Usage>>,
 }
 
-fn cached<K: std::hash::Hash + Eq, T: Clone>(
-    map: &Mutex<HashMap<K, Cached<T>>>,
-    key: &K,
-    generation: u64,
-) -> Option<T> {
+fn cached<K: std::hash::Hash + Eq, T: Clone>(map: &Cache<K, T>, key: &K, generation: u64) -> Option<T> {
     let map = map.lock().ok()?;
     let c = map.get(key)?;
     (c.generation == generation && c.at.elapsed() < FRESH).then(|| c.value.clone())
 }
 
-fn remember<K: std::hash::Hash + Eq, T>(map: &Mutex<HashMap<K, Cached<T>>>, key: K, value: T, generation: u64) {
+fn remember<K: std::hash::Hash + Eq, T>(map: &Cache<K, T>, key: K, value: T, generation: u64) {
     if let Ok(mut map) = map.lock() {
         if map.len() >= MAX_ENTRIES {
             map.clear();
@@ -154,11 +174,31 @@ impl Interfaces {
         Ok(ws)
     }
 
+    fn answer(&self, key: &str, generation: u64) -> Option<Arc<Answer>> {
+        let map = self.answers.lock().ok()?;
+        let c = map.by_key.get(key)?;
+        (c.generation == generation && c.at.elapsed() < FRESH).then(|| c.value.clone())
+    }
+
+    fn keep_answer(&self, key: String, a: Arc<Answer>, generation: u64) {
+        if let Ok(mut map) = self.answers.lock() {
+            if map.rows + a.rows > MAX_CACHED_ROWS || map.by_key.len() >= MAX_ENTRIES {
+                map.by_key.clear();
+                map.rows = 0;
+            }
+            map.rows += a.rows;
+            if let Some(old) = map.by_key.insert(key, Cached { value: a, generation, at: Instant::now() }) {
+                map.rows = map.rows.saturating_sub(old.value.rows);
+            }
+        }
+    }
+
     /// Takes one call from the contract's quotas, or says which quota is spent and for how long.
     async fn take(&self, app: &AppState, c: &ContractRecord, now: DateTime<Utc>) -> ApiResult<Result<(), Exceeded>> {
         let today = app.clock.today();
         let minute_ago = now - chrono::Duration::seconds(60);
-        let known = self.usage.lock().map_err(|_| ApiError::internal())?.get(&c.id).is_some_and(|u| u.day == Some(today));
+        let known =
+            self.usage.lock().map_err(|_| ApiError::internal())?.get(&c.id).is_some_and(|u| u.day == Some(today));
         if !known {
             // First call of the day in this process: count what is already recorded.
             let mut conn = app.store.acquire().await?;
@@ -175,7 +215,11 @@ impl Interfaces {
             u.minute.pop_front();
         }
         if u.today >= u64::from(c.terms.quota_per_day) {
-            return Ok(Err(Exceeded { per: "day", limit: c.terms.quota_per_day, retry_after: seconds_to_midnight(now) }));
+            return Ok(Err(Exceeded {
+                per: "day",
+                limit: c.terms.quota_per_day,
+                retry_after: seconds_to_midnight(now),
+            }));
         }
         if u.minute.len() as u64 >= u64::from(c.terms.quota_per_minute) {
             let oldest = u.minute.front().copied().unwrap_or(now);
@@ -217,7 +261,9 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
-        .or_else(|| headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")))
+        .or_else(|| {
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+        })
         .map(str::trim)
         .filter(|k| !k.is_empty())
 }
@@ -363,7 +409,8 @@ pub async fn call(
                 }
             }
             let status = r.error.status;
-            let detail = json!({ "code": r.error.body.code, "basis": r.error.body.basis, "details": r.error.body.details });
+            let detail =
+                json!({ "code": r.error.body.code, "basis": r.error.body.basis, "details": r.error.body.details });
             let name = if status == StatusCode::TOO_MANY_REQUESTS { "over_quota" } else { "refused" };
             let outcome_name = if r.outcome == Outcome::Failure { "failed" } else { name };
             let retry = r.error.body.details.get("retry_after_seconds").and_then(Value::as_u64);
@@ -384,7 +431,12 @@ pub async fn call(
     }
 }
 
-async fn serve(app: &AppState, c: &mut Call, raw: Option<&str>, headers: &HeaderMap) -> Result<(Response, Value), Refusal> {
+async fn serve(
+    app: &AppState,
+    c: &mut Call,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(Response, Value), Refusal> {
     let Some(key) = presented_key(headers) else {
         return Err(refuse(StatusCode::UNAUTHORIZED, "api_key_missing"));
     };
@@ -419,11 +471,14 @@ async fn serve(app: &AppState, c: &mut Call, raw: Option<&str>, headers: &Header
     }
     let today = app.clock.today();
     if t.contract.state != "active" {
-        return Err(refuse(StatusCode::FORBIDDEN, "contract_inactive").map(|e| e.with_details(json!({ "state": t.contract.state }))));
+        return Err(refuse(StatusCode::FORBIDDEN, "contract_inactive")
+            .map(|e| e.with_details(json!({ "state": t.contract.state }))));
     }
     if today < t.contract.terms.valid_from || today > t.contract.terms.valid_until {
         return Err(refuse(StatusCode::FORBIDDEN, "contract_expired").map(|e| {
-            e.with_details(json!({ "valid_from": t.contract.terms.valid_from, "valid_until": t.contract.terms.valid_until }))
+            e.with_details(
+                json!({ "valid_from": t.contract.terms.valid_from, "valid_until": t.contract.terms.valid_until }),
+            )
         }));
     }
     let Some(v) = app.interfaces.version(app, &t.product.id, c.version).await? else {
@@ -455,6 +510,15 @@ async fn serve(app: &AppState, c: &mut Call, raw: Option<&str>, headers: &Header
                 .into());
         }
     }
+    // The same version with the same values gives the same governed answer until something
+    // changes: it is kept, and only the checks, quotas, metering and audit run again.
+    let generation = app.store.changes();
+    let answer_key = format!("{}\u{1f}{}\u{1f}{}", t.product.id, c.version, c.params);
+    if app.config.interface_result_cache {
+        if let Some(a) = app.interfaces.answer(&answer_key, generation) {
+            return Ok(rows_response(c, &t.product.id, &a, offset, limit)?);
+        }
+    }
     let ws = app.interfaces.workspace(app, &t.workspace).await?;
     let ws = if ws.governed.iter().any(|g| !g.grant.privacy.reads_rows()) {
         let mut with = ws.as_ref().clone();
@@ -484,26 +548,18 @@ async fn serve(app: &AppState, c: &mut Call, raw: Option<&str>, headers: &Header
     };
     match out.outcome {
         QueryOutcome::Rows { schema, batches, rows, truncated, suppressed, .. } => {
-            let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-            // Only the page is turned into JSON.
-            let slice = rows_as_json(&page_of(&batches, offset, limit), &columns)?;
-            c.rows = slice.len() as i64;
-            let total = if truncated { "*".to_string() } else { rows.to_string() };
-            let range = if slice.is_empty() {
-                format!("rows */{total}")
-            } else {
-                format!("rows {}-{}/{total}", offset, offset + slice.len() - 1)
-            };
-            let body = json!({
-                "product": t.product.id, "version": c.version, "columns": columns, "rows": slice,
-                "offset": offset, "limit": limit, "total": if truncated { Value::Null } else { json!(rows) },
-                "truncated": truncated, "suppressed_groups": suppressed,
+            let answer = Arc::new(Answer {
+                columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+                batches,
+                rows,
+                truncated,
+                suppressed,
+                touched: json!(out.touched),
             });
-            let mut resp = Json(body).into_response();
-            if let Ok(v) = HeaderValue::from_str(&range) {
-                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            if app.config.interface_result_cache {
+                app.interfaces.keep_answer(answer_key, answer.clone(), generation);
             }
-            Ok((resp, json!({ "touched": out.touched, "suppressed_groups": suppressed })))
+            Ok(rows_response(c, &t.product.id, &answer, offset, limit)?)
         }
         QueryOutcome::Private(p) => {
             // Paid for in the grant's budget before any noise is drawn, as in the sandbox.
@@ -538,6 +594,29 @@ async fn serve(app: &AppState, c: &mut Call, raw: Option<&str>, headers: &Header
         }
         _ => Err(ApiError::internal().into()),
     }
+}
+
+/// One page of an answer, with its `Content-Range`.
+fn rows_response(c: &mut Call, product: &str, a: &Answer, offset: usize, limit: usize) -> ApiResult<(Response, Value)> {
+    // Only the page is turned into JSON.
+    let slice = rows_as_json(&page_of(&a.batches, offset, limit), &a.columns)?;
+    c.rows = slice.len() as i64;
+    let total = if a.truncated { "*".to_string() } else { a.rows.to_string() };
+    let range = if slice.is_empty() {
+        format!("rows */{total}")
+    } else {
+        format!("rows {}-{}/{total}", offset, offset + slice.len() - 1)
+    };
+    let body = json!({
+        "product": product, "version": c.version, "columns": a.columns, "rows": slice,
+        "offset": offset, "limit": limit, "total": if a.truncated { Value::Null } else { json!(a.rows) },
+        "truncated": a.truncated, "suppressed_groups": a.suppressed,
+    });
+    let mut resp = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&range) {
+        resp.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    Ok((resp, json!({ "touched": a.touched, "suppressed_groups": a.suppressed })))
 }
 
 /// Rows `offset..offset + limit` of a result, as slices of its batches (no copy).
@@ -577,7 +656,13 @@ impl MapRefusal for Refusal {
 
 /// The version's recent answered calls, with their parameters bound again, so that a call whose
 /// groups differ from an earlier call's by fewer than k subjects is refused (SPEC §4.5).
-async fn earlier_calls(app: &AppState, product: &str, version: i64, sql: &str, spec: &InterfaceSpec) -> ApiResult<Vec<Earlier>> {
+async fn earlier_calls(
+    app: &AppState,
+    product: &str,
+    version: i64,
+    sql: &str,
+    spec: &InterfaceSpec,
+) -> ApiResult<Vec<Earlier>> {
     let mut conn = app.store.acquire().await?;
     let calls = store::recent_calls(&mut conn, product, version, EARLIER_CALLS).await?;
     let mut out = Vec::new();
@@ -595,11 +680,16 @@ async fn earlier_calls(app: &AppState, product: &str, version: i64, sql: &str, s
 }
 
 /// The OpenAPI document of one published interface, generated from its declaration.
-pub async fn openapi(State(app): State<AppState>, Path((product, version)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn openapi(
+    State(app): State<AppState>,
+    Path((product, version)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let version: i64 = version.parse().map_err(|_| ApiError::not_found("product version"))?;
     let mut conn = app.store.acquire().await?;
     let p = store::get_product(&mut conn, &product).await?.ok_or_else(|| ApiError::not_found("product"))?;
-    let v = store::get_version(&mut conn, &product, version).await?.ok_or_else(|| ApiError::not_found("product version"))?;
+    let v = store::get_version(&mut conn, &product, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("product version"))?;
     drop(conn);
     let Some(spec) = v.definition.interface.as_ref().filter(|_| v.state == VersionState::Published) else {
         return Err(ApiError::not_found("interface"));
@@ -652,10 +742,13 @@ pub fn document(p: &ProductRecord, v: &VersionRecord, spec: &InterfaceSpec) -> V
             json!({ "name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": schema })
         })
         .collect();
-    params.push(json!({ "name": "offset", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } }));
+    params.push(
+        json!({ "name": "offset", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 0 } }),
+    );
     params.push(json!({ "name": "limit", "in": "query", "required": false,
                         "schema": { "type": "integer", "minimum": 1, "maximum": spec.page_size } }));
-    let columns = v.prepared.as_ref().and_then(|p| p.get("columns")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let columns =
+        v.prepared.as_ref().and_then(|p| p.get("columns")).and_then(Value::as_array).cloned().unwrap_or_default();
     let names: Vec<Value> = columns.iter().filter_map(|c| c.get(0).cloned()).collect();
     let cell_types: Vec<Value> =
         columns.iter().map(|c| json!({ "type": json_type(c.get(1).and_then(Value::as_str).unwrap_or("")) })).collect();

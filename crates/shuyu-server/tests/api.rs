@@ -2939,23 +2939,35 @@ mod products {
     async fn register(o: &O, product: &str, version: i64) -> String {
         let token = o.app.login("operator").await;
         let mut materials = Vec::new();
-        for key in ["application_form", "basic_information", "source_compliance_proof",
-                    "products_scenarios_risk_assessment", "no_dispute_commitment", "identity_proof"] {
+        for key in [
+            "application_form",
+            "basic_information",
+            "source_compliance_proof",
+            "products_scenarios_risk_assessment",
+            "no_dispute_commitment",
+            "identity_proof",
+        ] {
             let id = o.app.upload(&token, &format!("{key}.pdf"), format!("%PDF {key}").as_bytes()).await;
             materials.push(json!({"key": key, "attachment_id": id}));
         }
         let (s, r) = o
-            .call("operator", "POST", "/api/v1/registrations", json!({
-                "type": "first", "subject_kind": "product", "subject_name": "企业名录核验接口",
-                "summary": "按信用代码核验企业存续，名称脱敏。", "industry": "L7212", "region": "320200",
-                "facts": {"scenarios": "普惠金融授信"}, "materials": materials,
-                "product_id": product, "product_version": version,
-            }))
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/registrations",
+                json!({
+                    "type": "first", "subject_kind": "product", "subject_name": "企业名录核验接口",
+                    "summary": "按信用代码核验企业存续，名称脱敏。", "industry": "L7212", "region": "320200",
+                    "facts": {"scenarios": "普惠金融授信"}, "materials": materials,
+                    "product_id": product, "product_version": version,
+                }),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{r}");
         let id = r["id"].as_str().unwrap().to_string();
         for a in ["accept", "start_publicity"] {
-            let (s, v) = o.call("registrar", "POST", &format!("/api/v1/registrations/{id}/actions/{a}"), json!({})).await;
+            let (s, v) =
+                o.call("registrar", "POST", &format!("/api/v1/registrations/{id}/actions/{a}"), json!({})).await;
             assert_eq!(s, StatusCode::OK, "{a}: {v}");
         }
         o.go_to("2026-11-09").await;
@@ -2975,13 +2987,27 @@ mod products {
         let (_, ws) = workspace_with_grant(&o, &entry, "2027-06-30").await;
 
         // An interface over an invisible column is refused when it is defined.
-        let body = |sql: &str| json!({"workspace_id": ws, "name": "企业名录核验", "kind": "data_interface",
-                                     "definition": definition(&entry, sql)});
-        let (s, e) = o.call("operator", "POST", "/api/v1/products",
-            body("SELECT legal_rep_id FROM enterprises WHERE uscc >= $from")).await;
+        let body = |sql: &str| {
+            json!({"workspace_id": ws, "name": "企业名录核验", "kind": "data_interface",
+                                     "definition": definition(&entry, sql)})
+        };
+        let (s, e) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/products",
+                body("SELECT legal_rep_id FROM enterprises WHERE uscc >= $from"),
+            )
+            .await;
         assert_eq!((s, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("query_refused")), "{e}");
-        let (s, e) = o.call("operator", "POST", "/api/v1/products",
-            body("SELECT uscc FROM enterprises WHERE uscc >= $from AND uscc <> $other")).await;
+        let (s, e) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/products",
+                body("SELECT uscc FROM enterprises WHERE uscc >= $from AND uscc <> $other"),
+            )
+            .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "undeclared placeholder: {e}");
         let mut no_source = body(SQL);
         no_source["definition"]["sources"] = json!([]);
@@ -2992,19 +3018,27 @@ mod products {
         assert_eq!(s, StatusCode::CREATED, "{p}");
         let pid = p["id"].as_str().unwrap().to_string();
         assert_eq!(p["versions"][0]["prepared"]["columns"][1][0], "company_name");
-        assert_eq!(p["versions"][0]["definition"]["sources"][0]["name"], "数据conditional", "filled from the catalogue");
+        assert_eq!(
+            p["versions"][0]["definition"]["sources"][0]["name"], "数据conditional",
+            "filled from the catalogue"
+        );
         let v1 = format!("/api/v1/products/{pid}/versions/1");
 
         // WX §17: the security auditor and the authority review; the stricter grade stands.
         assert_eq!(o.call("operator", "POST", &format!("{v1}/actions/submit"), json!({})).await.0, StatusCode::OK);
-        let review = |grade: Option<u8>| json!({"passed": true, "compliance": "来源合法", "security": "名称已脱敏",
-                                                "scenario": "场景明确", "grade": grade});
+        let review = |grade: Option<u8>| {
+            json!({"passed": true, "compliance": "来源合法", "security": "名称已脱敏",
+                                                "scenario": "场景明确", "grade": grade})
+        };
         let (s, e) = o.call("operator", "POST", &format!("{v1}/reviews"), review(None)).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "the operator does not review its own product: {e}");
         assert_eq!(o.call("auditor", "POST", &format!("{v1}/reviews"), review(None)).await.0, StatusCode::OK);
         let (s, p) = o.call("authority", "POST", &format!("{v1}/reviews"), review(Some(2))).await;
         assert_eq!(s, StatusCode::OK, "{p}");
-        assert_eq!((p["versions"][0]["state"].as_str(), p["versions"][0]["grade"].as_u64()), (Some("approved"), Some(2)));
+        assert_eq!(
+            (p["versions"][0]["state"].as_str(), p["versions"][0]["grade"].as_u64()),
+            (Some("approved"), Some(2))
+        );
         let (s, e) = o.call("operator", "POST", &format!("{v1}/actions/publish"), json!({})).await;
         assert_eq!((s, e["basis"].as_str()), (StatusCode::CONFLICT, Some("YXO §25")), "registered first: {e}");
         let code = register(&o, &pid, 1).await;
@@ -3019,9 +3053,15 @@ mod products {
         let listed = market["products"].as_array().unwrap().iter().find(|x| x["id"] == pid.as_str()).unwrap().clone();
         assert_eq!(listed["certificate_code"], code.as_str());
         assert_eq!(listed["grade"], 2);
+        let (_, seen) = o.call("consumer", "GET", "/api/v1/products", json!({})).await;
+        assert!(seen["products"].as_array().is_some_and(|p| !p.is_empty()), "{seen}");
+        assert!(!seen.to_string().contains("SELECT"), "a consumer never sees the query or the workspace: {seen}");
         let (s, pkg) = o.call("operator", "GET", &format!("/api/v1/products/{pid}/listing"), json!({})).await;
         assert_eq!(s, StatusCode::OK, "{pkg}");
-        assert_eq!((pkg["format"].as_str(), pkg["certificate"]["facts"]["code"].as_str()), (Some("shuyu-listing/1"), Some(code.as_str())));
+        assert_eq!(
+            (pkg["format"].as_str(), pkg["certificate"]["facts"]["code"].as_str()),
+            (Some("shuyu-listing/1"), Some(code.as_str()))
+        );
         assert_eq!(pkg["review"]["reviews"].as_array().unwrap().len(), 2);
         let doc: Value = o.app.get_anon(&format!("/data-api/v1/{pid}/1/openapi.json")).await.json().await.unwrap();
         let params = &doc["paths"][format!("/data-api/v1/{pid}/1")]["get"]["parameters"];
@@ -3031,11 +3071,18 @@ mod products {
         // Pricing: a cap from the authority; a plan above it, or a charge for public governance,
         // is refused; an unreviewed scenario is refused (WX §17).
         let cap = json!({"cap": {"unit": "call_volume", "unit_fen": 10, "monthly_fen": 100000}, "reason": "成本加合理利润核定"});
-        assert_eq!(o.call("authority", "POST", &format!("/api/v1/products/{pid}/price-cap"), cap).await.0, StatusCode::OK);
-        let plan = |unit_fen: u64| json!({"plan": "per_use", "unit": "call_volume",
-            "tiers": [{"up_to": 3, "unit_fen": unit_fen}, {"up_to": null, "unit_fen": 5}]});
-        let apply = |scenario: &str, plan: Value| json!({"product_id": pid, "scenario": scenario, "purpose": "授信前核验",
-            "terms": {"plan": plan, "quota_per_day": 1000, "quota_per_minute": 4, "valid_from": "2026-11-09", "valid_until": "2027-06-30"}});
+        assert_eq!(
+            o.call("authority", "POST", &format!("/api/v1/products/{pid}/price-cap"), cap).await.0,
+            StatusCode::OK
+        );
+        let plan = |unit_fen: u64| {
+            json!({"plan": "per_use", "unit": "call_volume",
+            "tiers": [{"up_to": 3, "unit_fen": unit_fen}, {"up_to": null, "unit_fen": 5}]})
+        };
+        let apply = |scenario: &str, plan: Value| {
+            json!({"product_id": pid, "scenario": scenario, "purpose": "授信前核验",
+            "terms": {"plan": plan, "quota_per_day": 1000, "quota_per_minute": 4, "valid_from": "2026-11-09", "valid_until": "2027-06-30"}})
+        };
         let (s, e) = o.call("consumer", "POST", "/api/v1/consumer-applications", apply("普惠金融授信", plan(12))).await;
         assert_eq!((s, e["basis"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("YXO §27")), "{e}");
         let (s, e) = o.call("consumer", "POST", "/api/v1/consumer-applications", apply("社会信用监管", plan(10))).await;
@@ -3045,11 +3092,23 @@ mod products {
         let (s, a) = o.call("consumer", "POST", "/api/v1/consumer-applications", apply("普惠金融授信", plan(10))).await;
         assert_eq!(s, StatusCode::CREATED, "{a}");
         let aid = a["id"].as_str().unwrap().to_string();
-        let (s, e) = o.call("consumer", "POST", &format!("/api/v1/consumer-applications/{aid}/decision"),
-            json!({"approved": true, "reason": "自批"})).await;
+        let (s, e) = o
+            .call(
+                "consumer",
+                "POST",
+                &format!("/api/v1/consumer-applications/{aid}/decision"),
+                json!({"approved": true, "reason": "自批"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::FORBIDDEN, "the consumer does not approve itself: {e}");
-        let (s, d) = o.call("operator", "POST", &format!("/api/v1/consumer-applications/{aid}/decision"),
-            json!({"approved": true, "reason": "用途与场景一致"})).await;
+        let (s, d) = o
+            .call(
+                "operator",
+                "POST",
+                &format!("/api/v1/consumer-applications/{aid}/decision"),
+                json!({"approved": true, "reason": "用途与场景一致"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{d}");
         let contract = d["contract_id"].as_str().unwrap().to_string();
         let (s, k) = o.call("consumer", "POST", &format!("/api/v1/contracts/{contract}/keys"), json!({})).await;
@@ -3079,7 +3138,11 @@ mod products {
         let (s, _, e) = call(&o, &format!("{url}?from=9132020000000000001"), Some(&key)).await;
         assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")), "too long: {e}");
         let (s, _, e) = call(&o, &format!("{url}?from=x%27%20OR%201%3D1&sort=uscc"), Some(&key)).await;
-        assert_eq!((s, e["details"]["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sort")), "{e}");
+        assert_eq!(
+            (s, e["details"]["fields"][0]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("sort")),
+            "{e}"
+        );
         let (s, _, page) = call(&o, &format!("{url}?from=x%27%20OR%201%3D1"), Some(&key)).await;
         assert_eq!((s, page["rows"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "a value, never SQL: {page}");
         // Three answered this minute; the quota is four.
@@ -3092,7 +3155,9 @@ mod products {
         // A revoked key stops at once.
         let (_, k2) = o.call("consumer", "POST", &format!("/api/v1/contracts/{contract}/keys"), json!({})).await;
         let second = k2["key"].as_str().unwrap().to_string();
-        let (s, _) = o.call("consumer", "POST", &format!("/api/v1/api-keys/{}/revoke", k2["id"].as_str().unwrap()), json!({})).await;
+        let (s, _) = o
+            .call("consumer", "POST", &format!("/api/v1/api-keys/{}/revoke", k2["id"].as_str().unwrap()), json!({}))
+            .await;
         assert_eq!(s, StatusCode::OK);
         o.go_to("2026-11-10").await;
         let (s, _, e) = call(&o, &url, Some(&second)).await;
@@ -3101,42 +3166,83 @@ mod products {
         assert_eq!(s, StatusCode::OK, "a new day, a new minute");
 
         // The authority suspends the product: every key stops.
-        let (s, _) = o.call("authority", "POST", &format!("/api/v1/products/{pid}/suspend"), json!({"reason": "接到投诉，核查期间暂停"})).await;
+        let (s, _) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/products/{pid}/suspend"),
+                json!({"reason": "接到投诉，核查期间暂停"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK);
         let (s, _, e) = call(&o, &url, Some(&key)).await;
         assert_eq!((s, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("product_suspended")));
-        o.call("authority", "POST", &format!("/api/v1/products/{pid}/reinstate"), json!({"reason": "核查无问题"})).await;
+        o.call("authority", "POST", &format!("/api/v1/products/{pid}/reinstate"), json!({"reason": "核查无问题"}))
+            .await;
 
         // November's statement: 5 answered calls; 3 at 10 fen and 2 at 5 fen.
         o.go_to("2026-12-01").await;
-        let (s, st) = o.call("operator", "POST", &format!("/api/v1/contracts/{contract}/statements"), json!({"period": "2026-11"})).await;
+        let (s, st) = o
+            .call("operator", "POST", &format!("/api/v1/contracts/{contract}/statements"), json!({"period": "2026-11"}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{st}");
         assert_eq!((st["units"].as_i64(), st["amount_fen"].as_i64()), (Some(5), Some(40)), "{st}");
-        let (s, paid) = o.call("consumer", "POST", &format!("/api/v1/statements/{}/pay", st["id"].as_str().unwrap()), json!({})).await;
+        let (s, paid) = o
+            .call("consumer", "POST", &format!("/api/v1/statements/{}/pay", st["id"].as_str().unwrap()), json!({}))
+            .await;
         assert_eq!(s, StatusCode::OK, "{paid}");
-        let (s, again) = o.call("consumer", "POST", &format!("/api/v1/statements/{}/pay", st["id"].as_str().unwrap()), json!({})).await;
+        let (s, again) = o
+            .call("consumer", "POST", &format!("/api/v1/statements/{}/pay", st["id"].as_str().unwrap()), json!({}))
+            .await;
         assert_eq!(s, StatusCode::CONFLICT, "paid once: {again}");
         let (_, ledger) = o.call("authority", "GET", "/api/v1/ledger", json!({})).await;
         assert_eq!(ledger["balanced"], true, "{ledger}");
         assert_eq!(ledger["non_tax_revenue_fen"], 12, "30% of 40 fen to the government: {ledger}");
-        let operator_share: i64 = ledger["accounts"].as_array().unwrap().iter()
+        let operator_share: i64 = ledger["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
             .filter(|a| a["account"].as_str().unwrap().starts_with("revenue:operator:"))
-            .map(|a| a["balance_fen"].as_i64().unwrap()).sum();
+            .map(|a| a["balance_fen"].as_i64().unwrap())
+            .sum();
         assert_eq!(operator_share, -28, "60% + the absent processor's 10%");
 
         // The operator is suspended: its interfaces stop at once.
         let operator = o.app.user_record("operator").await.org_id.to_string();
-        let (s, v) = o.call("authority", "POST", &format!("/api/v1/organisations/{operator}/actions/suspend"),
-            json!({"reason": "未按要求报送年度报告", "rectify_by": "2027-01-31"})).await;
+        let (s, v) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/organisations/{operator}/actions/suspend"),
+                json!({"reason": "未按要求报送年度报告", "rectify_by": "2027-01-31"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let (s, _, e) = call(&o, &url, Some(&key)).await;
-        assert_eq!((s, e["code"].as_str(), e["basis"].as_str()), (StatusCode::FORBIDDEN, Some("operator_suspended"), Some("WX §10")));
+        assert_eq!(
+            (s, e["code"].as_str(), e["basis"].as_str()),
+            (StatusCode::FORBIDDEN, Some("operator_suspended"), Some("WX §10"))
+        );
 
         // Every call, answered or refused, is in the audit log with its outcome.
-        let (_, events) = o.call("auditor", "GET", &format!("/api/v1/audit/events?action=interface.call&resource=product:{pid}&limit=100"), json!({})).await;
+        let (_, events) = o
+            .call(
+                "auditor",
+                "GET",
+                &format!("/api/v1/audit/events?action=interface.call&resource=product:{pid}&limit=100"),
+                json!({}),
+            )
+            .await;
         let events = events["events"].as_array().unwrap();
         let codes: Vec<&str> = events.iter().filter_map(|e| e["details"]["detail"]["code"].as_str()).collect();
-        for code in ["api_key_invalid", "validation", "quota_exceeded", "api_key_revoked", "product_suspended", "operator_suspended"] {
+        for code in [
+            "api_key_invalid",
+            "validation",
+            "quota_exceeded",
+            "api_key_revoked",
+            "product_suspended",
+            "operator_suspended",
+        ] {
             assert!(codes.contains(&code), "{code} audited: {codes:?}");
         }
         assert_eq!(events.iter().filter(|e| e["outcome"] == "success").count(), 5, "every answered call");
@@ -3175,14 +3281,20 @@ mod products {
         assert_eq!(ingest(o, &entry, &csv, "csv").await.0, StatusCode::CREATED);
         let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
         let (s, p) = o
-            .call("operator", "POST", "/api/v1/products", json!({"workspace_id": ws, "name": "企业名录核验",
-                "kind": "data_interface", "definition": definition(&entry, SQL)}))
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/products",
+                json!({"workspace_id": ws, "name": "企业名录核验",
+                "kind": "data_interface", "definition": definition(&entry, SQL)}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{p}");
         let pid = p["id"].as_str().unwrap().to_string();
         let v1 = format!("/api/v1/products/{pid}/versions/1");
         o.call("operator", "POST", &format!("{v1}/actions/submit"), json!({})).await;
-        let review = json!({"passed": true, "compliance": "来源合法", "security": "名称已脱敏", "scenario": "场景明确"});
+        let review =
+            json!({"passed": true, "compliance": "来源合法", "security": "名称已脱敏", "scenario": "场景明确"});
         o.call("auditor", "POST", &format!("{v1}/reviews"), review.clone()).await;
         o.call("authority", "POST", &format!("{v1}/reviews"), review).await;
         register(o, &pid, 1).await;
@@ -3223,7 +3335,8 @@ mod products {
         // The operator approves on its contracts page.
         sign_in(&mut page, o, "operator").await;
         page.goto(&o.app.url("/console/contracts")).await;
-        page.wait_for(&format!("document.readyState === 'complete' && !!document.getElementById('decide-{aid}')")).await;
+        page.wait_for(&format!("document.readyState === 'complete' && !!document.getElementById('decide-{aid}')"))
+            .await;
         page.eval(&format!(
             "(() => {{ const f = document.getElementById('decide-{aid}'); f.reason.value = '用途与场景一致'; \
              f.requestSubmit(); return true; }})()"

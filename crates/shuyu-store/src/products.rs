@@ -125,7 +125,11 @@ pub async fn get_product(conn: &mut AnyConnection, id: &str) -> Result<Option<Pr
 }
 
 /// Products, newest first: one operator's, or all; `published` keeps those on the market.
-pub async fn list_products(conn: &mut AnyConnection, operator: Option<OrgId>, published: bool) -> Result<Vec<ProductRecord>> {
+pub async fn list_products(
+    conn: &mut AnyConnection,
+    operator: Option<OrgId>,
+    published: bool,
+) -> Result<Vec<ProductRecord>> {
     let mut sql = String::from("SELECT * FROM products WHERE 1 = 1");
     if operator.is_some() {
         sql.push_str(" AND operator_org = $1");
@@ -248,21 +252,30 @@ pub async fn versions(conn: &mut AnyConnection, product: &str) -> Result<Vec<Ver
 
 /// Versions waiting for review, for the reviewers' queue.
 pub async fn versions_in_review(conn: &mut AnyConnection) -> Result<Vec<VersionRecord>> {
-    let rows = sqlx::query("SELECT * FROM product_versions WHERE state = 'in_review' ORDER BY submitted_on, product_id")
-        .fetch_all(conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT * FROM product_versions WHERE state = 'in_review' ORDER BY submitted_on, product_id")
+            .fetch_all(conn)
+            .await?;
     rows.iter().map(version_from_row).collect()
 }
 
 /// A registration of this version was approved: its certificate code.
-pub async fn set_certificate(conn: &mut AnyConnection, product: &str, version: i64, code: &str, now: &str) -> Result<()> {
-    sqlx::query("UPDATE product_versions SET certificate_code = $1, updated_at = $2 WHERE product_id = $3 AND version = $4")
-        .bind(code)
-        .bind(now)
-        .bind(product)
-        .bind(version)
-        .execute(conn)
-        .await?;
+pub async fn set_certificate(
+    conn: &mut AnyConnection,
+    product: &str,
+    version: i64,
+    code: &str,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE product_versions SET certificate_code = $1, updated_at = $2 WHERE product_id = $3 AND version = $4",
+    )
+    .bind(code)
+    .bind(now)
+    .bind(product)
+    .bind(version)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -399,7 +412,8 @@ pub struct ContractRecord {
 }
 
 fn contract_from_row(r: &AnyRow) -> Result<ContractRecord> {
-    let u32_of = |col: &str| -> Result<u32> { u32::try_from(int(r, col)?).map_err(|_| StoreError::Corrupt(col.into())) };
+    let u32_of =
+        |col: &str| -> Result<u32> { u32::try_from(int(r, col)?).map_err(|_| StoreError::Corrupt(col.into())) };
     Ok(ContractRecord {
         id: text(r, "id")?,
         application_id: text(r, "application_id")?,
@@ -601,7 +615,12 @@ pub async fn insert_call(conn: &mut AnyConnection, c: &CallRecord) -> Result<()>
 }
 
 /// Answered calls of a contract on one day and since an instant (the quotas count these).
-pub async fn answered_calls(conn: &mut AnyConnection, contract: &str, day: NaiveDate, since: &str) -> Result<(u64, u64)> {
+pub async fn answered_calls(
+    conn: &mut AnyConnection,
+    contract: &str,
+    day: NaiveDate,
+    since: &str,
+) -> Result<(u64, u64)> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN created_at >= $3 THEN 1 ELSE 0 END), 0) AS recent \
          FROM interface_calls WHERE contract_id = $1 AND day = $2 AND outcome = 'answered'",
@@ -627,7 +646,12 @@ pub async fn calls_in_month(conn: &mut AnyConnection, contract: &str, month: &st
 }
 
 /// The newest answered calls of a product version with their parameters, newest first.
-pub async fn recent_calls(conn: &mut AnyConnection, product: &str, version: i64, limit: i64) -> Result<Vec<(String, Value)>> {
+pub async fn recent_calls(
+    conn: &mut AnyConnection,
+    product: &str,
+    version: i64,
+    limit: i64,
+) -> Result<Vec<(String, Value)>> {
     let rows = sqlx::query(
         "SELECT id, params FROM interface_calls WHERE product_id = $1 AND version = $2 AND outcome = 'answered' \
          ORDER BY created_at DESC, id DESC LIMIT $3",
@@ -807,7 +831,11 @@ pub async fn post(
 
 /// Balances per account for a period (`YYYY-MM`) or, with `None`, for all time; accounts under a
 /// prefix when given.
-pub async fn balances(conn: &mut AnyConnection, period: Option<&str>, prefix: Option<&str>) -> Result<Vec<(String, i64)>> {
+pub async fn balances(
+    conn: &mut AnyConnection,
+    period: Option<&str>,
+    prefix: Option<&str>,
+) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query(
         "SELECT account, CAST(SUM(amount_fen) AS BIGINT) AS total FROM ledger_postings \
          WHERE ($1 = '' OR period = $1) AND ($2 = '' OR account LIKE $2) GROUP BY account ORDER BY account",

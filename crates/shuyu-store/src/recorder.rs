@@ -57,7 +57,10 @@ impl Recorder {
     /// Records and waits for the commit; returns the audit event's sequence number.
     pub async fn record(&self, record: Record) -> Result<u64> {
         let (done, wait) = oneshot::channel();
-        self.queue.send(Job { record, done }).await.map_err(|_| StoreError::Batch("the recorder has stopped".into()))?;
+        self.queue
+            .send(Job { record, done })
+            .await
+            .map_err(|_| StoreError::Batch("the recorder has stopped".into()))?;
         wait.await.map_err(|_| StoreError::Batch("the recorder has stopped".into()))?
     }
 }

@@ -11,8 +11,8 @@ use shuyu_core::clock::{format_instant, parse_instant};
 use shuyu_core::ids::{AttachmentId, ObjectionId, OrgId, RegistrationId, UserId};
 use shuyu_core::registration::{Objection, Registration};
 use sqlx::any::AnyRow;
-use sqlx::Row;
 use sqlx::AnyConnection;
+use sqlx::Row;
 
 use crate::timers::date;
 use crate::{int, opt_text, text, Result, StoreError};
@@ -349,9 +349,10 @@ pub async fn objections(conn: &mut AnyConnection, registration: RegistrationId) 
 
 /// Registrations whose subject is one catalogue entry, newest first (for the annual disclosure).
 pub async fn for_entry(conn: &mut AnyConnection, entry_id: &str) -> Result<Vec<RegistrationRecord>> {
-    let rows = sqlx::query("SELECT * FROM registrations WHERE catalogue_entry_id = $1 ORDER BY created_at DESC, id DESC")
-        .bind(entry_id)
-        .fetch_all(conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT * FROM registrations WHERE catalogue_entry_id = $1 ORDER BY created_at DESC, id DESC")
+            .bind(entry_id)
+            .fetch_all(conn)
+            .await?;
     rows.iter().map(from_row).collect()
 }

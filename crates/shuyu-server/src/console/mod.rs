@@ -137,7 +137,12 @@ const NAV: &[NavItem] = &[
         resource: Resource::platform,
     },
     NavItem { key: "nav.exports", href: "/console/exports", action: Action::ExportList, resource: Resource::platform },
-    NavItem { key: "nav.products", href: "/console/products", action: Action::ProductList, resource: Resource::platform },
+    NavItem {
+        key: "nav.products",
+        href: "/console/products",
+        action: Action::ProductList,
+        resource: Resource::platform,
+    },
     NavItem { key: "nav.market", href: "/console/market", action: Action::MarketRead, resource: Resource::platform },
     NavItem {
         key: "nav.contracts",

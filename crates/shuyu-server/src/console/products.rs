@@ -89,13 +89,23 @@ fn version_block(lang: Lang, p: &Value, v: &Value, operator: bool, reviewer: boo
         .as_array()
         .into_iter()
         .flatten()
-        .map(|x| format!("{}（{}，{} {}）", esc(s(x, "name")), esc(s(x, "holder")), tr(lang, "product.retrieved_on"), esc(s(x, "retrieved_on"))))
+        .map(|x| {
+            format!(
+                "{}（{}，{} {}）",
+                esc(s(x, "name")),
+                esc(s(x, "holder")),
+                tr(lang, "product.retrieved_on"),
+                esc(s(x, "retrieved_on"))
+            )
+        })
         .collect::<Vec<_>>()
         .join("、");
     let mut actions = String::new();
     if operator {
         match state {
-            "draft" => actions.push_str(&action_button(lang, &format!("{base}/actions/submit"), "submit", "product.submit")),
+            "draft" => {
+                actions.push_str(&action_button(lang, &format!("{base}/actions/submit"), "submit", "product.submit"))
+            }
             "approved" if !v["certificate_code"].is_null() => {
                 actions.push_str(&action_button(lang, &format!("{base}/actions/publish"), "publish", "product.publish"))
             }
@@ -169,10 +179,18 @@ fn new_product_form(lang: Lang, workspaces: &Value) -> String {
         .filter(|w| s(w, "state") == "active")
         .map(|w| format!("<option value=\"{}\">{}</option>", esc(s(w, "id")), esc(s(w, "name"))))
         .collect();
-    let kinds: String = ["data_interface", "dataset", "algorithm_model", "data_tool", "data_application", "data_service", "data_report"]
-        .iter()
-        .map(|k| format!("<option value=\"{k}\">{}</option>", tr(lang, &format!("product_kind.{k}"))))
-        .collect();
+    let kinds: String = [
+        "data_interface",
+        "dataset",
+        "algorithm_model",
+        "data_tool",
+        "data_application",
+        "data_service",
+        "data_report",
+    ]
+    .iter()
+    .map(|k| format!("<option value=\"{k}\">{}</option>", tr(lang, &format!("product_kind.{k}"))))
+    .collect();
     format!(
         "<details><summary>{title}</summary><form class=\"api-action stack\" id=\"product-form\" data-url=\"/api/v1/products\" data-action=\"create\">\
          <label>{ws}<select name=\"workspace_id\" required>{options}</select></label>\
@@ -223,7 +241,8 @@ pub async fn products_page(State(app): State<AppState>, caller: Caller) -> Respo
     let authority = can(&app, &caller, Action::ProductSuspend);
     let mut body = format!("<h1>{}</h1>", tr(lang, "nav.products"));
     if can(&app, &caller, Action::ProductCreate) {
-        let ws = sandbox::list_workspaces(State(app.clone()), caller.clone()).await.map(|Json(v)| v).unwrap_or_default();
+        let ws =
+            sandbox::list_workspaces(State(app.clone()), caller.clone()).await.map(|Json(v)| v).unwrap_or_default();
         body.push_str(&new_product_form(lang, &ws));
     }
     for p in list["products"].as_array().into_iter().flatten() {
@@ -241,7 +260,12 @@ pub async fn products_page(State(app): State<AppState>, caller: Caller) -> Respo
             if s(p, "status") == "active" {
                 head_actions.push_str(&reason_button(lang, &format!("{url}/suspend"), "suspend", "product.suspend"));
             } else {
-                head_actions.push_str(&reason_button(lang, &format!("{url}/reinstate"), "reinstate", "product.reinstate"));
+                head_actions.push_str(&reason_button(
+                    lang,
+                    &format!("{url}/reinstate"),
+                    "reinstate",
+                    "product.reinstate",
+                ));
             }
             head_actions.push_str(&format!(
                 "<form class=\"api-action inline\" data-url=\"{url}/price-cap\" data-action=\"price_cap\">\
@@ -359,7 +383,8 @@ pub async fn market_page(State(app): State<AppState>, caller: Caller) -> Respons
         Ok(Json(v)) => v,
         Err(e) => return internal(&app, &caller, e),
     };
-    let apply = app.authz.authorize(&caller.principal, Action::ConsumerApplicationCreate, &Resource::platform()).is_ok();
+    let apply =
+        app.authz.authorize(&caller.principal, Action::ConsumerApplicationCreate, &Resource::platform()).is_ok();
     let body = format!("<h1>{}</h1>{}", tr(lang, "nav.market"), market_cards(lang, &list, apply));
     page(&app, &caller, "/console/market", "nav.market", body)
 }
@@ -369,7 +394,10 @@ pub async fn public_market(State(app): State<AppState>, caller: Caller) -> Respo
     let lang = caller.lang;
     let body = match products::market(State(app.clone()), caller.clone()).await {
         Ok(Json(v)) => format!("<h1>{}</h1>{}", tr(lang, "nav.market"), market_cards(lang, &v, false)),
-        Err(e) => format!("<p class=\"error\">{}</p>", esc(if lang == Lang::En { &e.body.message } else { &e.body.message_zh })),
+        Err(e) => format!(
+            "<p class=\"error\">{}</p>",
+            esc(if lang == Lang::En { &e.body.message } else { &e.body.message_zh })
+        ),
     };
     public_page(lang, &t(lang, "nav.market"), &body)
 }
@@ -380,20 +408,29 @@ pub struct DisclosureParams {
 }
 
 /// The annual disclosure for the public (SPEC §7.4).
-pub async fn public_disclosure(State(app): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<DisclosureParams>) -> Response {
+pub async fn public_disclosure(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<DisclosureParams>,
+) -> Response {
     let lang = caller.lang;
-    let result = products::disclosure(
-        State(app.clone()),
-        caller.clone(),
-        ApiQuery(products::DisclosureQuery { year: q.year }),
-    )
-    .await;
+    let result =
+        products::disclosure(State(app.clone()), caller.clone(), ApiQuery(products::DisclosureQuery { year: q.year }))
+            .await;
     let body = match result {
         Ok(Json(v)) => {
-            let head: String = ["resource", "registration_status", "authorization_mode", "price_cap", "operator", "authorization_term", "disclosure_date"]
-                .iter()
-                .map(|c| format!("<th>{}</th>", tr(lang, &format!("disclosure.{c}"))))
-                .collect();
+            let head: String = [
+                "resource",
+                "registration_status",
+                "authorization_mode",
+                "price_cap",
+                "operator",
+                "authorization_term",
+                "disclosure_date",
+            ]
+            .iter()
+            .map(|c| format!("<th>{}</th>", tr(lang, &format!("disclosure.{c}"))))
+            .collect();
             let rows: String = v["authorizations"]
                 .as_array()
                 .into_iter()
@@ -416,7 +453,11 @@ pub async fn public_disclosure(State(app): State<AppState>, caller: Caller, ApiQ
                 .flatten()
                 .map(|p| {
                     let cap = &p["price_cap"];
-                    let cap = if cap.is_null() { "—".to_string() } else { format!("{} / {}", fen(&cap["unit_fen"]), fen(&cap["monthly_fen"])) };
+                    let cap = if cap.is_null() {
+                        "—".to_string()
+                    } else {
+                        format!("{} / {}", fen(&cap["unit_fen"]), fen(&cap["monthly_fen"]))
+                    };
                     format!(
                         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         esc(s(p, "product")),
@@ -442,7 +483,10 @@ pub async fn public_disclosure(State(app): State<AppState>, caller: Caller, ApiQ
                 pa = tr(lang, "disclosure.actual_prices"),
             )
         }
-        Err(e) => format!("<p class=\"error\">{}</p>", esc(if lang == Lang::En { &e.body.message } else { &e.body.message_zh })),
+        Err(e) => format!(
+            "<p class=\"error\">{}</p>",
+            esc(if lang == Lang::En { &e.body.message } else { &e.body.message_zh })
+        ),
     };
     public_page(lang, &t(lang, "disclosure.title"), &body)
 }
@@ -455,7 +499,12 @@ fn contract_block(lang: Lang, c: &Value, consumer: bool, operator: bool) -> Stri
         .flatten()
         .map(|k| {
             let revoke = if s(k, "state") == "active" && (consumer || operator) {
-                action_button(lang, &format!("/api/v1/api-keys/{}/revoke", esc(s(k, "id"))), "revoke", "product.revoke_key")
+                action_button(
+                    lang,
+                    &format!("/api/v1/api-keys/{}/revoke", esc(s(k, "id"))),
+                    "revoke",
+                    "product.revoke_key",
+                )
             } else {
                 String::new()
             };
@@ -471,7 +520,14 @@ fn contract_block(lang: Lang, c: &Value, consumer: bool, operator: bool) -> Stri
         .as_array()
         .into_iter()
         .flatten()
-        .map(|u| format!("<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(s(u, "day")), tr(lang, &format!("call_outcome.{}", s(u, "outcome"))), u["calls"]))
+        .map(|u| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(s(u, "day")),
+                tr(lang, &format!("call_outcome.{}", s(u, "outcome"))),
+                u["calls"]
+            )
+        })
         .collect();
     let statements: String = c["statements"]
         .as_array()
@@ -616,12 +672,20 @@ pub async fn contracts_page(State(app): State<AppState>, caller: Caller) -> Resp
         tr(lang, "product.contracts"),
     );
     if app.authz.authorize(&caller.principal, Action::LedgerRead, &Resource::platform()).is_ok() {
-        if let Ok(Json(l)) = consumers::ledger(State(app.clone()), caller.clone(), ApiQuery(consumers::LedgerQuery::default())).await {
+        if let Ok(Json(l)) =
+            consumers::ledger(State(app.clone()), caller.clone(), ApiQuery(consumers::LedgerQuery::default())).await
+        {
             let accounts: String = l["accounts"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|a| format!("<tr><td><code>{}</code></td><td>{}</td></tr>", esc(s(a, "account")), fen(&a["balance_fen"])))
+                .map(|a| {
+                    format!(
+                        "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                        esc(s(a, "account")),
+                        fen(&a["balance_fen"])
+                    )
+                })
                 .collect();
             body.push_str(&format!(
                 "<h2>{}</h2><p id=\"ledger-status\">{}：{} · {}：{}</p><table><tbody>{accounts}</tbody></table>",

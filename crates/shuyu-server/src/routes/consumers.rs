@@ -16,7 +16,9 @@ use shuyu_core::pricing::{self, ChargingUnit, PricePlan};
 use shuyu_core::products::{ProductStatus, VersionState};
 use shuyu_core::revenue;
 use shuyu_core::roles::OrgKind;
-use shuyu_store::products::{self as store, Approval, ApplicationRecord, ContractRecord, KeyRecord, StatementRecord, Terms};
+use shuyu_store::products::{
+    self as store, ApplicationRecord, Approval, ContractRecord, KeyRecord, StatementRecord, Terms,
+};
 
 use crate::auth::{new_token, token_hash, Caller};
 use crate::error::{ApiError, ApiResult, FieldProblem};
@@ -68,7 +70,11 @@ struct NewApplication {
 }
 
 /// A consumer applies for a published product, naming one of its reviewed scenarios.
-pub async fn apply(State(app): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Value>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn apply(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     app.authorize(&caller, Action::ConsumerApplicationCreate, &Resource::platform()).await?;
     let user = caller.require_user()?.clone();
     let b: NewApplication = parse_body(body)?;
@@ -79,7 +85,9 @@ pub async fn apply(State(app): State<AppState>, caller: Caller, ApiJson(body): A
         .ok_or_else(|| ApiError::not_found("product"))?;
     let n = p.published_version.unwrap_or_default();
     let v = store::get_version(&mut conn, &p.id, n).await?.ok_or_else(|| ApiError::not_found("product"))?;
-    let agreement = shuyu_store::operators::get_agreement(&mut conn, &p.agreement_id).await?.ok_or_else(|| ApiError::not_found("agreement"))?;
+    let agreement = shuyu_store::operators::get_agreement(&mut conn, &p.agreement_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agreement"))?;
     drop(conn);
     let Some(scenario) = v.definition.scenario(&b.scenario) else {
         return Err(ApiError::validation(vec![FieldProblem::new(
@@ -98,10 +106,18 @@ pub async fn apply(State(app): State<AppState>, caller: Caller, ApiJson(body): A
     }
     let t = &b.terms;
     if t.quota_per_day == 0 || t.quota_per_minute == 0 || t.quota_per_minute > t.quota_per_day {
-        problems.push(FieldProblem::new("terms.quota_per_minute", "quotas above 0, per minute at most per day", "配额须大于0，且每分钟配额不超过每日配额"));
+        problems.push(FieldProblem::new(
+            "terms.quota_per_minute",
+            "quotas above 0, per minute at most per day",
+            "配额须大于0，且每分钟配额不超过每日配额",
+        ));
     }
     if t.valid_until < t.valid_from || t.valid_from < app.clock.today() {
-        problems.push(FieldProblem::new("terms.valid_until", "a term from today or later, ending after it starts", "期限须自今日或以后开始，且结束不早于开始"));
+        problems.push(FieldProblem::new(
+            "terms.valid_until",
+            "a term from today or later, ending after it starts",
+            "期限须自今日或以后开始，且结束不早于开始",
+        ));
     }
     if t.valid_until > agreement.valid_until {
         problems.push(FieldProblem::new(
@@ -132,9 +148,14 @@ pub async fn apply(State(app): State<AppState>, caller: Caller, ApiJson(body): A
     };
     let mut tx = app.begin().await?;
     store::insert_application(tx.conn(), &a).await?;
-    tx.audit(&caller.ctx, "consumer_application.submitted", &format!("consumer_application:{}", a.id), Outcome::Success,
-        json!({ "product": p.id, "scenario": a.scenario, "category": scenario.category, "terms": a.terms }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "consumer_application.submitted",
+        &format!("consumer_application:{}", a.id),
+        Outcome::Success,
+        json!({ "product": p.id, "scenario": a.scenario, "category": scenario.category, "terms": a.terms }),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(application_view(&a, &app.profile.products.consumer_approvers))))
 }
@@ -153,7 +174,12 @@ pub async fn list_applications(State(app): State<AppState>, caller: Caller) -> A
     Ok(Json(json!({ "applications": all.iter().map(|a| application_view(a, approvers)).collect::<Vec<_>>() })))
 }
 
-async fn load_application(app: &AppState, caller: &Caller, id: &str, action: Action) -> ApiResult<(ApplicationRecord, store::ProductRecord)> {
+async fn load_application(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> ApiResult<(ApplicationRecord, store::ProductRecord)> {
     let mut conn = app.store.acquire().await?;
     let a = store::get_application(&mut conn, id).await?.ok_or_else(|| ApiError::not_found("application"))?;
     let p = store::get_product(&mut conn, &a.product_id).await?.ok_or_else(|| ApiError::not_found("product"))?;
@@ -162,7 +188,11 @@ async fn load_application(app: &AppState, caller: &Caller, id: &str, action: Act
     Ok((a, p))
 }
 
-pub async fn get_application(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_application(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let (a, _) = load_application(&app, &caller, &id, Action::ConsumerApplicationRead).await?;
     Ok(Json(application_view(&a, &app.profile.products.consumer_approvers)))
 }
@@ -176,7 +206,12 @@ struct Decision {
 
 /// The operator (and the authority, where the profile says so) decides; once every approver
 /// has approved, the contract is made.
-pub async fn decide(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn decide(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
     let (mut a, p) = load_application(&app, &caller, &id, Action::ConsumerApplicationDecide).await?;
     let b: Decision = parse_body(body)?;
     let kind = caller_kind(&caller)?;
@@ -205,11 +240,15 @@ pub async fn decide(State(app): State<AppState>, caller: Caller, Path(id): Path<
     } else if approvers.iter().all(|k| a.approvals.iter().any(|x| x.kind == *k && x.approved)) {
         // The cap may have changed since the application: the plan is checked again.
         let mut conn = app.store.acquire().await?;
-        let v = store::get_version(&mut conn, &p.id, a.version).await?.ok_or_else(|| ApiError::not_found("product version"))?;
+        let v = store::get_version(&mut conn, &p.id, a.version)
+            .await?
+            .ok_or_else(|| ApiError::not_found("product version"))?;
         drop(conn);
         if v.state != VersionState::Published || p.status != ProductStatus::Active {
-            return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
-                .with_reason("the product version applied for is no longer on the market", "所申请的产品版本已不在市场上"));
+            return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_reason(
+                "the product version applied for is no longer on the market",
+                "所申请的产品版本已不在市场上",
+            ));
         }
         let category = v.definition.scenario(&a.scenario).map(|s| s.category).ok_or_else(ApiError::internal)?;
         a.terms.plan.check(category, p.price_cap.as_ref()).map_err(plan_refusal)?;
@@ -230,15 +269,25 @@ pub async fn decide(State(app): State<AppState>, caller: Caller, Path(id): Path<
     let mut tx = app.begin().await?;
     a.updated_at = shuyu_core::clock::format_instant(tx.now());
     store::update_application(tx.conn(), &a).await?;
-    tx.audit(&caller.ctx, "consumer_application.decided", &format!("consumer_application:{}", a.id), Outcome::Success,
-        json!({ "approved": b.approved, "reason": b.reason, "state": a.state }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "consumer_application.decided",
+        &format!("consumer_application:{}", a.id),
+        Outcome::Success,
+        json!({ "approved": b.approved, "reason": b.reason, "state": a.state }),
+    )
+    .await?;
     if let Some(c) = &contract {
         store::insert_contract(tx.conn(), c).await?;
-        tx.audit(&caller.ctx, "contract.made", &format!("contract:{}", c.id), Outcome::Success,
+        tx.audit(
+            &caller.ctx,
+            "contract.made",
+            &format!("contract:{}", c.id),
+            Outcome::Success,
             json!({ "product": c.product_id, "consumer": c.consumer_org.to_string(), "scenario": c.scenario,
-                    "category": c.category, "terms": c.terms }))
-            .await?;
+                    "category": c.category, "terms": c.terms }),
+        )
+        .await?;
     }
     tx.commit().await?;
     let mut v = application_view(&a, &approvers);
@@ -261,7 +310,8 @@ async fn contract_view(app: &AppState, c: &ContractRecord) -> ApiResult<Value> {
     let statements = store::statements_of(&mut conn, &c.id).await?;
     let p = store::get_product(&mut conn, &c.product_id).await?;
     let trial = p.as_ref().and_then(|p| p.first_published_on).is_some_and(|d| {
-        d.checked_add_months(chrono::Months::new(app.profile.products.trial_months)).is_some_and(|end| app.clock.today() < end)
+        d.checked_add_months(chrono::Months::new(app.profile.products.trial_months))
+            .is_some_and(|end| app.clock.today() < end)
     });
     Ok(json!({
         "id": c.id, "application_id": c.application_id, "product_id": c.product_id,
@@ -287,7 +337,11 @@ pub async fn list_contracts(State(app): State<AppState>, caller: Caller) -> ApiR
     Ok(Json(json!({ "contracts": out })))
 }
 
-pub async fn get_contract(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_contract(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let c = load_contract(&app, &caller, &id, Action::ContractRead).await?;
     Ok(Json(contract_view(&app, &c).await?))
 }
@@ -310,23 +364,43 @@ async fn set_contract(app: &AppState, caller: &Caller, id: &str, state: &str, bo
     let mut tx = app.begin().await?;
     let now = shuyu_core::clock::format_instant(tx.now());
     store::set_contract_state(tx.conn(), &c.id, state, &now).await?;
-    tx.audit(&caller.ctx, &format!("contract.{state}"), &format!("contract:{}", c.id), Outcome::Success, json!({ "reason": b.reason }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        &format!("contract.{state}"),
+        &format!("contract:{}", c.id),
+        Outcome::Success,
+        json!({ "reason": b.reason }),
+    )
+    .await?;
     tx.commit().await?;
     c.state = state.into();
     Ok(Json(contract_view(app, &c).await?))
 }
 
-pub async fn suspend_contract(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn suspend_contract(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
     set_contract(&app, &caller, &id, "suspended", body).await
 }
 
-pub async fn resume_contract(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn resume_contract(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
     set_contract(&app, &caller, &id, "active", body).await
 }
 
 /// Issues a key for the contract. The key is in this response only; the platform keeps its hash.
-pub async fn create_key(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_key(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let c = load_contract(&app, &caller, &id, Action::ApiKeyCreate).await?;
     if c.state != "active" {
         return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_details(json!({ "state": c.state })));
@@ -347,12 +421,20 @@ pub async fn create_key(State(app): State<AppState>, caller: Caller, Path(id): P
     };
     let mut tx = app.begin().await?;
     store::insert_key(tx.conn(), &k).await?;
-    tx.audit(&caller.ctx, "api_key.issued", &format!("api_key:{}", k.id), Outcome::Success,
-        json!({ "contract": c.id, "prefix": k.prefix }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "api_key.issued",
+        &format!("api_key:{}", k.id),
+        Outcome::Success,
+        json!({ "contract": c.id, "prefix": k.prefix }),
+    )
+    .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": k.id, "key": key, "prefix": k.prefix, "contract_id": c.id,
-        "note": "shown once: store it now", "note_zh": "密钥仅显示这一次，请立即妥善保存" }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": k.id, "key": key, "prefix": k.prefix, "contract_id": c.id,
+        "note": "shown once: store it now", "note_zh": "密钥仅显示这一次，请立即妥善保存" })),
+    ))
 }
 
 pub async fn revoke_key(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
@@ -367,8 +449,14 @@ pub async fn revoke_key(State(app): State<AppState>, caller: Caller, Path(id): P
     let mut tx = app.begin().await?;
     let now = shuyu_core::clock::format_instant(tx.now());
     store::revoke_key(tx.conn(), &k.id, &user.id.to_string(), &now).await?;
-    tx.audit(&caller.ctx, "api_key.revoked", &format!("api_key:{}", k.id), Outcome::Success, json!({ "contract": c.id }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "api_key.revoked",
+        &format!("api_key:{}", k.id),
+        Outcome::Success,
+        json!({ "contract": c.id }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(json!({ "id": k.id, "state": "revoked", "revoked_at": now })))
 }
@@ -388,19 +476,31 @@ fn month_start(period: &str) -> Option<NaiveDate> {
 
 /// The operator issues a contract's statement for a month that has ended: units used, the
 /// charge under the plan, and the deduction of last year's revenue above the allowed maximum.
-pub async fn issue_statement(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Value>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn issue_statement(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut conn = app.store.acquire().await?;
     let c = store::get_contract(&mut conn, &id).await?.ok_or_else(|| ApiError::not_found("contract"))?;
     drop(conn);
     app.authorize(&caller, Action::StatementIssue, &contract_resource(&c)).await?;
     let b: StatementBody = parse_body(body)?;
     let today = app.clock.today();
-    let Some(start) = month_start(&b.period).filter(|s| s.checked_add_months(chrono::Months::new(1)).is_some_and(|e| e <= today)) else {
-        return Err(ApiError::validation(vec![FieldProblem::new("period", "a month that has ended, as YYYY-MM", "须为已结束的月份，格式 YYYY-MM")]));
+    let Some(start) =
+        month_start(&b.period).filter(|s| s.checked_add_months(chrono::Months::new(1)).is_some_and(|e| e <= today))
+    else {
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "period",
+            "a month that has ended, as YYYY-MM",
+            "须为已结束的月份，格式 YYYY-MM",
+        )]));
     };
     let mut tx = app.begin().await?;
     if store::statement(tx.conn(), &c.id, &b.period).await?.is_some() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict").with_details(json!({ "what": "statement", "period": b.period })));
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict")
+            .with_details(json!({ "what": "statement", "period": b.period })));
     }
     let units = match &c.terms.plan {
         PricePlan::PerUse { unit: ChargingUnit::CallVolume | ChargingUnit::ServiceCount, .. } => {
@@ -441,7 +541,11 @@ pub async fn issue_statement(State(app): State<AppState>, caller: Caller, Path(i
 
 /// The consumer pays a statement; the payment is split by the agreement's ratios into the
 /// ledger in the same transaction (CS §21), the government's share as non-tax revenue (WX §23).
-pub async fn pay_statement(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn pay_statement(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut conn = app.store.acquire().await?;
     let s = store::get_statement(&mut conn, &id).await?.ok_or_else(|| ApiError::not_found("statement"))?;
     let c = store::get_contract(&mut conn, &s.contract_id).await?.ok_or_else(|| ApiError::not_found("contract"))?;
@@ -453,7 +557,9 @@ pub async fn pay_statement(State(app): State<AppState>, caller: Caller, Path(id)
         return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_details(json!({ "state": "paid" })));
     }
     let p = store::get_product(tx.conn(), &c.product_id).await?.ok_or_else(|| ApiError::not_found("product"))?;
-    let a = shuyu_store::operators::get_agreement(tx.conn(), &p.agreement_id).await?.ok_or_else(|| ApiError::not_found("agreement"))?;
+    let a = shuyu_store::operators::get_agreement(tx.conn(), &p.agreement_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agreement"))?;
     let split: shuyu_core::operators::RevenueSplit = a
         .content
         .get("revenue_split")
@@ -475,11 +581,18 @@ pub async fn pay_statement(State(app): State<AppState>, caller: Caller, Path(id)
     if !postings.is_empty() {
         store::post(tx.conn(), &txn, &postings, Some(&s.id), &s.period, &now).await?;
     }
-    tx.audit(&caller.ctx, "statement.paid", &format!("statement:{}", s.id), Outcome::Success,
-        json!({ "amount_fen": s.amount_fen, "split": split, "postings": postings, "ledger_txn": txn }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "statement.paid",
+        &format!("statement:{}", s.id),
+        Outcome::Success,
+        json!({ "amount_fen": s.amount_fen, "split": split, "postings": postings, "ledger_txn": txn }),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Json(json!({ "statement": s.id, "state": "paid", "amount_fen": s.amount_fen, "postings": postings, "ledger_txn": txn })))
+    Ok(Json(
+        json!({ "statement": s.id, "state": "paid", "amount_fen": s.amount_fen, "postings": postings, "ledger_txn": txn }),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -488,7 +601,11 @@ pub struct LedgerQuery {
 }
 
 /// Balances per account; the whole ledger sums to zero at all times.
-pub async fn ledger(State(app): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<LedgerQuery>) -> ApiResult<Json<Value>> {
+pub async fn ledger(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<LedgerQuery>,
+) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::LedgerRead, &Resource::platform()).await?;
     let mut conn = app.store.acquire().await?;
     let rows = store::balances(&mut conn, q.period.as_deref(), None).await?;
@@ -510,7 +627,12 @@ struct AllowedBody {
 
 /// SPEC §7.3: the authority sets an operator's maximum allowed revenue for a year (cost plus a
 /// reasonable profit).
-pub async fn set_allowed_revenue(State(app): State<AppState>, caller: Caller, Path(org): Path<String>, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn set_allowed_revenue(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::RevenueSetAllowed, &Resource::platform()).await?;
     let b: AllowedBody = parse_body(body)?;
     let org: OrgId = org.parse().map_err(|_| ApiError::not_found("organisation"))?;
@@ -521,16 +643,26 @@ pub async fn set_allowed_revenue(State(app): State<AppState>, caller: Caller, Pa
         .ok_or_else(|| ApiError::not_found("operator"))?;
     drop(conn);
     if b.reason.trim().is_empty() || !(2000..=2100).contains(&b.year) {
-        return Err(ApiError::validation(vec![FieldProblem::new("reason", "a year and the cost basis", "须填写年度和成本依据")]));
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "reason",
+            "a year and the cost basis",
+            "须填写年度和成本依据",
+        )]));
     }
-    let allowed = i64::try_from(b.allowed_fen).map_err(|_| ApiError::validation(vec![FieldProblem::new("allowed_fen", "too large", "数额过大")]))?;
+    let allowed = i64::try_from(b.allowed_fen)
+        .map_err(|_| ApiError::validation(vec![FieldProblem::new("allowed_fen", "too large", "数额过大")]))?;
     let mut tx = app.begin().await?;
     let now = shuyu_core::clock::format_instant(tx.now());
     let by = caller.require_user()?.id.to_string();
     store::set_allowed_revenue(tx.conn(), org, b.year, allowed, b.reason.trim(), &by, &now).await?;
-    tx.audit(&caller.ctx, "revenue.allowed_set", &org.resource(), Outcome::Success,
-        json!({ "year": b.year, "allowed_fen": allowed, "reason": b.reason }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "revenue.allowed_set",
+        &org.resource(),
+        Outcome::Success,
+        json!({ "year": b.year, "allowed_fen": allowed, "reason": b.reason }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(json!({ "operator_org": org.to_string(), "year": b.year, "allowed_fen": allowed })))
 }

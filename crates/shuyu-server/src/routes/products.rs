@@ -104,12 +104,18 @@ async fn view(app: &AppState, p: &ProductRecord) -> ApiResult<Value> {
 /// What a definition is checked against: the workspace's grants, its models and exports, the
 /// catalogue (to fill each source's name and holder), and for an interface, the engine, which
 /// plans the query with the example values under the grants' rules without running it.
-pub(crate) async fn checked(app: &AppState, w: &WorkspaceRecord, kind: ProductKind, d: Definition) -> ApiResult<(Definition, Option<Value>, u8)> {
+pub(crate) async fn checked(
+    app: &AppState,
+    w: &WorkspaceRecord,
+    kind: ProductKind,
+    d: Definition,
+) -> ApiResult<(Definition, Option<Value>, u8)> {
     let mut d = d.normalised();
     let mut problems = d.check(kind);
     let mut conn = app.store.acquire().await?;
     let grants = shuyu_store::sandbox::workspace_grants(&mut conn, &w.id).await?;
-    let granted: Vec<_> = grants.iter().filter(|g| g.state.is_usable()).flat_map(|g| g.granted.iter().flatten()).collect();
+    let granted: Vec<_> =
+        grants.iter().filter(|g| g.state.is_usable()).flat_map(|g| g.granted.iter().flatten()).collect();
     // Without a query to read, a product is as sensitive as the granted columns it draws on.
     let mut level = 1u8;
     let mut model_level = 1u8;
@@ -137,7 +143,7 @@ pub(crate) async fn checked(app: &AppState, w: &WorkspaceRecord, kind: ProductKi
             Ok(id) => organisations::get(&mut conn, id).await?,
             Err(_) => None,
         };
-        if !org.is_some_and(|o| o.kind == OrgKind::Processor) {
+        if org.is_none_or(|o| o.kind != OrgKind::Processor) {
             problems.push(rules::Problem {
                 field: "processor_org".into(),
                 en: "not a processor organisation".into(),
@@ -191,10 +197,8 @@ pub(crate) async fn checked(app: &AppState, w: &WorkspaceRecord, kind: ProductKi
     let examples = spec.examples().map_err(problems_error)?;
     let ws = readable(app, w).await?;
     let lim = Limits { display_rows: spec.max_rows as usize, ..limits(app) };
-    let prepared = ws
-        .prepare(&spec.sql, &shuyu_sandbox::interface::values(&examples), &lim)
-        .await
-        .map_err(sandbox_error)?;
+    let prepared =
+        ws.prepare(&spec.sql, &shuyu_sandbox::interface::values(&examples), &lim).await.map_err(sandbox_error)?;
     // An interface is as sensitive as what its query reads (and the model it scores with).
     let level = prepared.level.max(model_level);
     let prepared = json!({
@@ -213,7 +217,11 @@ struct NewProduct {
     definition: Definition,
 }
 
-pub async fn create(State(app): State<AppState>, caller: Caller, ApiJson(body): ApiJson<Value>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let user = caller.require_user()?.clone();
     app.authorize(&caller, Action::ProductCreate, &Resource::owned("Product", "new", user.org_id)).await?;
     let b: NewProduct = parse_body(body)?;
@@ -267,9 +275,14 @@ pub async fn create(State(app): State<AppState>, caller: Caller, ApiJson(body): 
     let mut tx = app.begin().await?;
     store::insert_product(tx.conn(), &p).await?;
     store::insert_version(tx.conn(), &v).await?;
-    tx.audit(&caller.ctx, "product.created", &format!("product:{}", p.id), shuyu_audit::Outcome::Success,
-        json!({ "name": p.name, "kind": p.kind, "workspace": p.workspace_id, "version": 1, "input_level": level }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "product.created",
+        &format!("product:{}", p.id),
+        shuyu_audit::Outcome::Success,
+        json!({ "name": p.name, "kind": p.kind, "workspace": p.workspace_id, "version": 1, "input_level": level }),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(view(&app, &p).await?)))
 }
@@ -277,15 +290,15 @@ pub async fn create(State(app): State<AppState>, caller: Caller, ApiJson(body): 
 pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::ProductList, &Resource::platform()).await?;
     let user = caller.require_user()?;
-    let everything = matches!(user.roles.first().map(|r| r.org_kind()), Some(OrgKind::Authority | OrgKind::SecurityAuditor));
+    let everything =
+        matches!(user.roles.first().map(|r| r.org_kind()), Some(OrgKind::Authority | OrgKind::SecurityAuditor));
+    let operator = user.roles.iter().any(|r| r.org_kind() == OrgKind::Operator);
+    if !everything && !operator {
+        // Others see products as the market shows them: never their queries or workspaces.
+        return market(State(app.clone()), caller.clone()).await;
+    }
     let mut conn = app.store.acquire().await?;
-    let products = if everything {
-        store::list_products(&mut conn, None, false).await?
-    } else if user.roles.iter().any(|r| r.org_kind() == OrgKind::Operator) {
-        store::list_products(&mut conn, Some(user.org_id), false).await?
-    } else {
-        store::list_products(&mut conn, None, true).await?
-    };
+    let products = store::list_products(&mut conn, (!everything).then_some(user.org_id), false).await?;
     drop(conn);
     let mut out = Vec::new();
     for p in &products {
@@ -316,14 +329,18 @@ pub async fn new_version(
     let b: NewVersion = parse_body(body)?;
     let mut conn = app.store.acquire().await?;
     let versions = store::versions(&mut conn, &p.id).await?;
-    let w = shuyu_store::sandbox::get_workspace(&mut conn, &p.workspace_id).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+    let w = shuyu_store::sandbox::get_workspace(&mut conn, &p.workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
     drop(conn);
     if let Some(open) = versions.iter().find(|v| matches!(v.state, VersionState::Draft | VersionState::InReview)) {
         return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
             .with_details(json!({ "open_version": open.version, "state": open.state })));
     }
     if p.status == ProductStatus::Withdrawn {
-        return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_details(json!({ "status": p.status })));
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_details(json!({ "status": p.status }))
+        );
     }
     let (definition, prepared, level) = checked(&app, &w, p.kind, b.definition).await?;
     let now = shuyu_core::clock::format_instant(app.clock.now());
@@ -343,20 +360,37 @@ pub async fn new_version(
     };
     let mut tx = app.begin().await?;
     store::insert_version(tx.conn(), &v).await?;
-    tx.audit(&caller.ctx, "product.versioned", &format!("product:{}", p.id), shuyu_audit::Outcome::Success,
-        json!({ "version": v.version, "input_level": level }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "product.versioned",
+        &format!("product:{}", p.id),
+        shuyu_audit::Outcome::Success,
+        json!({ "version": v.version, "input_level": level }),
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(view(&app, &p).await?)))
 }
 
-async fn save_version(app: &AppState, caller: &Caller, p: &ProductRecord, v: &mut VersionRecord, action: &str, details: Value) -> ApiResult<()> {
+async fn save_version(
+    app: &AppState,
+    caller: &Caller,
+    p: &ProductRecord,
+    v: &mut VersionRecord,
+    action: &str,
+    details: Value,
+) -> ApiResult<()> {
     let mut tx = app.begin().await?;
     v.updated_at = shuyu_core::clock::format_instant(tx.now());
     store::update_version(tx.conn(), v).await?;
-    tx.audit(&caller.ctx, action, &format!("product:{}", p.id), shuyu_audit::Outcome::Success,
-        json!({ "version": v.version, "state": v.state, "detail": details }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        action,
+        &format!("product:{}", p.id),
+        shuyu_audit::Outcome::Success,
+        json!({ "version": v.version, "state": v.state, "detail": details }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -387,14 +421,20 @@ pub async fn act(
                 p.updated_at = now;
                 store::update_product(tx.conn(), &p).await?;
             }
-            tx.audit(&caller.ctx, "product.withdrawn", &format!("product:{}", p.id), shuyu_audit::Outcome::Success,
-                json!({ "version": v.version }))
-                .await?;
+            tx.audit(
+                &caller.ctx,
+                "product.withdrawn",
+                &format!("product:{}", p.id),
+                shuyu_audit::Outcome::Success,
+                json!({ "version": v.version }),
+            )
+            .await?;
             tx.commit().await?;
         }
         "publish" => {
             if p.status != ProductStatus::Active {
-                return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_details(json!({ "status": p.status })));
+                return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
+                    .with_details(json!({ "status": p.status })));
             }
             v.state = rules::publish(v.state, v.certificate_code.as_deref()).map_err(|n| {
                 let missing = n.basis == Some("YXO §25");
@@ -424,9 +464,14 @@ pub async fn act(
             p.first_published_on = p.first_published_on.or(Some(today));
             p.updated_at = now;
             store::update_product(tx.conn(), &p).await?;
-            tx.audit(&caller.ctx, "product.published", &format!("product:{}", p.id), shuyu_audit::Outcome::Success,
-                json!({ "version": v.version, "certificate_code": v.certificate_code }))
-                .await?;
+            tx.audit(
+                &caller.ctx,
+                "product.published",
+                &format!("product:{}", p.id),
+                shuyu_audit::Outcome::Success,
+                json!({ "version": v.version, "certificate_code": v.certificate_code }),
+            )
+            .await?;
             tx.commit().await?;
         }
         _ => return Err(ApiError::not_found("action")),
@@ -464,7 +509,11 @@ pub async fn review(
     let mut problems = Vec::new();
     for (f, v) in [("compliance", &b.compliance), ("security", &b.security), ("scenario", &b.scenario)] {
         if v.trim().is_empty() {
-            problems.push(FieldProblem::new(f, "required: the review's conclusion on this point", "必填：本项审核意见"));
+            problems.push(FieldProblem::new(
+                f,
+                "required: the review's conclusion on this point",
+                "必填：本项审核意见",
+            ));
         }
     }
     if b.grade.is_some_and(|g| !(1..=4).contains(&g)) {
@@ -497,7 +546,13 @@ struct ReasonBody {
     reason: String,
 }
 
-async fn set_status(app: &AppState, caller: &Caller, id: &str, status: ProductStatus, body: Value) -> ApiResult<Json<Value>> {
+async fn set_status(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    status: ProductStatus,
+    body: Value,
+) -> ApiResult<Json<Value>> {
     let mut p = load(app, caller, id, Action::ProductSuspend).await?;
     let b: ReasonBody = parse_body(body)?;
     if b.reason.trim().is_empty() {
@@ -509,18 +564,34 @@ async fn set_status(app: &AppState, caller: &Caller, id: &str, status: ProductSt
     p.updated_at = shuyu_core::clock::format_instant(tx.now());
     store::update_product(tx.conn(), &p).await?;
     let action = if status == ProductStatus::Suspended { "product.suspended" } else { "product.reinstated" };
-    tx.audit(&caller.ctx, action, &format!("product:{}", p.id), shuyu_audit::Outcome::Success, json!({ "reason": b.reason }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        action,
+        &format!("product:{}", p.id),
+        shuyu_audit::Outcome::Success,
+        json!({ "reason": b.reason }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(view(app, &p).await?))
 }
 
 /// The authority stops a product: every key for it stops at once.
-pub async fn suspend(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn suspend(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
     set_status(&app, &caller, &id, ProductStatus::Suspended, body).await
 }
 
-pub async fn reinstate(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn reinstate(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
     set_status(&app, &caller, &id, ProductStatus::Active, body).await
 }
 
@@ -532,19 +603,33 @@ struct CapBody {
 }
 
 /// YXO §27, SPEC §7.3: the authority's price cap for one product (上限收费标准).
-pub async fn set_price_cap(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, ApiJson(body): ApiJson<Value>) -> ApiResult<Json<Value>> {
+pub async fn set_price_cap(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
     let mut p = load(&app, &caller, &id, Action::ProductSetPriceCap).await?;
     let b: CapBody = parse_body(body)?;
     if b.reason.trim().is_empty() {
-        return Err(ApiError::validation(vec![FieldProblem::new("reason", "required: the cost basis", "须说明核定依据")]));
+        return Err(ApiError::validation(vec![FieldProblem::new(
+            "reason",
+            "required: the cost basis",
+            "须说明核定依据",
+        )]));
     }
     let mut tx = app.begin().await?;
     p.price_cap = Some(b.cap);
     p.updated_at = shuyu_core::clock::format_instant(tx.now());
     store::update_product(tx.conn(), &p).await?;
-    tx.audit(&caller.ctx, "product.price_cap_set", &format!("product:{}", p.id), shuyu_audit::Outcome::Success,
-        json!({ "cap": b.cap, "reason": b.reason }))
-        .await?;
+    tx.audit(
+        &caller.ctx,
+        "product.price_cap_set",
+        &format!("product:{}", p.id),
+        shuyu_audit::Outcome::Success,
+        json!({ "cap": b.cap, "reason": b.reason }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(view(&app, &p).await?))
 }
@@ -576,7 +661,11 @@ pub async fn market(State(app): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(json!({ "products": out })))
 }
 
-pub async fn market_product(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn market_product(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::MarketRead, &Resource::platform()).await?;
     let mut conn = app.store.acquire().await?;
     let p = store::get_product(&mut conn, &id)
@@ -631,7 +720,11 @@ pub struct DisclosureQuery {
 /// SPEC §7.4 (2026 national notice): by the end of March, the previous year's authorizations,
 /// price caps, authorized resources, products and actual prices, generated from the platform's
 /// own records.
-pub async fn disclosure(State(app): State<AppState>, caller: Caller, ApiQuery(q): ApiQuery<DisclosureQuery>) -> ApiResult<Json<Value>> {
+pub async fn disclosure(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<DisclosureQuery>,
+) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::DisclosureRead, &Resource::platform()).await?;
     let today = app.clock.today();
     let year = q.year.unwrap_or(today.year() - 1);
@@ -663,13 +756,22 @@ pub async fn disclosure(State(app): State<AppState>, caller: Caller, ApiQuery(q)
             .as_ref()
             .and_then(|p| p.content.get("mode").and_then(Value::as_str).map(str::to_string))
             .unwrap_or_default();
-        let entries: Vec<String> = a.content.get("catalogue_entries").and_then(Value::as_array).into_iter().flatten()
-            .filter_map(|v| v.as_str().map(str::to_string)).collect();
+        let entries: Vec<String> = a
+            .content
+            .get("catalogue_entries")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
         for e in entries {
             let entry = shuyu_store::catalogue::get(&mut conn, &e).await?;
             let name = entry.as_ref().and_then(|x| x.published.as_ref()).map(|m| m.name.clone()).unwrap_or(e.clone());
             let regs = shuyu_store::registrations::for_entry(&mut conn, &e).await?;
-            let registration = regs.iter().find_map(|r| r.certificate_code.clone()).map(|c| format!("registered {c}"))
+            let registration = regs
+                .iter()
+                .find_map(|r| r.certificate_code.clone())
+                .map(|c| format!("registered {c}"))
                 .or_else(|| regs.first().map(|r| r.workflow.state.as_str().to_string()))
                 .unwrap_or_else(|| "unregistered".into());
             rows.push(json!({

@@ -1090,7 +1090,11 @@ pub async fn run_query(
 }
 
 /// The grant a workspace reads a table through.
-pub(crate) async fn grant_of_table(conn: &mut shuyu_store::AnyConnection, workspace: &str, table: &str) -> ApiResult<String> {
+pub(crate) async fn grant_of_table(
+    conn: &mut shuyu_store::AnyConnection,
+    workspace: &str,
+    table: &str,
+) -> ApiResult<String> {
     store::workspace_grants(conn, workspace)
         .await?
         .into_iter()
@@ -1123,7 +1127,10 @@ fn datafusion_ipc_writer<'a>(
     datafusion::arrow::ipc::writer::StreamWriter::try_new(buf, schema).map_err(|_| ApiError::internal())
 }
 
-pub(crate) fn rows_as_json(batches: &[datafusion::arrow::array::RecordBatch], columns: &[String]) -> ApiResult<Vec<Value>> {
+pub(crate) fn rows_as_json(
+    batches: &[datafusion::arrow::array::RecordBatch],
+    columns: &[String],
+) -> ApiResult<Vec<Value>> {
     let mut buf = Vec::new();
     {
         let mut w = datafusion::arrow::json::ArrayWriter::new(&mut buf);
