@@ -83,6 +83,15 @@ struct Answer {
     truncated: bool,
     suppressed: Option<u64>,
     touched: Value,
+    /// Pages already rendered, by (offset, limit).
+    pages: Mutex<HashMap<(usize, usize), Arc<RenderedPage>>>,
+}
+
+/// One page of an answer as it is sent.
+struct RenderedPage {
+    body: axum::body::Bytes,
+    range: String,
+    rows: i64,
 }
 
 /// Kept answers, with the rows they hold in all.
@@ -555,6 +564,7 @@ async fn serve(
                 truncated,
                 suppressed,
                 touched: json!(out.touched),
+                pages: Mutex::default(),
             });
             if app.config.interface_result_cache {
                 app.interfaces.keep_answer(answer_key, answer.clone(), generation);
@@ -596,24 +606,39 @@ async fn serve(
     }
 }
 
-/// One page of an answer, with its `Content-Range`.
+/// One page of an answer, with its `Content-Range`; rendered once per answer and page.
 fn rows_response(c: &mut Call, product: &str, a: &Answer, offset: usize, limit: usize) -> ApiResult<(Response, Value)> {
-    // Only the page is turned into JSON.
-    let slice = rows_as_json(&page_of(&a.batches, offset, limit), &a.columns)?;
-    c.rows = slice.len() as i64;
-    let total = if a.truncated { "*".to_string() } else { a.rows.to_string() };
-    let range = if slice.is_empty() {
-        format!("rows */{total}")
-    } else {
-        format!("rows {}-{}/{total}", offset, offset + slice.len() - 1)
+    let cached = a.pages.lock().ok().and_then(|p| p.get(&(offset, limit)).cloned());
+    let page = match cached {
+        Some(p) => p,
+        None => {
+            // Only the page is turned into JSON.
+            let slice = rows_as_json(&page_of(&a.batches, offset, limit), &a.columns)?;
+            let total = if a.truncated { "*".to_string() } else { a.rows.to_string() };
+            let range = if slice.is_empty() {
+                format!("rows */{total}")
+            } else {
+                format!("rows {}-{}/{total}", offset, offset + slice.len() - 1)
+            };
+            let rows = slice.len() as i64;
+            let body = json!({
+                "product": product, "version": c.version, "columns": a.columns, "rows": slice,
+                "offset": offset, "limit": limit, "total": if a.truncated { Value::Null } else { json!(a.rows) },
+                "truncated": a.truncated, "suppressed_groups": a.suppressed,
+            });
+            let body = serde_json::to_vec(&body).map_err(|_| ApiError::internal())?;
+            let page = Arc::new(RenderedPage { body: body.into(), range, rows });
+            if let Ok(mut pages) = a.pages.lock() {
+                if pages.len() < 64 {
+                    pages.insert((offset, limit), page.clone());
+                }
+            }
+            page
+        }
     };
-    let body = json!({
-        "product": product, "version": c.version, "columns": a.columns, "rows": slice,
-        "offset": offset, "limit": limit, "total": if a.truncated { Value::Null } else { json!(a.rows) },
-        "truncated": a.truncated, "suppressed_groups": a.suppressed,
-    });
-    let mut resp = Json(body).into_response();
-    if let Ok(v) = HeaderValue::from_str(&range) {
+    c.rows = page.rows;
+    let mut resp = ([(header::CONTENT_TYPE, "application/json")], page.body.clone()).into_response();
+    if let Ok(v) = HeaderValue::from_str(&page.range) {
         resp.headers_mut().insert(header::CONTENT_RANGE, v);
     }
     Ok((resp, json!({ "touched": a.touched, "suppressed_groups": a.suppressed })))

@@ -614,6 +614,47 @@ pub async fn insert_call(conn: &mut AnyConnection, c: &CallRecord) -> Result<()>
     Ok(())
 }
 
+/// Inserts many calls with multi-row statements (the recorder's group commit).
+pub async fn insert_calls(conn: &mut AnyConnection, calls: &[&CallRecord]) -> Result<()> {
+    const COLUMNS: usize = 14;
+    const ROWS: usize = 256;
+    for chunk in calls.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO interface_calls (id, key_id, contract_id, product_id, version, consumer_org, operator_org, \
+             params, outcome, status, rows_returned, elapsed_us, day, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let marks: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", i * COLUMNS + c)).collect();
+            sql.push('(');
+            sql.push_str(&marks.join(", "));
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql);
+        for c in chunk {
+            q = q
+                .bind(c.id.clone())
+                .bind(c.key_id.clone())
+                .bind(c.contract_id.clone())
+                .bind(c.product_id.clone())
+                .bind(c.version)
+                .bind(c.consumer_org.clone())
+                .bind(c.operator_org.clone())
+                .bind(to_json(&c.params)?)
+                .bind(c.outcome.clone())
+                .bind(i64::from(c.status))
+                .bind(c.rows)
+                .bind(c.elapsed_us)
+                .bind(c.day.to_string())
+                .bind(c.created_at.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Answered calls of a contract on one day and since an instant (the quotas count these).
 pub async fn answered_calls(
     conn: &mut AnyConnection,

@@ -11,6 +11,7 @@ use shuyu_audit::Outcome;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::products::{self, CallRecord};
+use crate::tx::EventDraft;
 use crate::{AuditContext, Result, Store, StoreError};
 
 /// The most records one transaction takes.
@@ -93,14 +94,19 @@ async fn writer(store: Store, now: Now, mut rx: mpsc::Receiver<Job>) {
 
 async fn write(store: &Store, now: DateTime<Utc>, batch: &[Job]) -> Result<Vec<u64>> {
     let mut tx = store.begin_write(now).await?;
-    let mut seqs = Vec::with_capacity(batch.len());
-    for job in batch {
-        let r = &job.record;
-        if let Some(call) = &r.call {
-            products::insert_call(tx.conn(), call).await?;
-        }
-        seqs.push(tx.audit(&r.ctx, r.action, &r.resource, r.outcome, r.details.clone()).await?);
-    }
+    let calls: Vec<&products::CallRecord> = batch.iter().filter_map(|j| j.record.call.as_ref()).collect();
+    products::insert_calls(tx.conn(), &calls).await?;
+    let drafts: Vec<EventDraft<'_>> = batch
+        .iter()
+        .map(|j| EventDraft {
+            ctx: &j.record.ctx,
+            action: j.record.action,
+            resource: &j.record.resource,
+            outcome: j.record.outcome,
+            details: &j.record.details,
+        })
+        .collect();
+    let seqs = tx.audit_many(&drafts).await?;
     tx.commit_records().await?;
     Ok(seqs)
 }
@@ -139,5 +145,11 @@ mod tests {
         let mut conn = store.acquire().await.unwrap();
         assert_eq!(crate::audit::head_size(&mut conn).await.unwrap(), 500);
         assert_eq!(store.changes(), 0, "records do not invalidate caches of state");
+        // Each stored row hashes to its leaf exactly as the verifier recomputes it.
+        let mut snap = store.audit_snapshot().await.unwrap();
+        for row in snap.batch(0, 1000).await.unwrap() {
+            let e = row.unwrap();
+            assert_eq!(e.leaf_hash, shuyu_audit::leaf_hash(&e.event.canonical_bytes()), "event {}", e.event.seq);
+        }
     }
 }
