@@ -3251,6 +3251,104 @@ mod products {
 
     on_both!(from_definition_to_paid_statement);
 
+    /// Review, registration, publication, a free contract for the consumer and its key.
+    async fn on_the_market(o: &O, pid: &str) -> String {
+        let v1 = format!("/api/v1/products/{pid}/versions/1");
+        assert_eq!(o.call("operator", "POST", &format!("{v1}/actions/submit"), json!({})).await.0, StatusCode::OK);
+        let review =
+            json!({"passed": true, "compliance": "来源合法", "security": "仅输出预测值", "scenario": "场景明确"});
+        o.call("auditor", "POST", &format!("{v1}/reviews"), review.clone()).await;
+        let (_, p) = o.call("authority", "POST", &format!("{v1}/reviews"), review).await;
+        assert_eq!(p["versions"][0]["state"], "approved", "{p}");
+        register(o, pid, 1).await;
+        let (s, p) = o.call("operator", "POST", &format!("{v1}/actions/publish"), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        let (s, a) = o
+            .call(
+                "consumer",
+                "POST",
+                "/api/v1/consumer-applications",
+                json!({"product_id": pid, "scenario": "普惠金融授信",
+                "purpose": "授信评估", "terms": {"plan": {"plan": "free"}, "quota_per_day": 100, "quota_per_minute": 10,
+                "valid_from": "2026-11-09", "valid_until": "2027-06-30"}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        let (_, d) = o
+            .call(
+                "operator",
+                "POST",
+                &format!("/api/v1/consumer-applications/{}/decision", a["id"].as_str().unwrap()),
+                json!({"approved": true, "reason": "同意"}),
+            )
+            .await;
+        let (_, k) = o
+            .call(
+                "consumer",
+                "POST",
+                &format!("/api/v1/contracts/{}/keys", d["contract_id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await;
+        k["key"].as_str().unwrap().to_string()
+    }
+
+    /// A model trained in the domain becomes a scoring endpoint: callers send features and get
+    /// predictions; the model and its training rows stay inside.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_model_scores_through_its_interface() {
+        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let csv = "uscc,company_name,legal_rep_id\n913202000000000011,无锡甲科技有限公司,110101199003071234\n";
+        assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let mut points = String::from("x,y\n");
+        for i in 0..40 {
+            points.push_str(&format!("{i},{}\n", 3 * i + 7));
+        }
+        let token = o.app.login("analyst").await;
+        let url = o.app.url(&format!("/api/v1/workspaces/{ws}/uploads?table=points&format=csv&source=本机构观测数据"));
+        let u: Value =
+            o.app.client.post(url).bearer_auth(token).body(points).send().await.unwrap().json().await.unwrap();
+        o.call(
+            "authority",
+            "POST",
+            &format!("/api/v1/uploads/{}/review", u["id"].as_str().unwrap()),
+            json!({"approved": true, "reason": "来源合法"}),
+        )
+        .await;
+        let (s, m) = o
+            .call("analyst", "POST", &format!("/api/v1/workspaces/{ws}/models"), json!({"name": "trend", "kind": "linear_regression",
+                "sql": "SELECT CAST(x AS DOUBLE) AS x, CAST(y AS DOUBLE) AS y FROM points", "features": ["x"], "target": "y"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+        let mut d = definition(&entry, "SELECT round(model_trend($x)) AS prediction");
+        d["interface"]["parameters"] = json!([{"name": "x", "type": "number", "default": "1", "min": 0, "max": 1000}]);
+        d["model"] = json!("trend");
+        let (s, p) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/products",
+                json!({"workspace_id": ws, "name": "趋势评分", "kind": "algorithm_model", "definition": d}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        assert_eq!(p["versions"][0]["prepared"]["columns"][0][0], "prediction");
+        let pid = p["id"].as_str().unwrap().to_string();
+        let key = on_the_market(o, &pid).await;
+        let (s, _, r) = call(o, &format!("/data-api/v1/{pid}/1?x=10"), Some(&key)).await;
+        assert_eq!((s, r["rows"].clone()), (StatusCode::OK, json!([[37.0]])), "{r}");
+        let (s, _, e) = call(o, &format!("/data-api/v1/{pid}/1?x=-1"), Some(&key)).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")), "below min: {e}");
+        // The annual disclosure covers a year that has ended, and says by when.
+        let (s, _) = o.call("consumer", "GET", "/api/v1/public/disclosure?year=2026", json!({})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let r: Value = o.app.get_anon("/api/v1/public/disclosure?year=2025").await.json().await.unwrap();
+        assert_eq!((r["due_by"].as_str(), r["columns"][0].as_str()), (Some("2026-03-31"), Some("resource")), "{r}");
+    }
+
     async fn sign_in(page: &mut kit::browser::Page, o: &O, username: &str) {
         page.goto(&o.app.url("/console/login")).await;
         page.wait_for("document.readyState === 'complete' && !!document.getElementById('login-form')").await;
