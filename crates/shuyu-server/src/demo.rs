@@ -666,7 +666,7 @@ pub const DEMO_INDUSTRIES: &[&str] =
 pub async fn seed_products(state: &AppState, quota_per_minute: u32) -> Result<Option<(String, String)>, ApiError> {
     use shuyu_core::pricing::{ChargingUnit, PriceCap, PricePlan, Tier};
     use shuyu_core::products::{self as rules, Definition, InterfaceSpec, ParamSpec, ParamType, ProductKind, Scenario};
-    use shuyu_store::products::{self as store, ContractRecord, KeyRecord, ProductRecord, Terms, VersionRecord};
+    use shuyu_store::products::{self as store, ContractRecord, ProductRecord, Terms, VersionRecord};
 
     let ctx = AuditContext::system("demo-seed");
     let mut conn = state.store.acquire().await?;
@@ -874,19 +874,7 @@ pub async fn seed_products(state: &AppState, quota_per_minute: u32) -> Result<Op
     };
     store::insert_contract(tx.conn(), &contract).await?;
     tx.audit(&ctx, "contract.made", &format!("contract:{}", contract.id), Outcome::Success, json!({})).await?;
-    let key = format!("{}{}", crate::interface::KEY_PREFIX, auth::new_token());
-    let record = KeyRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        contract_id: contract.id.clone(),
-        consumer_org: consumer_org.id.to_string(),
-        prefix: key.chars().take(crate::interface::KEY_PREFIX.len() + 6).collect(),
-        hash: auth::token_hash(&key),
-        state: "active".into(),
-        created_by: people[3].id.to_string(),
-        created_at: now,
-        revoked_at: None,
-        revoked_by: None,
-    };
+    let (key, record) = crate::routes::consumers::new_key(&contract, &people[3].id.to_string(), now);
     store::insert_key(tx.conn(), &record).await?;
     tx.audit(
         &ctx,

@@ -2828,9 +2828,9 @@ mod sandbox {
 
     /// In-domain modelling (算法建模): a member trains on a governed query, the model scores in
     /// SQL, the console lists it with its metrics, and its parameters table goes to export review.
-    async fn models_are_trained_scored_and_reviewed_in_the_domain(backend: Backend) {
-        let Some(o) = O::spawn(backend, "wuxi").await else { return };
-        let o = &o;
+    /// A workspace with a grant on one enterprise and an approved upload `points` (y = 3x + 7,
+    /// 40 points) to train on; returns the entry and the workspace.
+    pub(crate) async fn workspace_with_points(o: &O) -> (String, String) {
         let entry = o.published_entry("conditional").await;
         let csv = "uscc,company_name,legal_rep_id\n913202000000000011,无锡甲科技有限公司,110101199003071234\n";
         assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
@@ -2848,6 +2848,13 @@ mod sandbox {
             o.call("authority", "POST", &review, json!({"approved": true, "reason": "来源合法"})).await.0,
             StatusCode::OK
         );
+        (entry, ws)
+    }
+
+    async fn models_are_trained_scored_and_reviewed_in_the_domain(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let o = &o;
+        let (_, ws) = workspace_with_points(o).await;
 
         let models = format!("/api/v1/workspaces/{ws}/models");
         let spec = json!({"name": "trend", "kind": "linear_regression",
@@ -2939,14 +2946,8 @@ mod products {
     async fn register(o: &O, product: &str, version: i64) -> String {
         let token = o.app.login("operator").await;
         let mut materials = Vec::new();
-        for key in [
-            "application_form",
-            "basic_information",
-            "source_compliance_proof",
-            "products_scenarios_risk_assessment",
-            "no_dispute_commitment",
-            "identity_proof",
-        ] {
+        use shuyu_core::registration::{required_materials, RegistrationType};
+        for key in required_materials(RegistrationType::First) {
             let id = o.app.upload(&token, &format!("{key}.pdf"), format!("%PDF {key}").as_bytes()).await;
             materials.push(json!({"key": key, "attachment_id": id}));
         }
@@ -3206,6 +3207,13 @@ mod products {
             .map(|a| a["balance_fen"].as_i64().unwrap())
             .sum();
         assert_eq!(operator_share, -28, "60% + the absent processor's 10%");
+        // Each party reads its own month: the agency sees the government's share only.
+        let (s, mine) = o.call("implementer", "GET", "/api/v1/ledger?period=2026-11", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{mine}");
+        let accounts = mine["accounts"].as_array().unwrap();
+        assert_eq!(accounts.len(), 1, "{mine}");
+        assert!(accounts[0]["account"].as_str().unwrap().starts_with("non_tax_revenue:"));
+        assert_eq!((accounts[0]["balance_fen"].as_i64(), mine["balanced"].as_bool()), (Some(-12), Some(true)));
 
         // The operator is suspended: its interfaces stop at once.
         let operator = o.app.user_record("operator").await.org_id.to_string();
@@ -3299,25 +3307,7 @@ mod products {
     async fn a_model_scores_through_its_interface() {
         let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
         let o = &o;
-        let entry = o.published_entry("conditional").await;
-        let csv = "uscc,company_name,legal_rep_id\n913202000000000011,无锡甲科技有限公司,110101199003071234\n";
-        assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
-        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
-        let mut points = String::from("x,y\n");
-        for i in 0..40 {
-            points.push_str(&format!("{i},{}\n", 3 * i + 7));
-        }
-        let token = o.app.login("analyst").await;
-        let url = o.app.url(&format!("/api/v1/workspaces/{ws}/uploads?table=points&format=csv&source=本机构观测数据"));
-        let u: Value =
-            o.app.client.post(url).bearer_auth(token).body(points).send().await.unwrap().json().await.unwrap();
-        o.call(
-            "authority",
-            "POST",
-            &format!("/api/v1/uploads/{}/review", u["id"].as_str().unwrap()),
-            json!({"approved": true, "reason": "来源合法"}),
-        )
-        .await;
+        let (entry, ws) = super::sandbox::workspace_with_points(o).await;
         let (s, m) = o
             .call("analyst", "POST", &format!("/api/v1/workspaces/{ws}/models"), json!({"name": "trend", "kind": "linear_regression",
                 "sql": "SELECT CAST(x AS DOUBLE) AS x, CAST(y AS DOUBLE) AS y FROM points", "features": ["x"], "target": "y"}))

@@ -218,6 +218,17 @@ impl PlainRow for rusqlite::Row<'_> {
     }
 }
 
+/// `($1, $2), ($3, $4)` for a multi-row insert of `rows` rows of `columns` values.
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn int<R: PlainRow>(row: &R, col: &str) -> Result<i64> {
     row.int_col(col)
 }

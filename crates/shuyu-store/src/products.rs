@@ -589,49 +589,16 @@ pub struct CallRecord {
     pub created_at: String,
 }
 
-pub async fn insert_call(conn: &mut AnyConnection, c: &CallRecord) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO interface_calls (id, key_id, contract_id, product_id, version, consumer_org, operator_org, params, \
-         outcome, status, rows_returned, elapsed_us, day, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&c.id)
-    .bind(c.key_id.clone())
-    .bind(c.contract_id.clone())
-    .bind(&c.product_id)
-    .bind(c.version)
-    .bind(c.consumer_org.clone())
-    .bind(&c.operator_org)
-    .bind(to_json(&c.params)?)
-    .bind(&c.outcome)
-    .bind(i64::from(c.status))
-    .bind(c.rows)
-    .bind(c.elapsed_us)
-    .bind(c.day.to_string())
-    .bind(&c.created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Inserts many calls with multi-row statements (the recorder's group commit).
 pub async fn insert_calls(conn: &mut AnyConnection, calls: &[&CallRecord]) -> Result<()> {
     const COLUMNS: usize = 14;
     const ROWS: usize = 256;
     for chunk in calls.chunks(ROWS) {
-        let mut sql = String::from(
+        let sql = format!(
             "INSERT INTO interface_calls (id, key_id, contract_id, product_id, version, consumer_org, operator_org, \
-             params, outcome, status, rows_returned, elapsed_us, day, created_at) VALUES ",
+             params, outcome, status, rows_returned, elapsed_us, day, created_at) VALUES {}",
+            crate::value_rows(chunk.len(), COLUMNS)
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let marks: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", i * COLUMNS + c)).collect();
-            sql.push('(');
-            sql.push_str(&marks.join(", "));
-            sql.push(')');
-        }
         let mut q = sqlx::query(&sql);
         for c in chunk {
             q = q

@@ -149,19 +149,11 @@ impl WriteTx {
         const ROWS: usize = 256;
         let mut seqs = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS) {
-            let mut sql = String::from(
+            let sql = format!(
                 "INSERT INTO audit_events (seq, time, actor, organisation, action, resource, outcome, \
-                 request_id, client_addr, details, leaf_hash) VALUES ",
+                 request_id, client_addr, details, leaf_hash) VALUES {}",
+                crate::value_rows(chunk.len(), COLUMNS)
             );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                let marks: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", i * COLUMNS + c)).collect();
-                sql.push('(');
-                sql.push_str(&marks.join(", "));
-                sql.push(')');
-            }
             let mut rows = Vec::with_capacity(chunk.len());
             for d in chunk {
                 let seq = u64::try_from(self.next).map_err(|_| StoreError::Corrupt("negative audit size".into()))?;

@@ -395,6 +395,24 @@ pub async fn resume_contract(
     set_contract(&app, &caller, &id, "active", body).await
 }
 
+/// A new key for a contract and the record that keeps only its hash and prefix.
+pub(crate) fn new_key(c: &ContractRecord, by: &str, now: String) -> (String, KeyRecord) {
+    let key = format!("{KEY_PREFIX}{}", new_token());
+    let record = KeyRecord {
+        id: new_id(),
+        contract_id: c.id.clone(),
+        consumer_org: c.consumer_org.to_string(),
+        prefix: key.chars().take(KEY_PREFIX.len() + 6).collect(),
+        hash: token_hash(&key),
+        state: "active".into(),
+        created_by: by.to_string(),
+        created_at: now,
+        revoked_at: None,
+        revoked_by: None,
+    };
+    (key, record)
+}
+
 /// Issues a key for the contract. The key is in this response only; the platform keeps its hash.
 pub async fn create_key(
     State(app): State<AppState>,
@@ -406,19 +424,7 @@ pub async fn create_key(
         return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_details(json!({ "state": c.state })));
     }
     let user = caller.require_user()?;
-    let key = format!("{KEY_PREFIX}{}", new_token());
-    let k = KeyRecord {
-        id: new_id(),
-        contract_id: c.id.clone(),
-        consumer_org: c.consumer_org.to_string(),
-        prefix: key.chars().take(KEY_PREFIX.len() + 6).collect(),
-        hash: token_hash(&key),
-        state: "active".into(),
-        created_by: user.id.to_string(),
-        created_at: now_text(&app),
-        revoked_at: None,
-        revoked_by: None,
-    };
+    let (key, k) = new_key(&c, &user.id.to_string(), now_text(&app));
     let mut tx = app.begin().await?;
     store::insert_key(tx.conn(), &k).await?;
     tx.audit(
@@ -600,16 +606,24 @@ pub struct LedgerQuery {
     pub period: Option<String>,
 }
 
-/// Balances per account; the whole ledger sums to zero at all times.
+/// Balances per account; the whole ledger sums to zero at all times. The authority sees every
+/// account; each other party its own (its statement for a month with `period`).
 pub async fn ledger(
     State(app): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::LedgerRead, &Resource::platform()).await?;
+    let own = match caller_kind(&caller)? {
+        OrgKind::Authority => None,
+        _ => Some(format!(":{}", caller.require_user()?.org_id)),
+    };
     let mut conn = app.store.acquire().await?;
-    let rows = store::balances(&mut conn, q.period.as_deref(), None).await?;
+    let mut rows = store::balances(&mut conn, q.period.as_deref(), None).await?;
     let total: i64 = rows.iter().map(|(_, n)| n).sum();
+    if let Some(suffix) = &own {
+        rows.retain(|(account, _)| account.ends_with(suffix.as_str()));
+    }
     let non_tax: i64 = rows.iter().filter(|(a, _)| a.starts_with("non_tax_revenue:")).map(|(_, n)| -n).sum();
     Ok(Json(json!({
         "period": q.period, "balanced": total == 0, "total_fen": total, "non_tax_revenue_fen": non_tax,

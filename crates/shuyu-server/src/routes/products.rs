@@ -208,6 +208,29 @@ pub(crate) async fn checked(
     Ok((d, Some(prepared), level))
 }
 
+/// A new version as [`checked`] returns its definition, not yet submitted.
+fn draft(
+    product: &str,
+    version: i64,
+    (definition, prepared, level): (Definition, Option<Value>, u8),
+    now: String,
+) -> VersionRecord {
+    VersionRecord {
+        product_id: product.to_string(),
+        version,
+        state: VersionState::Draft,
+        definition,
+        prepared,
+        input_level: level,
+        reviews: Vec::new(),
+        certificate_code: None,
+        submitted_on: None,
+        published_on: None,
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewProduct {
@@ -258,20 +281,7 @@ pub async fn create(
         created_at: now.clone(),
         updated_at: now.clone(),
     };
-    let v = VersionRecord {
-        product_id: p.id.clone(),
-        version: 1,
-        state: VersionState::Draft,
-        definition,
-        prepared,
-        input_level: level,
-        reviews: Vec::new(),
-        certificate_code: None,
-        submitted_on: None,
-        published_on: None,
-        created_at: now.clone(),
-        updated_at: now,
-    };
+    let v = draft(&p.id, 1, (definition, prepared, level), now);
     let mut tx = app.begin().await?;
     store::insert_product(tx.conn(), &p).await?;
     store::insert_version(tx.conn(), &v).await?;
@@ -344,20 +354,8 @@ pub async fn new_version(
     }
     let (definition, prepared, level) = checked(&app, &w, p.kind, b.definition).await?;
     let now = shuyu_core::clock::format_instant(app.clock.now());
-    let v = VersionRecord {
-        product_id: p.id.clone(),
-        version: versions.last().map(|v| v.version + 1).unwrap_or(1),
-        state: VersionState::Draft,
-        definition,
-        prepared,
-        input_level: level,
-        reviews: Vec::new(),
-        certificate_code: None,
-        submitted_on: None,
-        published_on: None,
-        created_at: now.clone(),
-        updated_at: now,
-    };
+    let next = versions.last().map(|v| v.version + 1).unwrap_or(1);
+    let v = draft(&p.id, next, (definition, prepared, level), now);
     let mut tx = app.begin().await?;
     store::insert_version(tx.conn(), &v).await?;
     tx.audit(

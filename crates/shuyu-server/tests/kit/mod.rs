@@ -432,7 +432,12 @@ fn endpoints() -> Vec<Endpoint> {
             None,
             Some(&["operator_admin", "operator_analyst", "authority_officer", "security_auditor", "consumer"]),
         ),
-        e("GET", "/api/v1/ledger", None, Some(&["authority_officer"])),
+        e(
+            "GET",
+            "/api/v1/ledger",
+            None,
+            Some(&["authority_officer", "operator_admin", "processor_analyst", "implementing_officer"]),
+        ),
         e("POST", "/api/v1/organisations/{org}/allowed-revenue", None, Some(&["authority_officer"])),
         // Last: it ends the sessions the rows above use.
         e("POST", "/api/v1/auth/logout", None, Some(EVERYONE)),
