@@ -3,8 +3,8 @@
 use utoipa::OpenApi;
 
 use crate::routes::{
-    attachments, audit, catalogue, certificates, dcat, operators, organisations, oversight, personnel, platform,
-    registrations, sandbox, session, sync, users,
+    attachments, audit, catalogue, certificates, consumers, dcat, operators, organisations, oversight, personnel,
+    platform, products, registrations, sandbox, session, sync, users,
 };
 
 #[derive(OpenApi)]
@@ -44,6 +44,13 @@ use crate::routes::{
         sandbox::get_destruction_certificate, sandbox::request_export, sandbox::list_exports, sandbox::get_export,
         sandbox::review_export, sandbox::download_export, sandbox::trace_export, sandbox::upload_data,
         sandbox::review_upload, sandbox::cancel_query, sandbox::grade_table,
+        products::create, products::list, products::get, products::new_version, products::act, products::review,
+        products::suspend, products::reinstate, products::set_price_cap, products::market, products::market_product,
+        products::listing, products::disclosure,
+        consumers::apply, consumers::list_applications, consumers::get_application, consumers::decide,
+        consumers::list_contracts, consumers::get_contract, consumers::suspend_contract, consumers::resume_contract,
+        consumers::create_key, consumers::revoke_key, consumers::issue_statement, consumers::pay_statement,
+        consumers::ledger, consumers::set_allowed_revenue,
     ),
     components(schemas(crate::error::ErrorBody)),
     tags(
@@ -58,6 +65,7 @@ use crate::routes::{
         (name = "registration", description = "Registration applications, objections, publicity (YXR §14–§22)"),
         (name = "certificate", description = "Registration certificates: verification, renewal, revocation (YXR §23, §27)"),
         (name = "sandbox", description = "The sandbox: datasets, grants, workspaces, governed SQL, sealing (SPEC §4)"),
+        (name = "products", description = "Products, review, marketplace, consumers, contracts, keys, statements, the revenue ledger (SPEC §5); each published interface documents itself at /data-api/v1/{product}/{version}/openapi.json"),
     )
 )]
 pub struct ApiDoc;

@@ -58,6 +58,8 @@ both!(health_metrics_and_openapi, |app: TestApp| async move {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(doc["paths"]["/api/v1/auth/login"]["post"].is_object());
     assert!(doc["paths"]["/api/v1/audit/events/{seq}/proof"]["get"].is_object());
+    assert!(doc["paths"]["/api/v1/products/{id}/versions/{version}/reviews"]["post"].is_object());
+    assert!(doc["paths"]["/api/v1/contracts/{id}/keys"]["post"].is_object());
     let metrics = app.get_anon("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("shuyu_http_requests_total"));
     assert!(metrics.contains("shuyu_audit_events"));

@@ -21,7 +21,7 @@ use shuyu_store::products::{
 };
 
 use crate::auth::{new_token, token_hash, Caller};
-use crate::error::{ApiError, ApiResult, FieldProblem};
+use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
 use crate::extract::{parse_body, ApiJson, ApiQuery};
 use crate::interface::KEY_PREFIX;
 use crate::state::AppState;
@@ -70,6 +70,8 @@ struct NewApplication {
 }
 
 /// A consumer applies for a published product, naming one of its reviewed scenarios.
+#[utoipa::path(post, path = "/api/v1/consumer-applications", tag = "products", request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn apply(
     State(app): State<AppState>,
     caller: Caller,
@@ -166,6 +168,8 @@ async fn scope(app: &AppState, caller: &Caller, list: Action) -> ApiResult<Optio
     Ok(if kind == OrgKind::Authority { None } else { Some(caller.require_user()?.org_id) })
 }
 
+#[utoipa::path(get, path = "/api/v1/consumer-applications", tag = "products",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_applications(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let org = scope(&app, &caller, Action::ConsumerApplicationList).await?;
     let mut conn = app.store.acquire().await?;
@@ -188,6 +192,8 @@ async fn load_application(
     Ok((a, p))
 }
 
+#[utoipa::path(get, path = "/api/v1/consumer-applications/{id}", tag = "products", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn get_application(
     State(app): State<AppState>,
     caller: Caller,
@@ -206,6 +212,8 @@ struct Decision {
 
 /// The operator (and the authority, where the profile says so) decides; once every approver
 /// has approved, the contract is made.
+#[utoipa::path(post, path = "/api/v1/consumer-applications/{id}/decision", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn decide(
     State(app): State<AppState>,
     caller: Caller,
@@ -325,6 +333,8 @@ async fn contract_view(app: &AppState, c: &ContractRecord) -> ApiResult<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/contracts", tag = "products",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_contracts(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     let org = scope(&app, &caller, Action::ContractList).await?;
     let mut conn = app.store.acquire().await?;
@@ -337,6 +347,8 @@ pub async fn list_contracts(State(app): State<AppState>, caller: Caller) -> ApiR
     Ok(Json(json!({ "contracts": out })))
 }
 
+#[utoipa::path(get, path = "/api/v1/contracts/{id}", tag = "products", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn get_contract(
     State(app): State<AppState>,
     caller: Caller,
@@ -377,6 +389,8 @@ async fn set_contract(app: &AppState, caller: &Caller, id: &str, state: &str, bo
     Ok(Json(contract_view(app, &c).await?))
 }
 
+#[utoipa::path(post, path = "/api/v1/contracts/{id}/suspend", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn suspend_contract(
     State(app): State<AppState>,
     caller: Caller,
@@ -386,6 +400,8 @@ pub async fn suspend_contract(
     set_contract(&app, &caller, &id, "suspended", body).await
 }
 
+#[utoipa::path(post, path = "/api/v1/contracts/{id}/resume", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn resume_contract(
     State(app): State<AppState>,
     caller: Caller,
@@ -414,6 +430,8 @@ pub(crate) fn new_key(c: &ContractRecord, by: &str, now: String) -> (String, Key
 }
 
 /// Issues a key for the contract. The key is in this response only; the platform keeps its hash.
+#[utoipa::path(post, path = "/api/v1/contracts/{id}/keys", tag = "products", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_key(
     State(app): State<AppState>,
     caller: Caller,
@@ -443,6 +461,8 @@ pub async fn create_key(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/api-keys/{id}/revoke", tag = "products", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn revoke_key(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let mut conn = app.store.acquire().await?;
     let k = store::get_key(&mut conn, &id).await?.ok_or_else(|| ApiError::not_found("api key"))?;
@@ -482,6 +502,8 @@ fn month_start(period: &str) -> Option<NaiveDate> {
 
 /// The operator issues a contract's statement for a month that has ended: units used, the
 /// charge under the plan, and the deduction of last year's revenue above the allowed maximum.
+#[utoipa::path(post, path = "/api/v1/contracts/{id}/statements", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn issue_statement(
     State(app): State<AppState>,
     caller: Caller,
@@ -547,6 +569,8 @@ pub async fn issue_statement(
 
 /// The consumer pays a statement; the payment is split by the agreement's ratios into the
 /// ledger in the same transaction (CS §21), the government's share as non-tax revenue (WX §23).
+#[utoipa::path(post, path = "/api/v1/statements/{id}/pay", tag = "products", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn pay_statement(
     State(app): State<AppState>,
     caller: Caller,
@@ -608,6 +632,8 @@ pub struct LedgerQuery {
 
 /// Balances per account; the whole ledger sums to zero at all times. The authority sees every
 /// account; each other party its own (its statement for a month with `period`).
+#[utoipa::path(get, path = "/api/v1/ledger", tag = "products",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn ledger(
     State(app): State<AppState>,
     caller: Caller,
@@ -641,6 +667,8 @@ struct AllowedBody {
 
 /// SPEC §7.3: the authority sets an operator's maximum allowed revenue for a year (cost plus a
 /// reasonable profit).
+#[utoipa::path(post, path = "/api/v1/organisations/{id}/allowed-revenue", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_allowed_revenue(
     State(app): State<AppState>,
     caller: Caller,

@@ -21,7 +21,7 @@ use shuyu_store::sandbox::WorkspaceRecord;
 use shuyu_store::{certificates, organisations};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, FieldProblem};
+use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
 use crate::extract::{parse_body, ApiJson, ApiQuery};
 use crate::routes::sandbox::{limits, readable, sandbox_error};
 use crate::state::AppState;
@@ -240,6 +240,8 @@ struct NewProduct {
     definition: Definition,
 }
 
+#[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     caller: Caller,
@@ -297,6 +299,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&app, &p).await?)))
 }
 
+#[utoipa::path(get, path = "/api/v1/products", tag = "products",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::ProductList, &Resource::platform()).await?;
     let user = caller.require_user()?;
@@ -317,6 +321,8 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json
     Ok(Json(json!({ "products": out })))
 }
 
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let p = load(&app, &caller, &id, Action::ProductRead).await?;
     Ok(Json(view(&app, &p).await?))
@@ -329,6 +335,8 @@ struct NewVersion {
 }
 
 /// Any change to a product's query or data is a new version, reviewed again (WX §17).
+#[utoipa::path(post, path = "/api/v1/products/{id}/versions", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn new_version(
     State(app): State<AppState>,
     caller: Caller,
@@ -394,6 +402,8 @@ async fn save_version(
 }
 
 /// The operator's steps on a version: `submit`, `publish`, `withdraw`.
+#[utoipa::path(post, path = "/api/v1/products/{id}/versions/{version}/actions/{action}", tag = "products", params(("id" = String, Path), ("version" = String, Path), ("action" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn act(
     State(app): State<AppState>,
     caller: Caller,
@@ -490,6 +500,8 @@ struct ReviewBody {
 
 /// WX §17: the security authorities and the data authority review compliance, security and the
 /// scenarios; each may grade the derived data stricter (GB/T 43697 annex I).
+#[utoipa::path(post, path = "/api/v1/products/{id}/versions/{version}/reviews", tag = "products", params(("id" = String, Path), ("version" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn review(
     State(app): State<AppState>,
     caller: Caller,
@@ -575,6 +587,8 @@ async fn set_status(
 }
 
 /// The authority stops a product: every key for it stops at once.
+#[utoipa::path(post, path = "/api/v1/products/{id}/suspend", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn suspend(
     State(app): State<AppState>,
     caller: Caller,
@@ -584,6 +598,8 @@ pub async fn suspend(
     set_status(&app, &caller, &id, ProductStatus::Suspended, body).await
 }
 
+#[utoipa::path(post, path = "/api/v1/products/{id}/reinstate", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reinstate(
     State(app): State<AppState>,
     caller: Caller,
@@ -601,6 +617,8 @@ struct CapBody {
 }
 
 /// YXO §27, SPEC §7.3: the authority's price cap for one product (上限收费标准).
+#[utoipa::path(post, path = "/api/v1/products/{id}/price-cap", tag = "products", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_price_cap(
     State(app): State<AppState>,
     caller: Caller,
@@ -646,6 +664,8 @@ fn market_entry(p: &ProductRecord, v: &VersionRecord, operator: &str) -> Value {
 }
 
 /// The public marketplace: published products with their certificate and scenarios (WX §21).
+#[utoipa::path(get, path = "/api/v1/market/products", tag = "products",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn market(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     app.authorize(&caller, Action::MarketRead, &Resource::platform()).await?;
     let mut conn = app.store.acquire().await?;
@@ -659,6 +679,8 @@ pub async fn market(State(app): State<AppState>, caller: Caller) -> ApiResult<Js
     Ok(Json(json!({ "products": out })))
 }
 
+#[utoipa::path(get, path = "/api/v1/market/products/{id}", tag = "products", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn market_product(
     State(app): State<AppState>,
     caller: Caller,
@@ -678,6 +700,8 @@ pub async fn market_product(
 
 /// CS §20: a listing package for a data exchange: the product as published, its signed
 /// registration certificate and its review record.
+#[utoipa::path(get, path = "/api/v1/products/{id}/listing", tag = "products", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn listing(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let p = load(&app, &caller, &id, Action::ProductListing).await?;
     let n = p.published_version.ok_or_else(|| {
@@ -718,6 +742,8 @@ pub struct DisclosureQuery {
 /// SPEC §7.4 (2026 national notice): by the end of March, the previous year's authorizations,
 /// price caps, authorized resources, products and actual prices, generated from the platform's
 /// own records.
+#[utoipa::path(get, path = "/api/v1/public/disclosure", tag = "products",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn disclosure(
     State(app): State<AppState>,
     caller: Caller,
