@@ -760,9 +760,14 @@ async fn console_pages_need_no_inline_styles_or_scripts() {
         "/console/announcements",
         "/console/agreements",
         "/console/personnel",
+        "/console/products",
+        "/console/market",
+        "/console/contracts",
         "/public/catalogue",
         "/public/publicity",
         "/public/verify",
+        "/public/market",
+        "/public/disclosure",
     ] {
         let r = admin.get(app.url(path)).send().await.unwrap();
         let csp = r.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
