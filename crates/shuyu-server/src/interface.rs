@@ -324,6 +324,12 @@ fn refuse(status: StatusCode, code: &str) -> Refusal {
     Refusal { error: ApiError::new(status, code), outcome: Outcome::Denied }
 }
 
+impl From<shuyu_store::StoreError> for Refusal {
+    fn from(e: shuyu_store::StoreError) -> Self {
+        Refusal::from(ApiError::from(e))
+    }
+}
+
 impl From<ApiError> for Refusal {
     fn from(error: ApiError) -> Self {
         let outcome = if error.status.is_server_error() { Outcome::Failure } else { Outcome::Denied };
@@ -385,6 +391,28 @@ pub async fn call(
     RawQuery(raw): RawQuery,
     req: axum::extract::Request,
 ) -> Response {
+    handle(app, product, version, raw, req, false).await
+}
+
+/// `GET /data-api/v1/{product}/{version}/file`: a dataset product's file (its approved,
+/// watermarked export), under the same key, contract, standing and quota checks, metered and
+/// audited like a call.
+pub async fn file(
+    State(app): State<AppState>,
+    Path((product, version)): Path<(String, String)>,
+    req: axum::extract::Request,
+) -> Response {
+    handle(app, product, version, None, req, true).await
+}
+
+async fn handle(
+    app: AppState,
+    product: String,
+    version: String,
+    raw: Option<String>,
+    req: axum::extract::Request,
+    file: bool,
+) -> Response {
     let connect = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
     let headers = req.headers().clone();
     let now = app.clock.now();
@@ -408,7 +436,10 @@ pub async fn call(
         rows: 0,
         taken: false,
     };
-    let result = serve(&app, &mut c, raw.as_deref(), &headers).await;
+    let result = match file {
+        false => serve(&app, &mut c, raw.as_deref(), &headers).await,
+        true => deliver(&app, &mut c, &headers).await,
+    };
     let (response, status, outcome_name, outcome, extra) = match result {
         Ok((response, extra)) => (response, StatusCode::OK, "answered", Outcome::Success, extra),
         Err(r) => {
@@ -440,12 +471,12 @@ pub async fn call(
     }
 }
 
-async fn serve(
+/// Who may call: the key, its contract, the product's and the operator's standing, the version.
+async fn admit(
     app: &AppState,
     c: &mut Call,
-    raw: Option<&str>,
     headers: &HeaderMap,
-) -> Result<(Response, Value), Refusal> {
+) -> Result<(Arc<Target>, Arc<VersionRecord>), Refusal> {
     let Some(key) = presented_key(headers) else {
         return Err(refuse(StatusCode::UNAUTHORIZED, "api_key_missing"));
     };
@@ -497,6 +528,55 @@ async fn serve(
         return Err(refuse(StatusCode::GONE, "version_not_available")
             .map(|e| e.with_details(json!({ "state": v.state, "published_version": t.product.published_version }))));
     }
+    Ok((t, v))
+}
+
+/// Takes the call from the contract's quotas.
+async fn take_quota(app: &AppState, c: &mut Call, contract: &ContractRecord) -> Result<(), Refusal> {
+    match app.interfaces.take(app, contract, c.at).await? {
+        Ok(()) => {
+            c.taken = true;
+            Ok(())
+        }
+        Err(x) => Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded")
+            .with_details(json!({ "per": x.per, "limit": x.limit, "retry_after_seconds": x.retry_after }))
+            .into()),
+    }
+}
+
+async fn deliver(app: &AppState, c: &mut Call, headers: &HeaderMap) -> Result<(Response, Value), Refusal> {
+    let (t, v) = admit(app, c, headers).await?;
+    let Some(export) = v.definition.export_id.as_deref() else {
+        return Err(ApiError::not_found("dataset file").into());
+    };
+    take_quota(app, c, &t.contract).await?;
+    let mut conn = app.store.acquire().await?;
+    let e = shuyu_store::sandbox::get_export(&mut conn, export)
+        .await?
+        .filter(|e| e.state == "approved")
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "interface_unavailable"))?;
+    drop(conn);
+    let bytes = crate::routes::sandbox::export_file(app, &e)
+        .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "interface_unavailable"))?;
+    c.rows = e.rows;
+    let resp = (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}-v{}.csv\"", t.product.id, c.version)),
+        ],
+        bytes,
+    )
+        .into_response();
+    Ok((resp, json!({ "export": e.id, "sha256": e.sha256, "bytes": e.bytes })))
+}
+
+async fn serve(
+    app: &AppState,
+    c: &mut Call,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(Response, Value), Refusal> {
+    let (t, v) = admit(app, c, headers).await?;
     let Some(spec) = v.definition.interface.as_ref() else {
         return Err(ApiError::not_found("interface").into());
     };
@@ -511,14 +591,7 @@ async fn serve(
             .with_details(json!({ "max_rows": spec.max_rows }))
             .into());
     }
-    match app.interfaces.take(app, &t.contract, c.at).await? {
-        Ok(()) => c.taken = true,
-        Err(x) => {
-            return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded")
-                .with_details(json!({ "per": x.per, "limit": x.limit, "retry_after_seconds": x.retry_after }))
-                .into());
-        }
-    }
+    take_quota(app, c, &t.contract).await?;
     // The same version with the same values gives the same governed answer until something
     // changes: it is kept, and only the checks, quotas, metering and audit run again.
     let generation = app.store.changes();

@@ -2130,7 +2130,7 @@ mod sandbox {
         json!({"decisions": [d("uscc"), d("company_name"), d("legal_rep_id")]})
     }
 
-    async fn query(o: &O, who: &str, ws: &str, sql: &str) -> (StatusCode, Value) {
+    pub(crate) async fn query(o: &O, who: &str, ws: &str, sql: &str) -> (StatusCode, Value) {
         o.call(who, "POST", &format!("/api/v1/workspaces/{ws}/queries"), json!({ "sql": sql })).await
     }
 
@@ -3306,6 +3306,86 @@ mod products {
             )
             .await;
         k["key"].as_str().unwrap().to_string()
+    }
+
+    /// A dataset product delivers its approved, watermarked export to a contracted consumer, under
+    /// the same checks and records as a call.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dataset_product_delivers_its_export() {
+        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+        for i in 0..600u64 {
+            csv.push_str(&format!("9132020{:011},无锡第{i}号有限公司,110101199003071234\n", i * 7919 + 104729));
+        }
+        assert_eq!(ingest(o, &entry, &csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let sql = "CREATE TABLE scores AS SELECT uscc, CAST(substr(uscc, 8, 11) AS BIGINT) * 3 + 1000 AS score FROM enterprises";
+        assert_eq!(super::sandbox::query(o, "analyst", &ws, sql).await.0, StatusCode::OK);
+        let (_, e) = o
+            .call(
+                "analyst",
+                "POST",
+                &format!("/api/v1/workspaces/{ws}/exports"),
+                json!({"table": "scores", "purpose": "授信评分数据集"}),
+            )
+            .await;
+        let eid = e["id"].as_str().unwrap().to_string();
+        let (s, e) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/exports/{eid}/review"),
+                json!({"approved": true, "reason": "符合授权用途"}),
+            )
+            .await;
+        assert_eq!((s, e["state"].as_str()), (StatusCode::OK, Some("approved")), "{e}");
+        let mut d = definition(&entry, SQL);
+        d["interface"] = Value::Null;
+        d["export_id"] = json!(eid);
+        let (s, p) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/products",
+                json!({"workspace_id": ws, "name": "企业授信评分数据集", "kind": "dataset", "definition": d}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        let pid = p["id"].as_str().unwrap().to_string();
+        let key = on_the_market(o, &pid).await;
+        let url = format!("/data-api/v1/{pid}/1/file");
+        let (s, _, e) = call(o, &url, None).await;
+        assert_eq!((s, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("api_key_missing")));
+        let r = o.app.client.get(o.app.url(&url)).header("x-api-key", &key).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let delivered = r.bytes().await.unwrap();
+        let token = o.app.login("analyst").await;
+        let original = o
+            .app
+            .client
+            .get(o.app.url(&format!("/api/v1/exports/{eid}/download")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(delivered, original, "the reviewed, watermarked file and nothing else");
+        let (_, events) = o
+            .call(
+                "auditor",
+                "GET",
+                &format!("/api/v1/audit/events?action=interface.call&resource=product:{pid}"),
+                json!({}),
+            )
+            .await;
+        let outcomes: Vec<&str> =
+            events["events"].as_array().unwrap().iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, ["denied", "success"], "both calls are in the log");
     }
 
     /// A model trained in the domain becomes a scoring endpoint: callers send features and get

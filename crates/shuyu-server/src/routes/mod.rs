@@ -157,6 +157,7 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/organisations/{id}/allowed-revenue", post(consumers::set_allowed_revenue))
         .route("/data-api/v1/{product}/{version}", get(crate::interface::call))
         .route("/data-api/v1/{product}/{version}/openapi.json", get(crate::interface::openapi))
+        .route("/data-api/v1/{product}/{version}/file", get(crate::interface::file))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

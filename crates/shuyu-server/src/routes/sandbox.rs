@@ -1426,6 +1426,11 @@ fn export_path(app: &AppState, e: &store::ExportRecord) -> PathBuf {
     workspace_dir(app, &e.workspace_id).join("exports").join(format!("{}.csv", e.id))
 }
 
+/// The stored (watermarked) file of an export, when it is there.
+pub(crate) fn export_file(app: &AppState, e: &store::ExportRecord) -> Option<Vec<u8>> {
+    std::fs::read(export_path(app, e)).ok()
+}
+
 #[utoipa::path(post, path = "/api/v1/exports/{id}/review", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn review_export(
