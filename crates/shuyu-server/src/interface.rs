@@ -34,13 +34,13 @@ use shuyu_store::AuditContext;
 
 use crate::auth::token_hash;
 use crate::error::{ApiError, ApiResult, FieldProblem};
-use crate::routes::sandbox::{budget_json, grant_of_table, limits, readable, rows_as_json, sandbox_error};
+use crate::routes::sandbox::{
+    budget_exhausted, budget_json, grant_of_table, limits, readable, rows_as_json, sandbox_error, EARLIER_QUERIES,
+};
 use crate::state::AppState;
 
 /// How long a cached fact may be used without looking again, for changes made by other processes.
 const FRESH: Duration = Duration::from_secs(2);
-/// Earlier answered calls compared by the differencing defence.
-const EARLIER_CALLS: i64 = 50;
 /// Caches are dropped whole beyond this many entries.
 const MAX_ENTRIES: usize = 10_000;
 /// The result cache is dropped whole beyond this many rows.
@@ -53,6 +53,13 @@ struct Cached<T> {
     value: T,
     generation: u64,
     at: Instant,
+}
+
+impl<T> Cached<T> {
+    /// Read after the last committed state change, and recently enough for other processes'.
+    fn fresh(&self, generation: u64) -> bool {
+        self.generation == generation && self.at.elapsed() < FRESH
+    }
 }
 
 /// What a key stands for.
@@ -116,8 +123,7 @@ pub struct Interfaces {
 
 fn cached<K: std::hash::Hash + Eq, T: Clone>(map: &Cache<K, T>, key: &K, generation: u64) -> Option<T> {
     let map = map.lock().ok()?;
-    let c = map.get(key)?;
-    (c.generation == generation && c.at.elapsed() < FRESH).then(|| c.value.clone())
+    map.get(key).filter(|c| c.fresh(generation)).map(|c| c.value.clone())
 }
 
 fn remember<K: std::hash::Hash + Eq, T>(map: &Cache<K, T>, key: K, value: T, generation: u64) {
@@ -175,18 +181,15 @@ impl Interfaces {
         if let Some(ws) = cached(&self.workspaces, &w.id, generation) {
             return Ok(ws);
         }
-        let mut ws = readable(app, w).await?;
-        // Earlier workspace queries are not the interface's: its own calls are loaded per call.
-        ws.earlier.clear();
-        let ws = Arc::new(ws);
+        // Without the workspace's own queries: an interface's earlier calls are loaded per call.
+        let ws = Arc::new(readable(app, w).await?);
         remember(&self.workspaces, w.id.clone(), ws.clone(), generation);
         Ok(ws)
     }
 
     fn answer(&self, key: &str, generation: u64) -> Option<Arc<Answer>> {
         let map = self.answers.lock().ok()?;
-        let c = map.by_key.get(key)?;
-        (c.generation == generation && c.at.elapsed() < FRESH).then(|| c.value.clone())
+        map.by_key.get(key).filter(|c| c.fresh(generation)).map(|c| c.value.clone())
     }
 
     fn keep_answer(&self, key: String, a: Arc<Answer>, generation: u64) {
@@ -205,13 +208,12 @@ impl Interfaces {
     /// Takes one call from the contract's quotas, or says which quota is spent and for how long.
     async fn take(&self, app: &AppState, c: &ContractRecord, now: DateTime<Utc>) -> ApiResult<Result<(), Exceeded>> {
         let today = app.clock.today();
-        let minute_ago = now - chrono::Duration::seconds(60);
         let known =
             self.usage.lock().map_err(|_| ApiError::internal())?.get(&c.id).is_some_and(|u| u.day == Some(today));
         if !known {
             // First call of the day in this process: count what is already recorded.
             let mut conn = app.store.acquire().await?;
-            let (n, _) = store::answered_calls(&mut conn, &c.id, today, &format_instant(minute_ago)).await?;
+            let n = store::answered_calls(&mut conn, &c.id, today).await?;
             let mut usage = self.usage.lock().map_err(|_| ApiError::internal())?;
             let u = usage.entry(c.id.clone()).or_default();
             if u.day != Some(today) {
@@ -220,6 +222,7 @@ impl Interfaces {
         }
         let mut usage = self.usage.lock().map_err(|_| ApiError::internal())?;
         let u = usage.entry(c.id.clone()).or_default();
+        let minute_ago = now - chrono::Duration::seconds(60);
         while u.minute.front().is_some_and(|t| *t <= minute_ago) {
             u.minute.pop_front();
         }
@@ -318,10 +321,6 @@ fn page(q: &BTreeMap<String, String>, headers: &HeaderMap, spec: &InterfaceSpec)
 struct Refusal {
     error: ApiError,
     outcome: Outcome,
-}
-
-fn refuse(status: StatusCode, code: &str) -> Refusal {
-    Refusal { error: ApiError::new(status, code), outcome: Outcome::Denied }
 }
 
 impl From<shuyu_store::StoreError> for Refusal {
@@ -478,11 +477,11 @@ async fn admit(
     headers: &HeaderMap,
 ) -> Result<(Arc<Target>, Arc<VersionRecord>), Refusal> {
     let Some(key) = presented_key(headers) else {
-        return Err(refuse(StatusCode::UNAUTHORIZED, "api_key_missing"));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "api_key_missing").into());
     };
     let hash = token_hash(key);
     let Some(t) = app.interfaces.target(app, &hash).await? else {
-        return Err(refuse(StatusCode::UNAUTHORIZED, "api_key_invalid"));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "api_key_invalid").into());
     };
     c.ctx.actor = format!("api_key:{}", t.key.id);
     c.ctx.organisation = t.contract.consumer_org.to_string();
@@ -491,42 +490,48 @@ async fn admit(
     c.consumer = Some(t.contract.consumer_org.to_string());
     c.operator = t.product.operator_org.to_string();
     if t.key.state != "active" {
-        return Err(refuse(StatusCode::UNAUTHORIZED, "api_key_revoked"));
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "api_key_revoked").into());
     }
     if t.product.id != c.product {
-        return Err(refuse(StatusCode::FORBIDDEN, "api_key_wrong_product")
-            .map(|e| e.with_details(json!({ "product": t.product.id }))));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "api_key_wrong_product")
+            .with_details(json!({ "product": t.product.id }))
+            .into());
     }
     match t.operator {
         OrgStatus::Active => {}
         _ => {
             let basis = app.profile.citation("operators.suspension").unwrap_or("WX §10").to_string();
-            return Err(refuse(StatusCode::FORBIDDEN, "operator_suspended")
-                .map(|e| e.with_details(json!({ "reason": t.operator_reason })).with_basis(basis)));
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "operator_suspended")
+                .with_details(json!({ "reason": t.operator_reason }))
+                .with_basis(basis)
+                .into());
         }
     }
     if t.product.status != ProductStatus::Active {
-        return Err(refuse(StatusCode::FORBIDDEN, "product_suspended")
-            .map(|e| e.with_details(json!({ "status": t.product.status, "reason": t.product.status_reason }))));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "product_suspended")
+            .with_details(json!({ "status": t.product.status, "reason": t.product.status_reason }))
+            .into());
     }
     let today = app.clock.today();
     if t.contract.state != "active" {
-        return Err(refuse(StatusCode::FORBIDDEN, "contract_inactive")
-            .map(|e| e.with_details(json!({ "state": t.contract.state }))));
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "contract_inactive")
+            .with_details(json!({ "state": t.contract.state }))
+            .into());
     }
     if today < t.contract.terms.valid_from || today > t.contract.terms.valid_until {
-        return Err(refuse(StatusCode::FORBIDDEN, "contract_expired").map(|e| {
-            e.with_details(
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "contract_expired")
+            .with_details(
                 json!({ "valid_from": t.contract.terms.valid_from, "valid_until": t.contract.terms.valid_until }),
             )
-        }));
+            .into());
     }
     let Some(v) = app.interfaces.version(app, &t.product.id, c.version).await? else {
         return Err(ApiError::not_found("product version").into());
     };
     if v.state != VersionState::Published {
-        return Err(refuse(StatusCode::GONE, "version_not_available")
-            .map(|e| e.with_details(json!({ "state": v.state, "published_version": t.product.published_version }))));
+        return Err(ApiError::new(StatusCode::GONE, "version_not_available")
+            .with_details(json!({ "state": v.state, "published_version": t.product.published_version }))
+            .into());
     }
     Ok((t, v))
 }
@@ -604,7 +609,7 @@ async fn serve(
     let ws = app.interfaces.workspace(app, &t.workspace).await?;
     let ws = if ws.governed.iter().any(|g| !g.grant.privacy.reads_rows()) {
         let mut with = ws.as_ref().clone();
-        with.earlier = earlier_calls(app, &t.product.id, c.version, &spec.sql, spec).await?;
+        with.earlier = earlier_calls(app, &t.product.id, c.version, spec).await?;
         Arc::new(with)
     } else {
         ws
@@ -615,17 +620,15 @@ async fn serve(
         Ok(o) => o,
         Err(e @ SandboxError::Refused { .. }) => return Err(sandbox_error(e).into()),
         Err(e) => {
-            let mut r = Refusal::from(sandbox_error(e));
-            if r.error.status.is_client_error() {
-                // The approved query no longer runs (a grant expired, a table changed): the
-                // interface is unavailable, not the consumer's fault.
-                r = Refusal {
-                    error: ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "interface_unavailable")
-                        .with_details(r.error.body.details.clone()),
-                    outcome: Outcome::Failure,
-                };
+            let error = sandbox_error(e);
+            if !error.status.is_client_error() {
+                return Err(error.into());
             }
-            return Err(r);
+            // The approved query no longer runs (a grant expired, a table changed): the
+            // interface is unavailable, not the consumer's fault.
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "interface_unavailable")
+                .with_details(error.body.details.clone())
+                .into());
         }
     };
     match out.outcome {
@@ -660,10 +663,7 @@ async fn serve(
                 .map_err(ApiError::from)?;
             tx.commit().await.map_err(ApiError::from)?;
             if !paid {
-                return Err(ApiError::new(StatusCode::FORBIDDEN, "privacy_budget_exhausted")
-                    .with_basis("SPEC §4.5")
-                    .with_details(budget_json(&grant, &spent))
-                    .into());
+                return Err(budget_exhausted(&grant, &spent).into());
             }
             let released = p.release(&mut rand::rngs::OsRng).map_err(sandbox_error)?;
             c.rows = released.rows.len() as i64;
@@ -742,34 +742,18 @@ fn page_of(
     out
 }
 
-trait MapRefusal {
-    fn map(self, f: impl FnOnce(ApiError) -> ApiError) -> Refusal;
-}
-
-impl MapRefusal for Refusal {
-    fn map(self, f: impl FnOnce(ApiError) -> ApiError) -> Refusal {
-        Refusal { error: f(self.error), outcome: self.outcome }
-    }
-}
-
 /// The version's recent answered calls, with their parameters bound again, so that a call whose
 /// groups differ from an earlier call's by fewer than k subjects is refused (SPEC §4.5).
-async fn earlier_calls(
-    app: &AppState,
-    product: &str,
-    version: i64,
-    sql: &str,
-    spec: &InterfaceSpec,
-) -> ApiResult<Vec<Earlier>> {
+async fn earlier_calls(app: &AppState, product: &str, version: i64, spec: &InterfaceSpec) -> ApiResult<Vec<Earlier>> {
     let mut conn = app.store.acquire().await?;
-    let calls = store::recent_calls(&mut conn, product, version, EARLIER_CALLS).await?;
+    let calls = store::recent_calls(&mut conn, product, version, EARLIER_QUERIES).await?;
     let mut out = Vec::new();
     for (id, params) in calls {
         let raw: BTreeMap<String, String> = serde_json::from_value(params).unwrap_or_default();
         if let Ok(values) = spec.bind(&raw) {
             out.push(Earlier {
                 query: format!("call {id}"),
-                sql: sql.to_string(),
+                sql: spec.sql.clone(),
                 params: Some(shuyu_sandbox::interface::values(&values)),
             });
         }

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use crate::timers::date;
-use crate::{int, opt_text, text, Result, StoreError};
+use crate::{int, opt_date, opt_text, text, Result, StoreError};
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -41,10 +41,6 @@ impl EntryRecord {
     pub fn name(&self) -> &str {
         self.published.as_ref().or(self.pending.as_ref()).map(|m| m.name.as_str()).unwrap_or("")
     }
-}
-
-fn opt_date(r: &AnyRow, col: &str) -> Result<Option<NaiveDate>> {
-    opt_text(r, col)?.map(|s| date(&s, col)).transpose()
 }
 
 fn meta(r: &AnyRow, col: &str) -> Result<Option<EntryMetadata>> {

@@ -242,6 +242,24 @@ pub(crate) fn opt_text(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<Stri
     Ok(row.try_get::<Option<String>, _>(col)?)
 }
 
+pub(crate) fn opt_int(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<i64>> {
+    use sqlx::Row;
+    Ok(row.try_get::<Option<i64>, _>(col)?)
+}
+
+pub(crate) fn opt_date(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<chrono::NaiveDate>> {
+    opt_text(row, col)?.map(|s| timers::date(&s, col)).transpose()
+}
+
+/// A JSON column's value; a value that does not parse is corrupt data, named by its column.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(s: &str, col: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,14 +10,10 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 use crate::timers::date;
-use crate::{int, opt_text, text, Result, StoreError};
+use crate::{int, opt_date, opt_text, text, Result, StoreError};
 
 fn json(s: &str, col: &str) -> Result<Value> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-}
-
-fn opt_date(r: &AnyRow, col: &str) -> Result<Option<NaiveDate>> {
-    opt_text(r, col)?.map(|s| date(&s, col)).transpose()
 }
 
 fn instant(r: &AnyRow, col: &str) -> Result<DateTime<Utc>> {

@@ -3,7 +3,6 @@
 //! double-entry revenue ledger.
 
 use chrono::NaiveDate;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shuyu_core::ids::OrgId;
@@ -13,27 +12,10 @@ use shuyu_core::revenue::Posting;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use crate::{int, opt_text, text, Result, StoreError};
-
-fn from_json<T: DeserializeOwned>(s: &str, col: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+use crate::{from_json, int, opt_date, opt_int, opt_text, text, to_json, Result, StoreError};
 
 fn parse<T: std::str::FromStr>(s: &str, col: &str) -> Result<T> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("{col}: {s:?}")))
-}
-
-fn opt_date(r: &AnyRow, col: &str) -> Result<Option<NaiveDate>> {
-    opt_text(r, col)?.map(|s| parse(&s, col)).transpose()
-}
-
-fn opt_int(r: &AnyRow, col: &str) -> Result<Option<i64>> {
-    use sqlx::Row;
-    Ok(r.try_get::<Option<i64>, _>(col)?)
 }
 
 // ---------------------------------------------------------------- products
@@ -146,11 +128,6 @@ pub async fn list_products(
     rows.iter().map(product_from_row).collect()
 }
 
-/// An operator's products, to stop them all when the operator is suspended.
-pub async fn products_of(conn: &mut AnyConnection, operator: OrgId) -> Result<Vec<ProductRecord>> {
-    list_products(conn, Some(operator), false).await
-}
-
 // ---------------------------------------------------------------- versions
 
 #[derive(Debug, Clone)]
@@ -247,15 +224,6 @@ pub async fn versions(conn: &mut AnyConnection, product: &str) -> Result<Vec<Ver
         .bind(product)
         .fetch_all(conn)
         .await?;
-    rows.iter().map(version_from_row).collect()
-}
-
-/// Versions waiting for review, for the reviewers' queue.
-pub async fn versions_in_review(conn: &mut AnyConnection) -> Result<Vec<VersionRecord>> {
-    let rows =
-        sqlx::query("SELECT * FROM product_versions WHERE state = 'in_review' ORDER BY submitted_on, product_id")
-            .fetch_all(conn)
-            .await?;
     rows.iter().map(version_from_row).collect()
 }
 
@@ -622,23 +590,16 @@ pub async fn insert_calls(conn: &mut AnyConnection, calls: &[&CallRecord]) -> Re
     Ok(())
 }
 
-/// Answered calls of a contract on one day and since an instant (the quotas count these).
-pub async fn answered_calls(
-    conn: &mut AnyConnection,
-    contract: &str,
-    day: NaiveDate,
-    since: &str,
-) -> Result<(u64, u64)> {
+/// Answered calls of a contract on one day (the daily quota counts these).
+pub async fn answered_calls(conn: &mut AnyConnection, contract: &str, day: NaiveDate) -> Result<u64> {
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN created_at >= $3 THEN 1 ELSE 0 END), 0) AS recent \
-         FROM interface_calls WHERE contract_id = $1 AND day = $2 AND outcome = 'answered'",
+        "SELECT COUNT(*) AS n FROM interface_calls WHERE contract_id = $1 AND day = $2 AND outcome = 'answered'",
     )
     .bind(contract)
     .bind(day.to_string())
-    .bind(since)
     .fetch_one(conn)
     .await?;
-    Ok((int(&row, "n")?.max(0) as u64, int(&row, "recent")?.max(0) as u64))
+    Ok(int(&row, "n")?.max(0) as u64)
 }
 
 /// Answered calls of a contract in a month (`YYYY-MM`), the units a per-call plan charges.

@@ -12,10 +12,9 @@ use shuyu_core::ids::{AttachmentId, ObjectionId, OrgId, RegistrationId, UserId};
 use shuyu_core::registration::{Objection, Registration};
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
-use sqlx::Row;
 
 use crate::timers::date;
-use crate::{int, opt_text, text, Result, StoreError};
+use crate::{int, opt_date, opt_int, opt_text, text, Result, StoreError};
 
 /// One material of an application, as submitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,10 +60,6 @@ pub struct RegistrationRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-fn opt_date(r: &AnyRow, col: &str) -> Result<Option<NaiveDate>> {
-    opt_text(r, col)?.map(|s| date(&s, col)).transpose()
-}
-
 fn instant(r: &AnyRow, col: &str) -> Result<DateTime<Utc>> {
     parse_instant(&text(r, col)?).ok_or_else(|| StoreError::Corrupt(format!("registrations.{col}")))
 }
@@ -93,7 +88,7 @@ fn from_row(r: &AnyRow) -> Result<RegistrationRecord> {
         applicant_user: text(r, "applicant_user")?.parse()?,
         certificate_code: opt_text(r, "certificate_code")?,
         catalogue_entry_id: opt_text(r, "catalogue_entry_id")?,
-        product: match (opt_text(r, "product_id")?, r.try_get::<Option<i64>, _>("product_version")?) {
+        product: match (opt_text(r, "product_id")?, opt_int(r, "product_version")?) {
             (Some(p), Some(v)) => Some((p, v)),
             _ => None,
         },

@@ -2,7 +2,6 @@
 //! the queries run in them (for the audit trail and for metering).
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use shuyu_core::clock::format_instant;
@@ -11,15 +10,7 @@ use shuyu_core::ids::OrgId;
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use crate::{int, opt_text, text, Result, StoreError};
-
-fn from_json<T: DeserializeOwned>(s: &str, col: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+use crate::{from_json, int, opt_text, text, to_json, Result, StoreError};
 
 // ---------------------------------------------------------------- datasets
 

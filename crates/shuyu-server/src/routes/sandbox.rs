@@ -556,7 +556,7 @@ pub async fn train_model(
         return Err(refused(&app, &caller, Action::WorkspaceQuery, &w, e).await);
     }
     let spec: shuyu_sandbox::modelling::TrainingSpec = parse_body(body)?;
-    let ws = readable(&app, &w).await?;
+    let ws = queryable(&app, &w).await?;
     let limits = limits(&app);
     let result = ws.train(&spec, &limits).await;
     let mut tx = app.begin().await?;
@@ -824,11 +824,25 @@ pub async fn attach_grant(
     Ok(Json(workspace_view(&app, &w).await?))
 }
 
-/// What a query in the workspace may read today: its provisioned, unsealed, unexpired grants
-/// with the current version of each entry's data.
-/// How many of a workspace's recent answered queries the differencing defence compares with.
-const EARLIER_QUERIES: i64 = 50;
+/// How many of a workspace's recent answered queries (or a version's answered calls) the
+/// differencing defence compares with.
+pub(crate) const EARLIER_QUERIES: i64 = 50;
 
+/// A workspace as the engine reads it, with its last answered queries for the differencing
+/// defence (queries and training).
+pub(crate) async fn queryable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Workspace> {
+    let mut ws = readable(app, w).await?;
+    let mut conn = app.store.acquire().await?;
+    ws.earlier = store::recent_answered(&mut conn, &w.id, EARLIER_QUERIES)
+        .await?
+        .into_iter()
+        .map(|(query, sql)| Earlier { query, sql, params: None })
+        .collect();
+    Ok(ws)
+}
+
+/// What a query in the workspace may read today: its provisioned, unsealed, unexpired grants
+/// with the current version of each entry's data, its approved uploads and its gradings.
 pub(crate) async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<engine::Workspace> {
     let mut conn = app.store.acquire().await?;
     let today = app.clock.today();
@@ -859,12 +873,8 @@ pub(crate) async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<e
         .collect();
     let mut key = [0u8; 32];
     hex::decode_to_slice(&w.masking_key, &mut key).map_err(|_| ApiError::internal())?;
-    let earlier = store::recent_answered(&mut conn, &w.id, EARLIER_QUERIES)
-        .await?
-        .into_iter()
-        .map(|(query, sql)| Earlier { query, sql, params: None })
-        .collect();
-    Ok(engine::Workspace { key, governed, dir: workspace_dir(app, &w.id), approved_uploads, sealed, grades, earlier })
+    let dir = workspace_dir(app, &w.id);
+    Ok(engine::Workspace { key, governed, dir, approved_uploads, sealed, grades, earlier: Vec::new() })
 }
 
 #[derive(Deserialize)]
@@ -943,7 +953,7 @@ pub async fn run_query(
         return Err(refused(&app, &caller, Action::WorkspaceQuery, &w, e).await);
     }
     let b: QueryBody = parse_body(body)?;
-    let ws = readable(&app, &w).await?;
+    let ws = queryable(&app, &w).await?;
     let query_id = b.query_id.map(|u| u.to_string()).unwrap_or_else(new_id);
     let task = {
         let sql = b.sql.clone();
@@ -1036,13 +1046,7 @@ pub async fn run_query(
     tx.commit().await?;
     let out = result.map_err(sandbox_error)?;
     if let Some((grant, spend @ Spend::Exhausted(_))) = &privacy {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "privacy_budget_exhausted")
-            .with_reason(
-                "the grant's privacy budget cannot pay for this query; the authority may grant more, with a reason",
-                "该授权的隐私预算不足以支付本次查询；如确有需要，须由数据主管部门说明理由后追加",
-            )
-            .with_basis("SPEC §4.5")
-            .with_details(budget_json(grant, spend)));
+        return Err(budget_exhausted(grant, spend));
     }
     match out.outcome {
         QueryOutcome::Rows { schema, batches, rows, truncated, suppressed, .. } => {
@@ -1110,6 +1114,18 @@ fn budget_view(b: &shuyu_store::privacy::Budget) -> Value {
         "delta_total": b.delta_total as f64 / 1e12, "delta_spent": b.delta_spent as f64 / 1e12,
         "delta_left": b.delta_left() as f64 / 1e12,
     })
+}
+
+/// The refusal of an answer the grant's privacy budget cannot pay for (workspace queries and
+/// interface calls alike).
+pub(crate) fn budget_exhausted(grant: &str, spend: &Spend) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "privacy_budget_exhausted")
+        .with_reason(
+            "the grant's privacy budget cannot pay for this query; the authority may grant more, with a reason",
+            "该授权的隐私预算不足以支付本次查询；如确有需要，须由数据主管部门说明理由后追加",
+        )
+        .with_basis("SPEC §4.5")
+        .with_details(budget_json(grant, spend))
 }
 
 pub(crate) fn budget_json(grant: &str, s: &Spend) -> Value {
