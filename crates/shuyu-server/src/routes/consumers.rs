@@ -162,16 +162,10 @@ pub async fn apply(
     Ok((StatusCode::CREATED, Json(application_view(&a, &app.profile.products.consumer_approvers))))
 }
 
-async fn scope(app: &AppState, caller: &Caller, list: Action) -> ApiResult<Option<OrgId>> {
-    app.authorize(caller, list, &Resource::platform()).await?;
-    let kind = caller_kind(caller)?;
-    Ok(if kind == OrgKind::Authority { None } else { Some(caller.require_user()?.org_id) })
-}
-
 #[utoipa::path(get, path = "/api/v1/consumer-applications", tag = "products",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_applications(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let org = scope(&app, &caller, Action::ConsumerApplicationList).await?;
+    let org = app.list_scope(&caller, Action::ConsumerApplicationList, Action::ConsumerApplicationListAll).await?;
     let mut conn = app.store.acquire().await?;
     let all = store::list_applications(&mut conn, org).await?;
     let approvers = &app.profile.products.consumer_approvers;
@@ -336,7 +330,7 @@ async fn contract_view(app: &AppState, c: &ContractRecord) -> ApiResult<Value> {
 #[utoipa::path(get, path = "/api/v1/contracts", tag = "products",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_contracts(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let org = scope(&app, &caller, Action::ContractList).await?;
+    let org = app.list_scope(&caller, Action::ContractList, Action::ContractListAll).await?;
     let mut conn = app.store.acquire().await?;
     let all = store::list_contracts(&mut conn, org).await?;
     drop(conn);
@@ -639,11 +633,7 @@ pub async fn ledger(
     caller: Caller,
     ApiQuery(q): ApiQuery<LedgerQuery>,
 ) -> ApiResult<Json<Value>> {
-    app.authorize(&caller, Action::LedgerRead, &Resource::platform()).await?;
-    let own = match caller_kind(&caller)? {
-        OrgKind::Authority => None,
-        _ => Some(format!(":{}", caller.require_user()?.org_id)),
-    };
+    let own = app.list_scope(&caller, Action::LedgerRead, Action::LedgerReadAll).await?.map(|org| format!(":{org}"));
     let mut conn = app.store.acquire().await?;
     let mut rows = store::balances(&mut conn, q.period.as_deref(), None).await?;
     let total: i64 = rows.iter().map(|(_, n)| n).sum();

@@ -302,17 +302,16 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/products", tag = "products",
     responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    app.authorize(&caller, Action::ProductList, &Resource::platform()).await?;
-    let user = caller.require_user()?;
-    let everything =
-        matches!(user.roles.first().map(|r| r.org_kind()), Some(OrgKind::Authority | OrgKind::SecurityAuditor));
-    let operator = user.roles.iter().any(|r| r.org_kind() == OrgKind::Operator);
-    if !everything && !operator {
-        // Others see products as the market shows them: never their queries or workspaces.
-        return market(State(app.clone()), caller.clone()).await;
+    let scope = app.list_scope(&caller, Action::ProductList, Action::ProductListAll).await?;
+    if let Some(org) = scope {
+        if app.authz.authorize(&caller.principal, Action::ProductRead, &Resource::owned("Product", "", org)).is_err() {
+            // Those who make no products see them as the market shows them: never their queries
+            // or workspaces.
+            return market(State(app.clone()), caller.clone()).await;
+        }
     }
     let mut conn = app.store.acquire().await?;
-    let products = store::list_products(&mut conn, (!everything).then_some(user.org_id), false).await?;
+    let products = store::list_products(&mut conn, scope, false).await?;
     drop(conn);
     let mut out = Vec::new();
     for p in &products {
