@@ -2386,16 +2386,7 @@ mod sandbox {
         for who in ["authority", "industry", "steward"] {
             o.call(who, "POST", &format!("/api/v1/grants/{gid}/reviews"), approve_all("同意")).await;
         }
-        let (_, w) = o
-            .call(
-                "operator",
-                "POST",
-                "/api/v1/workspaces",
-                json!({"agreement_id": aid, "name": "短期项目", "members": [analyst]}),
-            )
-            .await;
-        let ws = w["id"].as_str().unwrap().to_string();
-        o.call("operator", "POST", &format!("/api/v1/workspaces/{ws}/grants"), json!({"grant_id": gid})).await;
+        let ws = open_workspace(o, &aid, &analyst, &gid, "短期项目").await;
         let names = "CREATE TABLE names AS SELECT company_name FROM enterprises";
         assert_eq!(query(o, "analyst", &ws, names).await.0, StatusCode::OK);
         assert_eq!(query(o, "analyst", &ws, "CREATE TABLE constants AS SELECT 1 AS one").await.0, StatusCode::OK);
@@ -2467,18 +2458,26 @@ mod sandbox {
         for who in ["authority", "industry", "steward"] {
             o.call(who, "POST", &format!("/api/v1/grants/{gid}/reviews"), approve_all("同意")).await;
         }
+        let ws = open_workspace(o, &aid, &analyst, &gid, "项目").await;
+        (gid, ws)
+    }
+
+    /// Opens a workspace for `analyst` under the agreement and attaches the grant; returns its id.
+    pub(crate) async fn open_workspace(o: &O, aid: &str, analyst: &str, gid: &str, name: &str) -> String {
         let (s, w) = o
             .call(
                 "operator",
                 "POST",
                 "/api/v1/workspaces",
-                json!({"agreement_id": aid, "name": "项目", "members": [analyst]}),
+                json!({"agreement_id": aid, "name": name, "members": [analyst]}),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{w}");
         let ws = w["id"].as_str().unwrap().to_string();
-        o.call("operator", "POST", &format!("/api/v1/workspaces/{ws}/grants"), json!({"grant_id": gid})).await;
-        (gid, ws)
+        let (s, w) =
+            o.call("operator", "POST", &format!("/api/v1/workspaces/{ws}/grants"), json!({"grant_id": gid})).await;
+        assert_eq!(s, StatusCode::OK, "{w}");
+        ws
     }
 
     async fn checked_reviewed_watermarked_and_traced(backend: Backend) {
@@ -2740,19 +2739,7 @@ mod sandbox {
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(b["privacy"]["mode"], "differential_privacy", "the stricter setting wins: {b}");
         assert_eq!(b["budget"]["epsilon_total"], 1.0);
-        let (s, w) = o
-            .call(
-                "operator",
-                "POST",
-                "/api/v1/workspaces",
-                json!({"agreement_id": aid, "name": "隐私统计", "members": [analyst]}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{w}");
-        let ws = w["id"].as_str().unwrap().to_string();
-        let (s, w) =
-            o.call("operator", "POST", &format!("/api/v1/workspaces/{ws}/grants"), json!({"grant_id": gid})).await;
-        assert_eq!(s, StatusCode::OK, "{w}");
+        let ws = open_workspace(&o, &aid, &analyst, &gid, "隐私统计").await;
 
         // Rows never come out.
         let (s, e) = query(&o, "analyst", &ws, "SELECT uscc FROM enterprises").await;
