@@ -155,6 +155,17 @@ actions! {
     LedgerReadAll => "ledger.read_all",
     MarketRead => "market.read",
     DisclosureRead => "disclosure.read",
+    AlertList => "alert.list",
+    AlertRead => "alert.read",
+    AlertAct => "alert.act",
+    MonitoringRead => "monitoring.read",
+    AuditDelete => "audit.delete",
+    QualityIssueFile => "quality_issue.file",
+    QualityIssueList => "quality_issue.list",
+    QualityIssueListAll => "quality_issue.list_all",
+    QualityIssueRead => "quality_issue.read",
+    QualityIssueAnswer => "quality_issue.answer",
+    QualityIssueClose => "quality_issue.close",
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ const POLICIES: &[(&str, &str)] = &[
     ("operators.cedar", include_str!("../policies/operators.cedar")),
     ("sandbox.cedar", include_str!("../policies/sandbox.cedar")),
     ("products.cedar", include_str!("../policies/products.cedar")),
+    ("supervision.cedar", include_str!("../policies/supervision.cedar")),
 ];
 
 /// Who is asking.

@@ -108,6 +108,16 @@ pub enum BenchCommand {
         #[arg(long, default_value = "BENCHMARKS.md")]
         report: PathBuf,
     },
+    /// The monitor over a generated audit log with planted misuse: reading, every monitoring
+    /// rule and the alerts, against the raw engine reading the same rows.
+    Monitoring {
+        /// Audit events to generate (two hours of activity).
+        #[arg(long, default_value_t = 500_000)]
+        events: u64,
+        /// Write the results into this Markdown file's "monitoring" section.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        report: PathBuf,
+    },
     /// Ingests one residents CSV in a process of its own and prints its rows, time and peak
     /// resident memory as JSON: `bench sandbox` runs it so that the memory is ingestion's alone.
     #[command(hide = true)]
@@ -151,6 +161,7 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Interface { rows, clients, seconds, datasette, report } => {
             return crate::bench_interface::run(rows, clients, seconds, &datasette, &report).await;
         }
+        BenchCommand::Monitoring { events, report } => return crate::bench_monitoring::run(events, &report).await,
         BenchCommand::Privacy { rows, iterations, dir, report } => {
             return crate::bench_privacy::run(rows, iterations, dir, &report).await;
         }

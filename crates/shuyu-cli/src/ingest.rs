@@ -55,8 +55,10 @@ pub async fn run(
     .await;
     bar.finish_and_clear();
     match result {
-        Ok(record) => {
-            println!("{}", serde_json::to_string_pretty(&record)?);
+        Ok((record, quality)) => {
+            let mut shown = serde_json::to_value(&record)?;
+            shown["quality"] = quality;
+            println!("{}", serde_json::to_string_pretty(&shown)?);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

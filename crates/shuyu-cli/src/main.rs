@@ -3,6 +3,7 @@
 mod bench;
 mod bench_catalogue;
 mod bench_interface;
+mod bench_monitoring;
 mod bench_privacy;
 mod bench_sandbox;
 mod classify;
@@ -324,11 +325,14 @@ pub(crate) async fn load_demo_data(
             continue;
         };
         let format = shuyu_sandbox::ingest::Format::Csv;
-        let record =
+        let (record, quality) =
             shuyu_server::sandbox::ingest_file(state, &ctx, entry, &steward, &input.join(file), format, |_| {})
                 .await
                 .map_err(api_err)?;
-        println!("{name}: {} rows loaded (dataset {})", record.evidence["rows"], record.id);
+        println!(
+            "{name}: {} rows loaded (dataset {}), quality score {}",
+            record.evidence["rows"], record.id, quality["score"]
+        );
     }
     Ok(())
 }

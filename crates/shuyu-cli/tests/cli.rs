@@ -94,8 +94,15 @@ async fn audit_verify_names_an_altered_or_deleted_event() {
     let o = verify(dir.path());
     assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
 
-    // Alter one row's action.
+    // The database refuses to alter or delete an event (YXO §19)…
     let mut db = sqlite(dir.path()).await;
+    let refused = sqlx::query("UPDATE audit_events SET action = 'user.harmless' WHERE seq = 5").execute(&mut db).await;
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    assert!(sqlx::query("DELETE FROM audit_events WHERE seq = 7").execute(&mut db).await.is_err());
+    // …but whoever holds the file can drop the guards: the verifier is what catches them.
+    for t in ["audit_events_append_only", "audit_events_retained"] {
+        sqlx::query(&format!("DROP TRIGGER {t}")).execute(&mut db).await.unwrap();
+    }
     sqlx::query("UPDATE audit_events SET action = 'user.harmless' WHERE seq = 5").execute(&mut db).await.unwrap();
     let o = verify(dir.path());
     assert!(!o.status.success());
@@ -106,6 +113,7 @@ async fn audit_verify_names_an_altered_or_deleted_event() {
     let dir2 = tempfile::tempdir().unwrap();
     seed_demo(dir2.path());
     let mut db = sqlite(dir2.path()).await;
+    sqlx::query("DROP TRIGGER audit_events_retained").execute(&mut db).await.unwrap();
     sqlx::query("DELETE FROM audit_events WHERE seq = 7").execute(&mut db).await.unwrap();
     let o = verify(dir2.path());
     assert!(!o.status.success());

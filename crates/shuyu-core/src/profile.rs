@@ -80,6 +80,12 @@ pub struct PolicyProfile {
     pub supervision: Supervision,
     pub security: Security,
     pub audit: Audit,
+    /// Early-warning thresholds (JS §24, WH §33); Shuyu defaults where a profile is silent.
+    #[serde(default)]
+    pub monitoring: Monitoring,
+    /// Data quality checks and their score (JS §20, YXO §10, §23, WX §13).
+    #[serde(default)]
+    pub quality: Quality,
     /// Section → (key or rule → article), e.g. `registration` → `acceptance_days` → `YXR §16`.
     #[serde(default)]
     pub citations: BTreeMap<String, BTreeMap<String, String>>,
@@ -273,6 +279,83 @@ pub struct Audit {
     pub tree_head_interval_minutes: u32,
 }
 
+/// JS §24, WH §33: the thresholds of the monitoring rules over the audit stream. The seeds name
+/// the risks but no numbers, so every number here is a Shuyu default a deployment may tune.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Monitoring {
+    /// Days of a consumer's calls that make its usual rate.
+    pub baseline_days: u32,
+    /// Minutes of history a consumer needs before its rate can be called inflated.
+    pub min_history_minutes: u32,
+    /// Calls in one minute above this multiple of the usual per-minute rate are inflated.
+    pub inflated_rate_factor: u32,
+    /// …and only when the minute holds at least this many calls.
+    pub inflated_min_calls_per_minute: u32,
+    /// Identical calls (same contract, same parameters) within `repeated_window_minutes`.
+    pub repeated_calls: u32,
+    pub repeated_window_minutes: u32,
+    /// Queries or calls with empty results in one hour, per workspace or contract (idle runs).
+    pub idle_runs_per_hour: u32,
+    /// Rows returned to one organisation in one hour (bulk extraction).
+    pub bulk_rows_per_hour: u64,
+    /// Export requests by one operator in one hour.
+    pub exports_per_hour: u32,
+    /// Queries of the same shape (literals aside) in one workspace within `near_identical_window_minutes`.
+    pub near_identical_queries: u32,
+    pub near_identical_window_minutes: u32,
+    /// Working hours, China time, as whole hours [start, end); non-working days are off hours.
+    pub working_hours_start: u32,
+    pub working_hours_end: u32,
+    /// Data accesses a person makes from known networks before a new network is remarkable.
+    pub new_network_min_history: u32,
+    /// Failed sign-ins from one address within `failed_login_window_minutes`.
+    pub failed_logins: u32,
+    pub failed_login_window_minutes: u32,
+    /// One alert per rule and subject within this many minutes; later evidence joins it.
+    pub cooldown_minutes: u32,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Self {
+            baseline_days: 7,
+            min_history_minutes: 60,
+            inflated_rate_factor: 10,
+            inflated_min_calls_per_minute: 10,
+            repeated_calls: 100,
+            repeated_window_minutes: 10,
+            idle_runs_per_hour: 100,
+            bulk_rows_per_hour: 100_000,
+            exports_per_hour: 10,
+            near_identical_queries: 20,
+            near_identical_window_minutes: 10,
+            working_hours_start: 8,
+            working_hours_end: 20,
+            new_network_min_history: 20,
+            failed_logins: 20,
+            failed_login_window_minutes: 5,
+            cooldown_minutes: 60,
+        }
+    }
+}
+
+/// JS §20, YXO §10, §23, WX §13: when an ingested version's quality needs its holder's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quality {
+    /// A dimension scoring below this (0–100) opens a finding for the holding department.
+    pub finding_below: u32,
+    /// A version later than its update frequency by more than this many days is untimely.
+    pub late_grace_days: u32,
+}
+
+impl Default for Quality {
+    fn default() -> Self {
+        Self { finding_below: 95, late_grace_days: 2 }
+    }
+}
+
 fn profile_err(file: &str, key: &str, problem: impl Into<String>) -> CoreError {
     CoreError::Profile { file: file.to_string(), key: key.to_string(), problem: problem.into() }
 }
@@ -450,6 +533,45 @@ impl PolicyProfile {
         )?;
         v.range("audit.tree_head_interval_minutes", self.audit.tree_head_interval_minutes.into(), 1, 1440, "minutes")?;
 
+        let m = &self.monitoring;
+        v.range("monitoring.baseline_days", m.baseline_days.into(), 1, 90, "days")?;
+        v.range("monitoring.min_history_minutes", m.min_history_minutes.into(), 1, 7 * 24 * 60, "minutes")?;
+        v.range("monitoring.inflated_rate_factor", m.inflated_rate_factor.into(), 2, 1000, "a multiple")?;
+        v.range(
+            "monitoring.inflated_min_calls_per_minute",
+            m.inflated_min_calls_per_minute.into(),
+            1,
+            1_000_000,
+            "calls",
+        )?;
+        v.range("monitoring.repeated_calls", m.repeated_calls.into(), 2, 1_000_000, "calls")?;
+        v.range("monitoring.repeated_window_minutes", m.repeated_window_minutes.into(), 1, 1440, "minutes")?;
+        v.range("monitoring.idle_runs_per_hour", m.idle_runs_per_hour.into(), 1, 1_000_000, "runs")?;
+        v.range("monitoring.bulk_rows_per_hour", m.bulk_rows_per_hour, 1, u64::MAX, "rows")?;
+        v.range("monitoring.exports_per_hour", m.exports_per_hour.into(), 1, 10_000, "exports")?;
+        v.range("monitoring.near_identical_queries", m.near_identical_queries.into(), 2, 1_000_000, "queries")?;
+        v.range(
+            "monitoring.near_identical_window_minutes",
+            m.near_identical_window_minutes.into(),
+            1,
+            1440,
+            "minutes",
+        )?;
+        v.range("monitoring.working_hours_start", m.working_hours_start.into(), 0, 23, "an hour")?;
+        v.range(
+            "monitoring.working_hours_end",
+            m.working_hours_end.into(),
+            u64::from(m.working_hours_start) + 1,
+            24,
+            "an hour after the start",
+        )?;
+        v.range("monitoring.new_network_min_history", m.new_network_min_history.into(), 1, 1_000_000, "accesses")?;
+        v.range("monitoring.failed_logins", m.failed_logins.into(), 2, 1_000_000, "failed sign-ins")?;
+        v.range("monitoring.failed_login_window_minutes", m.failed_login_window_minutes.into(), 1, 1440, "minutes")?;
+        v.range("monitoring.cooldown_minutes", m.cooldown_minutes.into(), 1, 7 * 24 * 60, "minutes")?;
+        v.range("quality.finding_below", self.quality.finding_below.into(), 1, 100, "a score out of 100")?;
+        v.range("quality.late_grace_days", self.quality.late_grace_days.into(), 0, 365, "days")?;
+
         self.validate_citations(&v)
     }
 
@@ -499,6 +621,8 @@ impl PolicyProfile {
             ("supervision", keys(&self.supervision)?),
             ("security", keys(&self.security)?),
             ("audit", keys(&self.audit)?),
+            ("monitoring", keys(&self.monitoring)?),
+            ("quality", keys(&self.quality)?),
         ]))
     }
 

@@ -197,6 +197,9 @@ pub enum Outcome {
 pub struct QueryOutput {
     pub outcome: Outcome,
     pub touched: BTreeSet<String>,
+    /// Highest sensitivity level of what the statement read (0 when it read nothing); the
+    /// monitoring rules for sensitive data use it.
+    pub level: u8,
     pub metering: Metering,
 }
 
@@ -635,6 +638,7 @@ impl Workspace {
                     return Ok(QueryOutput {
                         outcome: Outcome::Created { table: name, rows: 0, level: 0 },
                         touched: BTreeSet::new(),
+                        level: 0,
                         metering: Metering::default(),
                     });
                 }
@@ -662,6 +666,7 @@ impl Workspace {
                 sum_metrics(&physical, &mut metering);
                 Ok(QueryOutput {
                     outcome: Outcome::Created { table: name, rows, level: checked.level },
+                    level: checked.level,
                     touched: checked.touched,
                     metering,
                 })
@@ -673,6 +678,7 @@ impl Workspace {
                         return Ok(QueryOutput {
                             outcome: Outcome::Dropped { table: name },
                             touched: BTreeSet::new(),
+                            level: 0,
                             metering: Metering::default(),
                         });
                     }
@@ -682,6 +688,7 @@ impl Workspace {
                 Ok(QueryOutput {
                     outcome: Outcome::Dropped { table: name },
                     touched: BTreeSet::new(),
+                    level: 0,
                     metering: Metering::default(),
                 })
             }
@@ -701,6 +708,7 @@ impl Workspace {
                     let pending = dp::answer(&ctx, &query, &private, limits.epsilon).await?;
                     return Ok(QueryOutput {
                         outcome: Outcome::Private(Box::new(pending)),
+                        level: checked.level,
                         touched: checked.touched,
                         metering: Metering::default(),
                     });
@@ -737,6 +745,7 @@ impl Workspace {
                 let suppressed = suppressed.map(|c| c.load(std::sync::atomic::Ordering::Relaxed));
                 Ok(QueryOutput {
                     outcome: Outcome::Rows { schema, batches, rows, truncated, lineage: checked.output, suppressed },
+                    level: checked.level,
                     touched: checked.touched,
                     metering,
                 })

@@ -15,6 +15,7 @@ pub mod lineage;
 pub mod masking;
 pub mod modelling;
 pub mod noise;
+pub mod quality;
 pub mod row_filter;
 pub mod watermark;
 

@@ -38,6 +38,8 @@ pub struct ServerConfig {
     /// Keep a data interface's governed result for the same parameters until the next state
     /// change (or 2 s); every call is still checked, counted, metered and audited.
     pub interface_result_cache: bool,
+    /// Milliseconds between the monitor's reads of the audit log (JS §24); 0 turns it off.
+    pub monitor_interval_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +59,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout_secs: 30,
             interface_result_cache: true,
+            monitor_interval_ms: 1000,
         }
     }
 }

@@ -10,8 +10,10 @@ pub mod extract;
 pub mod i18n;
 pub mod interface;
 pub mod metrics;
+pub mod monitor;
 pub mod openapi;
 pub mod operators;
+pub mod quality;
 pub mod registry;
 pub mod routes;
 pub mod sandbox;
@@ -118,6 +120,25 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
     let catalogue_index = shuyu_search::CatalogueIndex::in_memory().map_err(|e| ServerError::Search(e.to_string()))?;
     let ledger = Ledger::new();
     ledger.sync(&store).await?;
+    // YXO §19: the database refuses to delete events younger than this, whoever asks.
+    let years = profile.audit.retention_years;
+    let mut conn = store.pool().acquire().await.map_err(shuyu_store::StoreError::from)?;
+    let raised = shuyu_store::supervision::ensure_retention(&mut conn, years).await?;
+    drop(conn);
+    if raised {
+        let ctx = shuyu_store::AuditContext::system("startup");
+        let details = serde_json::json!({ "years": years, "basis": "YXO §19" });
+        store
+            .record(
+                chrono::Utc::now(),
+                &ctx,
+                "audit.retention_raised",
+                "audit:retention",
+                shuyu_audit::Outcome::Success,
+                details,
+            )
+            .await?;
+    }
     let test_clock = config.test_clock.then(|| Arc::new(TestClock::new()));
     let clock: Arc<dyn Clock> = match &test_clock {
         Some(tc) => tc.clone(),
@@ -144,6 +165,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             running_queries: Default::default(),
             recorder,
             interfaces: Default::default(),
+            monitor: Default::default(),
         }),
     };
     catalogue::rebuild_index(&state).await.map_err(|e| ServerError::Search(e.body.message.clone()))?;
@@ -267,6 +289,7 @@ pub async fn start(state: AppState, until_signal: bool) -> Result<RunningServer,
     let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr, source })?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let scheduler = scheduler::spawn(state.clone());
+    let monitor = monitor::spawn(state.clone());
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = tokio::spawn(async move {
         let stop = async move {
@@ -281,6 +304,9 @@ pub async fn start(state: AppState, until_signal: bool) -> Result<RunningServer,
         };
         let result = axum::serve(listener, app).with_graceful_shutdown(stop).await.map_err(ServerError::Serve);
         scheduler.abort();
+        if let Some(m) = monitor {
+            m.abort();
+        }
         result
     });
     Ok(RunningServer { addr, state, shutdown: Some(tx), handle })

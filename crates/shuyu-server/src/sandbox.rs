@@ -284,23 +284,28 @@ pub async fn ingest_file(
     file: &Path,
     format: Format,
     progress: impl FnMut(u64) + Send + 'static,
-) -> ApiResult<DatasetRecord> {
+) -> ApiResult<(DatasetRecord, serde_json::Value)> {
     let Some(meta) = entry.published.clone().filter(|_| entry.workflow.state.is_public()) else {
         return Err(ApiError::new(StatusCode::CONFLICT, "not_authorizable")
             .with_reason("only a published entry's data is loaded", "只能为已发布的目录条目汇聚数据")
             .with_basis("WX §2"));
     };
     let version = store::next_dataset_version(&mut *app.store.acquire().await?, &entry.id).await?;
+    let previous = store::list_datasets(&mut *app.store.acquire().await?, &entry.id).await?.into_iter().next();
     let rel = format!("datasets/{}/v{version}", entry.id);
     let dir = app.config.data_dir.join(&rel);
     let input = file.to_path_buf();
     let out = dir.clone();
+    let fields = meta.fields.clone();
+    // The quality checks read the stored file right after it is written (JS §20).
     let result = tokio::task::spawn_blocking(move || {
-        shuyu_sandbox::ingest::ingest(&input, format, &meta.fields, &out, progress)
+        let evidence = shuyu_sandbox::ingest::ingest(&input, format, &fields, &out, progress)?;
+        let measures = shuyu_sandbox::quality::check(&out.join(shuyu_sandbox::ingest::DATA_FILE), &fields)?;
+        Ok::<_, shuyu_sandbox::error::SandboxError>((evidence, measures))
     })
     .await
     .map_err(|_| ApiError::internal())?;
-    let evidence = match result {
+    let (evidence, mut measures) = match result {
         Ok(e) => e,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
@@ -339,6 +344,8 @@ pub async fn ingest_file(
         json!({ "dataset": record.id, "version": version, "evidence": record.evidence }),
     )
     .await?;
+    measures.push(crate::quality::timeliness(app, &meta, previous.as_ref(), tx.now()));
+    let quality = crate::quality::record(app, &mut tx, ctx, entry, &record, measures).await?;
     tx.commit().await?;
-    Ok(record)
+    Ok((record, quality))
 }

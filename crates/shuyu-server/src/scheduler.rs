@@ -32,7 +32,8 @@ pub async fn run_due(state: &AppState) {
             fire_due_timers(state, today).await?
                 + crate::registry::cancel_lapsed_certificates(state, today).await?
                 + crate::operators::expire_agreements(state, today).await?
-                + crate::sandbox::run(state, today).await?,
+                + crate::sandbox::run(state, today).await?
+                + crate::quality::escalate_overdue(state, today).await?,
         )
     };
     match done.await {

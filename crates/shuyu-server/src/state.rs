@@ -43,6 +43,8 @@ pub struct Inner {
     pub recorder: shuyu_store::recorder::Recorder,
     /// The generated interfaces' caches and quota counters.
     pub interfaces: crate::interface::Interfaces,
+    /// The monitoring rules' progress over the audit log.
+    pub monitor: crate::monitor::Monitor,
 }
 
 /// A query that can be cancelled while it runs.

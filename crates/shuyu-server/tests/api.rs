@@ -2903,7 +2903,7 @@ mod products {
     use super::sandbox::{ingest, workspace_with_grant};
     use super::*;
 
-    fn definition(entry: &str, sql: &str) -> Value {
+    pub(crate) fn definition(entry: &str, sql: &str) -> Value {
         json!({
             "description": "按统一社会信用代码查询企业名录（名称脱敏）",
             "scenarios": [
@@ -2922,10 +2922,10 @@ mod products {
         })
     }
 
-    const SQL: &str = "SELECT uscc, company_name FROM enterprises WHERE uscc >= $from ORDER BY uscc";
+    pub(crate) const SQL: &str = "SELECT uscc, company_name FROM enterprises WHERE uscc >= $from ORDER BY uscc";
 
     /// A call of the interface with `key`; returns status, headers and body.
-    async fn call(o: &O, path: &str, key: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    pub(crate) async fn call(o: &O, path: &str, key: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut req = o.app.client.get(o.app.url(path));
         if let Some(k) = key {
             req = req.header("x-api-key", k);
@@ -3255,6 +3255,11 @@ mod products {
 
     /// Review, registration, publication, a free contract for the consumer and its key.
     async fn on_the_market(o: &O, pid: &str) -> String {
+        on_the_market_with(o, pid, 100, 10).await.1
+    }
+
+    /// As [`on_the_market`], with the contract's quotas; returns the contract and its key.
+    pub(crate) async fn on_the_market_with(o: &O, pid: &str, per_day: u64, per_minute: u64) -> (String, String) {
         let v1 = format!("/api/v1/products/{pid}/versions/1");
         assert_eq!(o.call("operator", "POST", &format!("{v1}/actions/submit"), json!({})).await.0, StatusCode::OK);
         let review =
@@ -3271,7 +3276,7 @@ mod products {
                 "POST",
                 "/api/v1/consumer-applications",
                 json!({"product_id": pid, "scenario": "普惠金融授信",
-                "purpose": "授信评估", "terms": {"plan": {"plan": "free"}, "quota_per_day": 100, "quota_per_minute": 10,
+                "purpose": "授信评估", "terms": {"plan": {"plan": "free"}, "quota_per_day": per_day, "quota_per_minute": per_minute,
                 "valid_from": "2026-11-09", "valid_until": "2027-06-30"}}),
             )
             .await;
@@ -3284,15 +3289,9 @@ mod products {
                 json!({"approved": true, "reason": "同意"}),
             )
             .await;
-        let (_, k) = o
-            .call(
-                "consumer",
-                "POST",
-                &format!("/api/v1/contracts/{}/keys", d["contract_id"].as_str().unwrap()),
-                json!({}),
-            )
-            .await;
-        k["key"].as_str().unwrap().to_string()
+        let contract = d["contract_id"].as_str().unwrap().to_string();
+        let (_, k) = o.call("consumer", "POST", &format!("/api/v1/contracts/{contract}/keys"), json!({})).await;
+        (contract, k["key"].as_str().unwrap().to_string())
     }
 
     /// A dataset product delivers its approved, watermarked export to a contracted consumer, under
@@ -3413,7 +3412,7 @@ mod products {
         assert_eq!((r["due_by"].as_str(), r["columns"][0].as_str()), (Some("2026-03-31"), Some("resource")), "{r}");
     }
 
-    async fn sign_in(page: &mut kit::browser::Page, o: &O, username: &str) {
+    pub(crate) async fn sign_in(page: &mut kit::browser::Page, o: &O, username: &str) {
         page.goto(&o.app.url("/console/login")).await;
         page.wait_for("document.readyState === 'complete' && !!document.getElementById('login-form')").await;
         page.eval(&format!(
@@ -3523,4 +3522,382 @@ mod products {
         assert!(result.contains("rows 0-9/12") || result.contains("rows 0-9/11"), "{result}");
         assert!(!result.contains("号有限公司") || result.contains('*'), "masked: {result}");
     }
+}
+
+/// Supervision (SPEC §6): the monitor's alerts and suspension from them, the audit log's
+/// retention, the data quality loop.
+mod supervision {
+    use super::operators::O;
+    use super::products::{call, definition, on_the_market_with, SQL};
+    use super::sandbox::{ingest, workspace_with_grant};
+    use super::*;
+
+    async fn set_clock(o: &O, instant: &str) {
+        let (s, v) = o.call("admin", "POST", "/api/v1/admin/test-clock", json!({"set": instant})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+
+    struct Inflated {
+        pid: String,
+        contract: String,
+        key: String,
+        url: String,
+        alert: Value,
+    }
+
+    /// A published interface whose consumer calls once a minute for an hour, then fifty times in
+    /// one minute; returns the alert the monitor raised (within a minute, or the test fails).
+    async fn inflated(o: &O) -> Inflated {
+        let entry = o.published_entry("conditional").await;
+        let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+        for i in 0..40 {
+            csv.push_str(&format!("9132020000000{i:05},无锡{i}号有限公司,11010119900307{i:04}\n"));
+        }
+        assert_eq!(ingest(o, &entry, &csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let (s, p) = o
+            .call(
+                "operator",
+                "POST",
+                "/api/v1/products",
+                json!({"workspace_id": ws, "name": "企业名录核验", "kind": "data_interface", "definition": definition(&entry, SQL)}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        let pid = p["id"].as_str().unwrap().to_string();
+        let (contract, key) = on_the_market_with(o, &pid, 100_000, 1000).await;
+        let url = format!("/data-api/v1/{pid}/1");
+
+        // Its usual rate: one call a minute for an hour (Tuesday morning, China time).
+        for m in 0..60 {
+            set_clock(o, &format!("2026-11-10T01:{m:02}:00Z")).await;
+            assert_eq!(call(o, &url, Some(&key)).await.0, StatusCode::OK);
+        }
+        // Then fifty in one minute.
+        set_clock(o, "2026-11-10T02:01:00Z").await;
+        for i in 0..50 {
+            let (s, _, _) = call(o, &format!("{url}?offset={}", i % 3 * 10), Some(&key)).await;
+            assert_eq!(s, StatusCode::OK);
+        }
+        let started = std::time::Instant::now();
+        let alert = loop {
+            let (s, list) = o.call("authority", "GET", "/api/v1/alerts?state=open", json!({})).await;
+            assert_eq!(s, StatusCode::OK, "{list}");
+            let found = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["rule"] == "inflated_calls" && a["subject"] == format!("contract:{contract}").as_str())
+                .cloned();
+            if let Some(a) = found {
+                break a;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "no alert within a minute: {list}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
+        Inflated { pid, contract, key, url, alert }
+    }
+
+    /// JS §24: a consumer calling 50× its usual rate raises an alert within a minute, with the
+    /// calls as evidence; suspending its contract from the alert stops the next call.
+    async fn an_inflated_consumer_is_alerted_and_suspended(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let Inflated { pid, contract, key, url, alert } = inflated(&o).await;
+        assert!(alert["observed"]["calls_last_minute"].as_u64().unwrap() >= 10, "{alert}");
+        assert!(alert["observed"]["usual_per_minute"].as_f64().unwrap() <= 1.1, "{alert}");
+
+        // The evidence is the burst's calls, each an audited interface call of this product.
+        let id = alert["id"].as_str().unwrap().to_string();
+        let (s, full) = o.call("authority", "GET", &format!("/api/v1/alerts/{id}"), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{full}");
+        let evidence = full["evidence"].as_array().unwrap();
+        assert!(evidence.len() >= 10, "{full}");
+        for e in evidence {
+            assert_eq!(
+                (e["action"].as_str(), e["resource"].as_str()),
+                (Some("interface.call"), Some(format!("product:{pid}").as_str()))
+            );
+            assert_eq!(e["details"]["contract"], contract.as_str());
+            assert!(e["time"].as_str().unwrap().starts_with("2026-11-10T02:01"), "only the burst: {e}");
+        }
+        assert!(!full.to_string().contains(&key), "the key never appears in evidence");
+        let actions: Vec<&str> = full["actions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert!(actions.contains(&"suspend_contract") && actions.contains(&"suspend_product"), "{actions:?}");
+
+        // Only the authority acts; the consumer and the operator do not even see the queue.
+        for who in ["consumer", "operator"] {
+            let (s, _) = o.call(who, "GET", "/api/v1/alerts", json!({})).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{who}");
+        }
+        let body = json!({"reason": "调用量异常激增，暂停核查"});
+        let (s, _) =
+            o.call("auditor", "POST", &format!("/api/v1/alerts/{id}/actions/suspend_contract"), body.clone()).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, acted) =
+            o.call("authority", "POST", &format!("/api/v1/alerts/{id}/actions/suspend_contract"), body.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{acted}");
+        assert_eq!(
+            (acted["state"].as_str(), acted["resolution"]["target"].as_str()),
+            (Some("acted"), Some("contract"))
+        );
+        let (s, again) = o.call("authority", "POST", &format!("/api/v1/alerts/{id}/actions/dismiss"), body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "handled once: {again}");
+
+        // The next call stops.
+        let (s, _, e) = call(&o, &url, Some(&key)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+        let (_, c) = o.call("consumer", "GET", &format!("/api/v1/contracts/{contract}"), json!({})).await;
+        assert_eq!(c["state"], "suspended", "{c}");
+        let (_, events) =
+            o.call("auditor", "GET", &format!("/api/v1/audit/events?resource=contract:{contract}"), json!({})).await;
+        let suspended = &events["events"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (suspended["action"].as_str(), suspended["details"]["alert"].as_str()),
+            (Some("contract.suspended"), Some(id.as_str()))
+        );
+    }
+
+    on_both!(an_inflated_consumer_is_alerted_and_suspended);
+
+    /// The same from the console: the authority opens the alert queue, sees the evidence and
+    /// suspends the contract with one action; the consumer's next call is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_console_suspends_from_an_alert() {
+        use kit::browser::{chromium_path, Browser};
+        let Some(chromium) = chromium_path() else {
+            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
+            return;
+        };
+        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let Inflated { contract, key, url, alert, .. } = inflated(&o).await;
+        let id = alert["id"].as_str().unwrap().to_string();
+
+        let browser = Browser::launch(&chromium).await;
+        let mut page = browser.page().await;
+        super::products::sign_in(&mut page, &o, "authority").await;
+        let menu = page.eval("document.getElementById('menu').innerText").await;
+        assert!(menu.as_str().unwrap_or_default().contains("监测预警"), "{menu}");
+        page.goto(&o.app.url("/console/alerts")).await;
+        page.wait_for(&format!("document.readyState === 'complete' && !!document.getElementById('alert-{id}')")).await;
+        let card = page.eval(&format!("document.getElementById('alert-{id}').textContent")).await;
+        let card = card.as_str().unwrap_or_default().to_string();
+        assert!(card.contains("刷接口调用量") && card.contains(&contract), "{card}");
+        assert!(card.contains("interface.call"), "the evidence is on the page: {card}");
+        page.eval(&format!(
+            "(() => {{ const f = document.querySelector('#alert-{id} form[data-action=suspend_contract]');              f.reason.value = '调用量异常激增，暂停核查'; f.requestSubmit(); return true; }})()"
+        ))
+        .await;
+        page.wait_for(&format!(
+            "document.readyState === 'complete' && !!document.getElementById('open-alerts') && !document.getElementById('alert-{id}')"
+        ))
+        .await;
+        let (s, _, e) = call(&o, &url, Some(&key)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+        let (_, a) = o.call("authority", "GET", &format!("/api/v1/alerts/{id}"), json!({})).await;
+        assert_eq!((a["state"].as_str(), a["resolution"]["target"].as_str()), (Some("acted"), Some("contract")), "{a}");
+    }
+
+    /// YXO §19: deleting an audit event younger than the retention period is refused for every
+    /// role, through the API and by the database itself; the log still verifies.
+    async fn young_audit_events_cannot_be_deleted(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let users = [
+            "admin",
+            "authority",
+            "steward",
+            "industry",
+            "implementer",
+            "registrar",
+            "operator",
+            "analyst",
+            "processor",
+            "auditor",
+            "expert",
+            "consumer",
+        ];
+        for who in users {
+            let token = o.app.login(who).await;
+            let r = o.app.client.delete(o.app.url("/api/v1/audit/events/3")).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{who}");
+            let e: Value = r.json().await.unwrap();
+            assert_eq!(
+                (e["code"].as_str(), e["basis"].as_str()),
+                (Some("retention_period"), Some("YXO §19")),
+                "{who}: {e}"
+            );
+            assert!(e["message_zh"].as_str().unwrap().contains("留存期"), "{e}");
+        }
+        let r = o.app.client.delete(o.app.url("/api/v1/audit/events/3")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "anonymous");
+
+        // Not through SQL either: the database's own triggers refuse.
+        let pool = o.app.state().store.pool();
+        let deleted = sqlx::query("DELETE FROM audit_events WHERE seq = 3").execute(pool).await;
+        assert!(deleted.is_err(), "the database refuses to delete a young event");
+        let changed = sqlx::query("UPDATE audit_events SET action = 'x' WHERE seq = 3").execute(pool).await;
+        assert!(changed.is_err(), "the database refuses to change an event");
+        let shortened = sqlx::query("UPDATE audit_retention SET years = 1").execute(pool).await;
+        assert!(shortened.is_err(), "and to shorten the retention");
+
+        // Each attempt is itself in the log, and event 3 is still there with a valid proof.
+        let (_, events) =
+            o.call("auditor", "GET", "/api/v1/audit/events?action=audit.delete&limit=100", json!({})).await;
+        let attempts = events["events"].as_array().unwrap();
+        assert_eq!(attempts.len(), users.len() + 1, "{events}");
+        assert!(attempts.iter().all(|e| e["outcome"] == "denied"));
+        let (s, proof) = o.call("auditor", "GET", "/api/v1/audit/events/3/proof", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{proof}");
+        kit::verify_inclusion(&proof);
+    }
+
+    on_both!(young_audit_events_cannot_be_deleted);
+
+    fn valid_uscc(i: u32) -> String {
+        let body = format!("91320200MA{i:07}");
+        let c = shuyu_core::validators::uscc_check_char(&body).unwrap();
+        format!("{body}{c}")
+    }
+
+    fn valid_resident_id(i: u32) -> String {
+        let body = format!("3202031990{:02}{:02}{:03}", i % 12 + 1, i % 28 + 1, i % 1000);
+        let c = shuyu_core::validators::resident_id_check_char(&body).unwrap();
+        format!("{body}{c}")
+    }
+
+    /// A different check character: the same number with a typo in its last place.
+    fn broken(id: &str) -> String {
+        let last = id.chars().last().unwrap();
+        let other = if last == '0' { '1' } else { '0' };
+        format!("{}{other}", &id[..id.len() - 1])
+    }
+
+    /// JS §20, YXO §23: a version with broken identifier check characters scores lower and
+    /// opens a finding for its department, due in the profile's working days; the department
+    /// answers, the authority closes; users and the public file issues too.
+    async fn broken_check_characters_lower_the_score_and_reach_the_department(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let entry = o.published_entry("conditional").await;
+        let rows = |broken_every: Option<u32>| {
+            let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+            for i in 0..100u32 {
+                let (mut u, mut r) = (valid_uscc(i), valid_resident_id(i));
+                if broken_every.is_some_and(|n| i % n == 0) {
+                    u = broken(&u);
+                    r = broken(&r);
+                }
+                csv.push_str(&format!("{u},无锡{i}号有限公司,{r}\n"));
+            }
+            csv
+        };
+        let (s, v1) = ingest(&o, &entry, &rows(None), "csv").await;
+        assert_eq!(s, StatusCode::CREATED, "{v1}");
+        assert_eq!(v1["quality"]["score"], 100, "{v1}");
+        assert!(v1["quality"]["findings"].as_array().unwrap().is_empty());
+
+        o.go_to("2026-10-13").await;
+        let (s, v2) = ingest(&o, &entry, &rows(Some(5)), "csv").await;
+        assert_eq!(s, StatusCode::CREATED, "{v2}");
+        let score = v2["quality"]["score"].as_u64().unwrap();
+        assert!(score < 100, "{v2}");
+        let validity = v2["quality"]["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["dimension"] == "validity")
+            .unwrap()
+            .clone();
+        assert_eq!((validity["checked"].as_u64(), validity["passed"].as_u64()), (Some(200), Some(160)), "{validity}");
+        assert_eq!(validity["columns"][0]["failing_rows"][0], 1, "row numbers, never the values: {validity}");
+        assert!(!v2.to_string().contains(&broken(&valid_resident_id(0))), "no identifier is copied into the report");
+        let findings = v2["quality"]["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{v2}");
+        assert_eq!(findings[0]["dimension"], "validity");
+        // Ten working days (wuxi's quality_answer_days) from Tuesday 2026-10-13.
+        let cal = shuyu_core::calendar::WorkingCalendar::shipped().unwrap();
+        let due = cal.add_working_days("2026-10-13".parse().unwrap(), 10).unwrap().to_string();
+        assert_eq!(findings[0]["due_on"], due.as_str());
+
+        // The catalogue shows the score per version; the department's score is the latest.
+        let q: Value = o.app.get_anon(&format!("/api/v1/public/catalogue/{entry}/quality")).await.json().await.unwrap();
+        assert_eq!((q["score"].as_u64(), q["versions"].as_array().unwrap().len()), (Some(score), 2), "{q}");
+        let table: Value = o.app.get_anon("/api/v1/public/quality").await.json().await.unwrap();
+        let steward_org = o.app.user_record("steward").await.org_id.to_string();
+        let dept = table["departments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["holder_org"] == steward_org.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!((dept["score"].as_u64(), dept["open_issues"].as_u64()), (Some(score), Some(1)), "{table}");
+
+        // Routed to the holding department: its steward sees and answers it; the operator does not.
+        let (_, list) = o.call("steward", "GET", "/api/v1/quality-issues", json!({})).await;
+        let issue = list["items"].as_array().unwrap().iter().find(|i| i["origin"] == "check").unwrap().clone();
+        assert_eq!(
+            (issue["holder_org"].as_str(), issue["due_on"].as_str()),
+            (Some(steward_org.as_str()), Some(due.as_str()))
+        );
+        let iid = issue["id"].as_str().unwrap().to_string();
+        let (s, _) = o.call("operator", "GET", &format!("/api/v1/quality-issues/{iid}"), json!({})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) =
+            o.call("operator", "POST", &format!("/api/v1/quality-issues/{iid}/answer"), json!({"answer": "x"})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+
+        // An operator reports a problem; the public objects (a contact is required).
+        let (s, mine) = o
+            .call(
+                "analyst",
+                "POST",
+                &format!("/api/v1/catalogue/{entry}/quality-issues"),
+                json!({"kind": "issue", "description": "部分企业名称与营业执照不一致", "dimension": "consistency"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{mine}");
+        let r = o
+            .app
+            .post_anon(
+                &format!("/api/v1/public/catalogue/{entry}/quality-issues"),
+                &json!({"kind": "objection", "description": "我公司的登记状态有误"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let r = o
+            .app
+            .post_anon(
+                &format!("/api/v1/public/catalogue/{entry}/quality-issues"),
+                &json!({"kind": "objection", "description": "我公司的登记状态有误", "contact": "0510-12345678"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let receipt: Value = r.json().await.unwrap();
+        assert_eq!(receipt["due_on"], due.as_str(), "{receipt}");
+        let (_, theirs) = o.call("analyst", "GET", "/api/v1/quality-issues", json!({})).await;
+        assert_eq!(theirs["items"].as_array().unwrap().len(), 1, "the operator sees what it filed only: {theirs}");
+        assert!(theirs["items"][0]["contact"].is_null());
+
+        // Answered late is still answered, but the scheduler escalates the unanswered ones.
+        let (s, a) = o
+            .call(
+                "steward",
+                "POST",
+                &format!("/api/v1/quality-issues/{iid}/answer"),
+                json!({"answer": "源系统录入错误，已更正并重新汇聚"}),
+            )
+            .await;
+        assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("answered")), "{a}");
+        let later = cal.add_working_days("2026-10-13".parse().unwrap(), 11).unwrap().to_string();
+        o.go_to(&later).await;
+        let (_, list) = o.call("authority", "GET", "/api/v1/quality-issues", json!({})).await;
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.iter().filter(|i| i["overdue"] == true).count(), 2, "the two unanswered: {list}");
+        assert!(items.iter().any(|i| i["contact"] == "0510-12345678"), "the authority sees the public's contact");
+        let (s, c) = o
+            .call("authority", "POST", &format!("/api/v1/quality-issues/{iid}/close"), json!({"note": "已核实"}))
+            .await;
+        assert_eq!((s, c["state"].as_str()), (StatusCode::OK, Some("closed")), "{c}");
+    }
+
+    on_both!(broken_check_characters_lower_the_score_and_reach_the_department);
 }

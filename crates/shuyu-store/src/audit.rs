@@ -141,6 +141,34 @@ async fn leaf_hashes(store: &Store, from: u64, limit: u32) -> Result<Vec<(u64, H
     rows.iter().map(|r| Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))).collect()
 }
 
+/// Committed events from sequence number `from`, in order, for readers that follow the log
+/// (the monitor). On SQLite it reads through its own connection, off the writers' pool.
+pub async fn events_from(store: &Store, from: u64, limit: u32) -> Result<Vec<StoredEvent>> {
+    if let Some(conn) = store.open_sqlite_reader()? {
+        return tokio::task::spawn_blocking(move || {
+            sqlite_rows(&conn, BATCH, (seq_bind(from), i64::from(limit)), |r| event_from_row(r))?.into_iter().collect()
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("reader task failed: {e}")))?;
+    }
+    let rows = sqlx::query(BATCH).bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(store.pool()).await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+/// Events by sequence number (missing numbers are skipped), for an alert's evidence.
+pub async fn events_by_seq(conn: &mut AnyConnection, seqs: &[u64]) -> Result<Vec<StoredEvent>> {
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(200) {
+        let list: Vec<String> = chunk.iter().map(|s| seq_bind(*s).to_string()).collect();
+        // Integers formatted by us, not user text: safe to inline.
+        let sql = format!("SELECT * FROM audit_events WHERE seq IN ({}) ORDER BY seq", list.join(","));
+        for row in sqlx::query(&sql).fetch_all(&mut *conn).await? {
+            out.push(event_from_row(&row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// One consistent read of the whole audit log (a single snapshot) for `shuyu audit verify`: the
 /// head counter and the rows agree even while a server keeps writing. On SQLite it reads the
 /// file directly with rusqlite (synchronously: this is for the offline verifier, not for

@@ -17,6 +17,7 @@ pub mod recorder;
 pub mod registrations;
 pub mod sandbox;
 pub mod sessions;
+pub mod supervision;
 pub mod timers;
 mod tx;
 pub mod users;
@@ -32,7 +33,7 @@ use tokio::sync::Mutex;
 pub use error::StoreError;
 /// The connection type every store function takes.
 pub use sqlx::AnyConnection;
-pub use tx::{AuditContext, WriteTx};
+pub use tx::{AuditContext, EventDraft, WriteTx};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -9,6 +9,7 @@ mod products;
 mod public;
 mod registration;
 mod sandbox;
+mod supervision;
 
 use axum::extract::State;
 use axum::http::header::{self, SET_COOKIE};
@@ -58,6 +59,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/products", get(products::products_page))
         .route("/console/market", get(products::market_page))
         .route("/console/contracts", get(products::contracts_page))
+        .route("/console/alerts", get(supervision::alerts_page))
+        .route("/console/quality", get(supervision::quality_page))
         .route("/public/market", get(products::public_market))
         .route("/public/disclosure", get(products::public_disclosure))
         .route("/public", get(|| async { Redirect::to("/public/catalogue") }))
@@ -148,6 +151,13 @@ const NAV: &[NavItem] = &[
         key: "nav.contracts",
         href: "/console/contracts",
         action: Action::ContractList,
+        resource: Resource::platform,
+    },
+    NavItem { key: "nav.alerts", href: "/console/alerts", action: Action::AlertList, resource: Resource::platform },
+    NavItem {
+        key: "nav.quality",
+        href: "/console/quality",
+        action: Action::QualityIssueList,
         resource: Resource::platform,
     },
     NavItem { key: "nav.audit", href: "/console/audit", action: Action::AuditQuery, resource: Resource::audit_log },

@@ -20,6 +20,8 @@ use shuyu_store::products::{
     self as store, ApplicationRecord, Approval, ContractRecord, KeyRecord, StatementRecord, Terms,
 };
 
+use shuyu_store::{AuditContext, WriteTx};
+
 use crate::auth::{new_token, token_hash, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
 use crate::extract::{parse_body, ApiJson, ApiQuery};
@@ -368,19 +370,25 @@ async fn set_contract(app: &AppState, caller: &Caller, id: &str, state: &str, bo
         return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed").with_details(json!({ "state": c.state })));
     }
     let mut tx = app.begin().await?;
-    let now = shuyu_core::clock::format_instant(tx.now());
-    store::set_contract_state(tx.conn(), &c.id, state, &now).await?;
-    tx.audit(
-        &caller.ctx,
-        &format!("contract.{state}"),
-        &format!("contract:{}", c.id),
-        Outcome::Success,
-        json!({ "reason": b.reason }),
-    )
-    .await?;
+    change_contract_state(&mut tx, &caller.ctx, &c.id, state, json!({ "reason": b.reason })).await?;
     tx.commit().await?;
     c.state = state.into();
     Ok(Json(contract_view(app, &c).await?))
+}
+
+/// Moves a contract to `state` (`active` or `suspended`) and audits it, inside the caller's
+/// transaction; also used when the authority suspends from an alert.
+pub(crate) async fn change_contract_state(
+    tx: &mut WriteTx,
+    ctx: &AuditContext,
+    id: &str,
+    state: &str,
+    details: Value,
+) -> ApiResult<()> {
+    let now = shuyu_core::clock::format_instant(tx.now());
+    store::set_contract_state(tx.conn(), id, state, &now).await?;
+    tx.audit(ctx, &format!("contract.{state}"), &format!("contract:{id}"), Outcome::Success, details).await?;
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/api/v1/contracts/{id}/suspend", tag = "products", params(("id" = String, Path)), request_body = Object,

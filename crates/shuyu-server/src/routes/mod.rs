@@ -13,13 +13,15 @@ pub mod oversight;
 pub mod personnel;
 pub mod platform;
 pub mod products;
+pub mod quality;
 pub mod registrations;
 pub mod sandbox;
 pub mod session;
+pub mod supervision;
 pub mod sync;
 pub mod users;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::state::AppState;
@@ -155,6 +157,19 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/statements/{id}/pay", post(consumers::pay_statement))
         .route("/api/v1/ledger", get(consumers::ledger))
         .route("/api/v1/organisations/{id}/allowed-revenue", post(consumers::set_allowed_revenue))
+        .route("/api/v1/audit/events/{seq}", delete(supervision::delete_event))
+        .route("/api/v1/alerts", get(supervision::list))
+        .route("/api/v1/alerts/{id}", get(supervision::get))
+        .route("/api/v1/alerts/{id}/actions/{action}", post(supervision::act))
+        .route("/api/v1/monitoring", get(supervision::status))
+        .route("/api/v1/public/quality", get(quality::scores))
+        .route("/api/v1/public/catalogue/{id}/quality", get(quality::entry_quality))
+        .route("/api/v1/public/catalogue/{id}/quality-issues", post(quality::file_public_issue))
+        .route("/api/v1/catalogue/{id}/quality-issues", post(quality::file_issue))
+        .route("/api/v1/quality-issues", get(quality::list))
+        .route("/api/v1/quality-issues/{id}", get(quality::get))
+        .route("/api/v1/quality-issues/{id}/answer", post(quality::answer))
+        .route("/api/v1/quality-issues/{id}/close", post(quality::close))
         .route("/data-api/v1/{product}/{version}", get(crate::interface::call))
         .route("/data-api/v1/{product}/{version}/openapi.json", get(crate::interface::openapi))
         .route("/data-api/v1/{product}/{version}/file", get(crate::interface::file))

@@ -883,22 +883,10 @@ pub async fn supervise(
     let mut details = json!({ "reason": reason });
     match (action.as_str(), s.status) {
         ("suspend", OrgStatus::Active) => {
-            let (Some(reason), Some(by)) = (reason.clone(), b.rectify_by.filter(|d| *d > today)) else {
-                return Err(ApiError::validation(vec![FieldProblem::new(
-                    "rectify_by",
-                    "a reason and a rectification deadline after today",
-                    "暂停须说明理由并给出整改期限",
-                )])
-                .with_basis(basis));
-            };
+            let (reason, by) = suspension_terms(reason.clone(), b.rectify_by, today, &basis)?;
             s = Standing { status: OrgStatus::Suspended, reason: Some(reason), rectify_by: Some(by) };
             details["rectify_by"] = json!(by);
-            let timer = shuyu_core::workflow::Timer {
-                due_on: by,
-                awaiting: "operator",
-                expiry: shuyu_core::workflow::Expiry::Escalate,
-            };
-            timers::set(tx.conn(), crate::operators::ORGANISATION, &org.to_string(), Some(&timer)).await?;
+            set_rectification_timer(&mut tx, org, by).await?;
         }
         ("submit_rectification", OrgStatus::Suspended) => {
             let text = b.rectification.as_deref().map(str::trim).filter(|r| !r.is_empty()).ok_or_else(|| {
@@ -941,6 +929,35 @@ pub async fn supervise(
         "reason": s.reason,
         "rectify_by": s.rectify_by,
     })))
+}
+
+/// WX §10: a suspension needs a reason and a rectification deadline after today.
+pub(crate) fn suspension_terms(
+    reason: Option<String>,
+    rectify_by: Option<NaiveDate>,
+    today: NaiveDate,
+    basis: &str,
+) -> ApiResult<(String, NaiveDate)> {
+    match (reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty()), rectify_by.filter(|d| *d > today)) {
+        (Some(reason), Some(by)) => Ok((reason, by)),
+        _ => Err(ApiError::validation(vec![FieldProblem::new(
+            "rectify_by",
+            "a reason and a rectification deadline after today",
+            "暂停须说明理由并给出整改期限",
+        )])
+        .with_basis(basis)),
+    }
+}
+
+/// The rectification deadline escalates to the authority when the operator lets it pass.
+pub(crate) async fn set_rectification_timer(tx: &mut shuyu_store::WriteTx, org: OrgId, by: NaiveDate) -> ApiResult<()> {
+    let timer = shuyu_core::workflow::Timer {
+        due_on: by,
+        awaiting: "operator",
+        expiry: shuyu_core::workflow::Expiry::Escalate,
+    };
+    timers::set(tx.conn(), crate::operators::ORGANISATION, &org.to_string(), Some(&timer)).await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- expert review and results

@@ -568,21 +568,28 @@ async fn set_status(
         return Err(ApiError::validation(vec![FieldProblem::new("reason", "required", "须说明理由")]));
     }
     let mut tx = app.begin().await?;
-    p.status = status;
-    p.status_reason = Some(b.reason.trim().into());
-    p.updated_at = shuyu_core::clock::format_instant(tx.now());
-    store::update_product(tx.conn(), &p).await?;
-    let action = if status == ProductStatus::Suspended { "product.suspended" } else { "product.reinstated" };
-    tx.audit(
-        &caller.ctx,
-        action,
-        &format!("product:{}", p.id),
-        shuyu_audit::Outcome::Success,
-        json!({ "reason": b.reason }),
-    )
-    .await?;
+    change_status(&mut tx, &caller.ctx, &mut p, status, b.reason.trim(), json!({ "reason": b.reason })).await?;
     tx.commit().await?;
     Ok(Json(view(app, &p).await?))
+}
+
+/// Suspends or reinstates a product and audits it, inside the caller's transaction; also used
+/// when the authority suspends from an alert.
+pub(crate) async fn change_status(
+    tx: &mut shuyu_store::WriteTx,
+    ctx: &shuyu_store::AuditContext,
+    p: &mut ProductRecord,
+    status: ProductStatus,
+    reason: &str,
+    details: Value,
+) -> ApiResult<()> {
+    p.status = status;
+    p.status_reason = Some(reason.into());
+    p.updated_at = shuyu_core::clock::format_instant(tx.now());
+    store::update_product(tx.conn(), p).await?;
+    let action = if status == ProductStatus::Suspended { "product.suspended" } else { "product.reinstated" };
+    tx.audit(ctx, action, &format!("product:{}", p.id), shuyu_audit::Outcome::Success, details).await?;
+    Ok(())
 }
 
 /// The authority stops a product: every key for it stops at once.

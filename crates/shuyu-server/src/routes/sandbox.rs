@@ -120,7 +120,10 @@ pub async fn ingest_dataset(
     }
     let result = crate::sandbox::ingest_file(&app, &caller.ctx, &entry, user, &upload, format, |_| {}).await;
     let _ = std::fs::remove_file(&upload);
-    Ok((StatusCode::CREATED, Json(json!(result?))))
+    let (record, quality) = result?;
+    let mut body = json!(record);
+    body["quality"] = quality;
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 #[utoipa::path(get, path = "/api/v1/catalogue/{id}/datasets", tag = "sandbox", params(("id" = String, Path)),
@@ -984,6 +987,7 @@ pub async fn run_query(
         Err(e) if e.is_cancelled() => Err(SandboxError::Cancelled),
         Err(_) => Err(SandboxError::Engine("the query task failed".into())),
     };
+    let level = result.as_ref().map(|o| o.level).unwrap_or(0);
     let (outcome, rows, metering, touched) = match &result {
         Ok(out) => {
             let (name, rows) = match &out.outcome {
@@ -1039,7 +1043,7 @@ pub async fn run_query(
         "workspace.query",
         &format!("workspace:{}", w.id),
         audit_outcome,
-        json!({ "query": q.id, "sql": b.sql, "outcome": outcome, "rows": rows, "touched": touched,
+        json!({ "query": q.id, "sql": b.sql, "outcome": outcome, "rows": rows, "touched": touched, "level": level,
                 "metering": metering, "error": error, "privacy": privacy.as_ref().map(|(g, s)| budget_json(g, s)) }),
     )
     .await?;
