@@ -159,6 +159,7 @@ actions! {
     AlertRead => "alert.read",
     AlertAct => "alert.act",
     MonitoringRead => "monitoring.read",
+    AnalyticsRead => "analytics.read",
     AuditDelete => "audit.delete",
     QualityIssueFile => "quality_issue.file",
     QualityIssueList => "quality_issue.list",

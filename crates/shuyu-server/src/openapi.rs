@@ -3,8 +3,8 @@
 use utoipa::OpenApi;
 
 use crate::routes::{
-    attachments, audit, catalogue, certificates, consumers, dcat, operators, organisations, oversight, personnel,
-    platform, products, quality, registrations, sandbox, session, supervision, sync, users,
+    analytics, attachments, audit, catalogue, certificates, consumers, dcat, operators, organisations, oversight,
+    personnel, platform, products, quality, registrations, sandbox, session, supervision, sync, users,
 };
 
 #[derive(OpenApi)]
@@ -51,6 +51,7 @@ use crate::routes::{
         consumers::list_contracts, consumers::get_contract, consumers::suspend_contract, consumers::resume_contract,
         consumers::create_key, consumers::revoke_key, consumers::issue_statement, consumers::pay_statement,
         consumers::ledger, consumers::set_allowed_revenue,
+        analytics::overview, analytics::csv,
         supervision::list, supervision::get, supervision::act, supervision::status, supervision::delete_event,
         quality::entry_quality, quality::scores, quality::file_issue, quality::file_public_issue, quality::list,
         quality::get, quality::answer, quality::close,

@@ -3655,6 +3655,38 @@ mod supervision {
             (suspended["action"].as_str(), suspended["details"]["alert"].as_str()),
             (Some("contract.suspended"), Some(id.as_str()))
         );
+
+        // WX §24: the analytics show the calls per product and per day, and download as CSV.
+        let (s, report) =
+            o.call("authority", "GET", "/api/v1/analytics?from=2026-11-09&to=2026-11-10", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        let day = report["series"].as_array().unwrap().iter().find(|d| d["day"] == "2026-11-10").unwrap().clone();
+        assert!(day["calls"].as_i64().unwrap() >= 110, "{day}");
+        let calls =
+            report["tables"].as_array().unwrap().iter().find(|t| t["name"] == "calls_by_product").unwrap().clone();
+        let answered: i64 = calls["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r[0] == "企业名录核验" && r[2] == "answered")
+            .map(|r| r[3].as_i64().unwrap())
+            .sum();
+        assert_eq!(answered, 110, "{calls}");
+        let token = o.app.login("authority").await;
+        let r = o
+            .app
+            .client
+            .get(o.app.url("/api/v1/analytics/calls_by_product.csv?from=2026-11-09&to=2026-11-10"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let text = r.text().await.unwrap();
+        assert!(text.starts_with('\u{feff}') && text.contains("产品") && text.contains("企业名录核验,"), "{text}");
+        let (s, _) = o.call("consumer", "GET", "/api/v1/analytics", json!({})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
     }
 
     on_both!(an_inflated_consumer_is_alerted_and_suspended);
@@ -3695,6 +3727,13 @@ mod supervision {
         assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
         let (_, a) = o.call("authority", "GET", &format!("/api/v1/alerts/{id}"), json!({})).await;
         assert_eq!((a["state"].as_str(), a["resolution"]["target"].as_str()), (Some("acted"), Some("contract")), "{a}");
+
+        // The analytics page charts the day's calls and lists them per product.
+        page.goto(&o.app.url("/console/analytics?from=2026-11-09&to=2026-11-10")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.querySelector('#analytics-charts svg rect')")
+            .await;
+        let table = page.eval("document.getElementById('analytics-calls_by_product').innerText").await;
+        assert!(table.as_str().unwrap_or_default().contains("企业名录核验"), "{table}");
     }
 
     /// YXO §19: deleting an audit event younger than the retention period is refused for every

@@ -2,6 +2,7 @@
 //! with the same migrations and queries on both. Every state change goes through a
 //! [`WriteTx`], which commits the change and its audit events together.
 
+pub mod analytics;
 pub mod attachments;
 pub mod audit;
 pub mod catalogue;

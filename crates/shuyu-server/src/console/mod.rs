@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/market", get(products::market_page))
         .route("/console/contracts", get(products::contracts_page))
         .route("/console/alerts", get(supervision::alerts_page))
+        .route("/console/analytics", get(supervision::analytics_page))
         .route("/console/quality", get(supervision::quality_page))
         .route("/public/market", get(products::public_market))
         .route("/public/disclosure", get(products::public_disclosure))
@@ -151,6 +152,12 @@ const NAV: &[NavItem] = &[
         key: "nav.contracts",
         href: "/console/contracts",
         action: Action::ContractList,
+        resource: Resource::platform,
+    },
+    NavItem {
+        key: "nav.analytics",
+        href: "/console/analytics",
+        action: Action::AnalyticsRead,
         resource: Resource::platform,
     },
     NavItem { key: "nav.alerts", href: "/console/alerts", action: Action::AlertList, resource: Resource::platform },

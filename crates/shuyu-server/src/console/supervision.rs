@@ -262,3 +262,126 @@ pub async fn quality_page(State(app): State<AppState>, caller: Caller) -> Respon
     );
     page(&app, &caller, "/console/quality", "nav.quality", body)
 }
+
+/// A bar chart of one daily series, rendered on the server as SVG (no script, no styles).
+fn bar_chart(lang: Lang, series: &[Value], key: &str, label_key: &str) -> String {
+    const W: f64 = 720.0;
+    const H: f64 = 180.0;
+    const LEFT: f64 = 48.0;
+    const BOTTOM: f64 = 24.0;
+    let values: Vec<i64> = series.iter().map(|d| d[key].as_i64().unwrap_or(0)).collect();
+    let max = values.iter().copied().max().unwrap_or(0).max(1);
+    let n = values.len().max(1) as f64;
+    let slot = (W - LEFT) / n;
+    let bars: String = values
+        .iter()
+        .zip(series)
+        .enumerate()
+        .map(|(i, (v, d))| {
+            let h = (*v as f64 / max as f64) * (H - BOTTOM - 8.0);
+            format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#2f6fdb\"><title>{} {}</title></rect>",
+                LEFT + i as f64 * slot + slot * 0.1,
+                H - BOTTOM - h,
+                (slot * 0.8).max(1.0),
+                h,
+                esc(s(d, "day")),
+                v
+            )
+        })
+        .collect();
+    let first = series.first().map(|d| s(d, "day")).unwrap_or("");
+    let last = series.last().map(|d| s(d, "day")).unwrap_or("");
+    format!(
+        "<figure class=\"chart\"><figcaption>{label}</figcaption>\
+         <svg viewBox=\"0 0 {W} {H}\" width=\"100%\" role=\"img\" aria-label=\"{label}\" xmlns=\"http://www.w3.org/2000/svg\">\
+         <line x1=\"{LEFT}\" y1=\"{base}\" x2=\"{W}\" y2=\"{base}\" stroke=\"#888\"/>\
+         <text x=\"{tx}\" y=\"14\" font-size=\"11\" text-anchor=\"end\">{max}</text>\
+         <text x=\"{tx}\" y=\"{base}\" font-size=\"11\" text-anchor=\"end\">0</text>{bars}\
+         <text x=\"{LEFT}\" y=\"{H}\" font-size=\"11\">{first}</text>\
+         <text x=\"{W}\" y=\"{H}\" font-size=\"11\" text-anchor=\"end\">{last}</text></svg></figure>",
+        label = tr(lang, label_key),
+        base = H - BOTTOM,
+        tx = LEFT - 4.0,
+        first = esc(first),
+        last = esc(last),
+    )
+}
+
+pub async fn analytics_page(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<crate::routes::analytics::PeriodQuery>,
+) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    let lang = caller.lang;
+    let data = match crate::routes::analytics::overview(State(app.clone()), caller.clone(), ApiQuery(q.clone())).await {
+        Ok(Json(v)) => v,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let query = format!(
+        "from={}&to={}{}{}",
+        s(&data, "from"),
+        s(&data, "to"),
+        q.operator.as_deref().map(|o| format!("&operator={}", esc(o))).unwrap_or_default(),
+        q.department.as_deref().map(|d| format!("&department={}", esc(d))).unwrap_or_default(),
+    );
+    let series = data["series"].as_array().cloned().unwrap_or_default();
+    let mut body = format!(
+        "<h1>{title}</h1><p class=\"muted\">{intro}</p>\
+         <form class=\"inline\" method=\"get\"><label>{from_l}<input type=\"date\" name=\"from\" value=\"{from}\"></label>\
+         <label>{to_l}<input type=\"date\" name=\"to\" value=\"{to}\"></label><button class=\"primary\" type=\"submit\">{show}</button></form>\
+         <div id=\"analytics-charts\">{calls}{queries}</div><p><a href=\"/api/v1/analytics/daily.csv?{query}\">{daily} · {dl}</a></p>",
+        title = tr(lang, "analytics.title"),
+        intro = tr(lang, "analytics.intro"),
+        from_l = tr(lang, "analytics.from"),
+        to_l = tr(lang, "analytics.to"),
+        from = esc(s(&data, "from")),
+        to = esc(s(&data, "to")),
+        show = tr(lang, "analytics.show"),
+        calls = bar_chart(lang, &series, "calls", "analytics.calls"),
+        queries = bar_chart(lang, &series, "queries", "analytics.queries"),
+        daily = tr(lang, "analytics.daily"),
+        dl = tr(lang, "analytics.download"),
+    );
+    for t in data["tables"].as_array().into_iter().flatten() {
+        let name = s(t, "name");
+        let head: String = t["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| format!("<th>{}</th>", tr(lang, &format!("analytics.{}", c.as_str().unwrap_or("")))))
+            .collect();
+        let rows: String = t["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let cells: String = r
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        let text = match c {
+                            Value::String(x) => x.clone(),
+                            Value::Null => "—".into(),
+                            other => other.to_string(),
+                        };
+                        format!("<td>{}</td>", esc(&text))
+                    })
+                    .collect();
+                format!("<tr>{cells}</tr>")
+            })
+            .collect();
+        body.push_str(&format!(
+            "<h2>{title}</h2><p><a href=\"/api/v1/analytics/{name}.csv?{query}\">{dl}</a></p>\
+             <table id=\"analytics-{name}\"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>",
+            title = tr(lang, &format!("analytics.{name}")),
+            name = esc(name),
+            dl = tr(lang, "analytics.download"),
+        ));
+    }
+    page(&app, &caller, "/console/analytics", "nav.analytics", body)
+}

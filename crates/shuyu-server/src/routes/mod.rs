@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one module per part of the platform.
 
+pub mod analytics;
 pub mod attachments;
 pub mod audit;
 pub mod catalogue;
@@ -162,6 +163,8 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/alerts/{id}", get(supervision::get))
         .route("/api/v1/alerts/{id}/actions/{action}", post(supervision::act))
         .route("/api/v1/monitoring", get(supervision::status))
+        .route("/api/v1/analytics", get(analytics::overview))
+        .route("/api/v1/analytics/{table}", get(analytics::csv))
         .route("/api/v1/public/quality", get(quality::scores))
         .route("/api/v1/public/catalogue/{id}/quality", get(quality::entry_quality))
         .route("/api/v1/public/catalogue/{id}/quality-issues", post(quality::file_public_issue))
