@@ -3,8 +3,9 @@
 use utoipa::OpenApi;
 
 use crate::routes::{
-    analytics, attachments, audit, catalogue, certificates, consumers, dcat, operators, organisations, oversight,
-    personnel, platform, products, quality, registrations, sandbox, session, supervision, sync, users,
+    analytics, attachments, audit, catalogue, certificates, consumers, dcat, inspections, operators, organisations,
+    oversight, personnel, platform, products, quality, registrations, sandbox, session, supervision, sync,
+    transparency, users,
 };
 
 #[derive(OpenApi)]
@@ -51,7 +52,10 @@ use crate::routes::{
         consumers::list_contracts, consumers::get_contract, consumers::suspend_contract, consumers::resume_contract,
         consumers::create_key, consumers::revoke_key, consumers::issue_statement, consumers::pay_statement,
         consumers::ledger, consumers::set_allowed_revenue,
-        analytics::overview, analytics::csv,
+        analytics::overview, analytics::csv, transparency::annual, transparency::submit, transparency::status,
+        transparency::statistics, transparency::list, transparency::assign, transparency::answer,
+        inspections::plan, inspections::list, inspections::get, inspections::add_finding, inspections::rectify,
+        inspections::decide, inspections::report_draft, inspections::submit_report, inspections::list_reports,
         supervision::list, supervision::get, supervision::act, supervision::status, supervision::delete_event,
         quality::entry_quality, quality::scores, quality::file_issue, quality::file_public_issue, quality::list,
         quality::get, quality::answer, quality::close,

@@ -33,7 +33,9 @@ pub async fn run_due(state: &AppState) {
                 + crate::registry::cancel_lapsed_certificates(state, today).await?
                 + crate::operators::expire_agreements(state, today).await?
                 + crate::sandbox::run(state, today).await?
-                + crate::quality::escalate_overdue(state, today).await?,
+                + crate::quality::escalate_overdue(state, today).await?
+                + crate::routes::inspections::escalate_overdue(state, today).await?
+                + crate::routes::transparency::escalate_overdue(state, today).await?,
         )
     };
     match done.await {

@@ -3939,4 +3939,230 @@ mod supervision {
     }
 
     on_both!(broken_check_characters_lower_the_score_and_reach_the_department);
+
+    /// JS §21, YXO §34, CS §24: an inspection with a finding; the operator rectifies late, the
+    /// scheduler escalates, the authority rejects once and accepts, and the inspection closes.
+    /// A processor's quarterly security report starts from the platform's own figures.
+    async fn inspections_rectification_and_security_reports(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let operator = o.app.user_record("operator").await.org_id.to_string();
+        let steward_org = o.app.user_record("steward").await.org_id.to_string();
+        let (s, e) = o
+            .call(
+                "authority",
+                "POST",
+                "/api/v1/inspections",
+                json!({"subject_org": steward_org, "title": "x", "scope": "y", "planned_on": "2026-10-20"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "only operators and processors: {e}");
+        let (s, i) = o
+            .call("authority", "POST", "/api/v1/inspections",
+                  json!({"subject_org": operator, "title": "2026年度数据安全检查", "scope": "授权运营域访问控制与日志", "planned_on": "2026-10-20"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{i}");
+        let iid = i["id"].as_str().unwrap().to_string();
+        let (s, _) = o
+            .call(
+                "operator",
+                "POST",
+                &format!("/api/v1/inspections/{iid}/findings"),
+                json!({"description": "x", "rectify_by": "2026-11-30"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "the inspected do not record findings");
+        let (s, f) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/inspections/{iid}/findings"),
+                json!({"description": "运维账号未启用双因素认证", "severity": "major", "rectify_by": "2026-10-30"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{f}");
+        let fid = f["id"].as_str().unwrap().to_string();
+        let (_, mine) = o.call("operator", "GET", "/api/v1/inspections", json!({})).await;
+        assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+        assert_eq!(mine["items"][0]["state"], "conducted");
+        let (_, other) = o.call("processor", "GET", "/api/v1/inspections", json!({})).await;
+        assert!(other["items"].as_array().unwrap().is_empty(), "another organisation sees none: {other}");
+
+        // Past the deadline without a rectification: escalated.
+        o.go_to("2026-11-02").await;
+        let (_, got) = o.call("authority", "GET", &format!("/api/v1/inspections/{iid}"), json!({})).await;
+        assert_eq!(got["findings"][0]["overdue"], true, "{got}");
+        let (s, r) = o
+            .call(
+                "operator",
+                "POST",
+                &format!("/api/v1/inspection-findings/{fid}/rectification"),
+                json!({"rectification": "已为全部运维账号启用双因素认证"}),
+            )
+            .await;
+        assert_eq!((s, r["state"].as_str()), (StatusCode::OK, Some("submitted")), "{r}");
+        let (s, r) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/inspection-findings/{fid}/decision"),
+                json!({"accepted": false, "reason": "缺少配置截图", "rectify_by": "2026-11-20"}),
+            )
+            .await;
+        assert_eq!(
+            (s, r["state"].as_str(), r["rectify_by"].as_str()),
+            (StatusCode::OK, Some("open"), Some("2026-11-20")),
+            "{r}"
+        );
+        o.call(
+            "operator",
+            "POST",
+            &format!("/api/v1/inspection-findings/{fid}/rectification"),
+            json!({"rectification": "补充配置截图与登录日志"}),
+        )
+        .await;
+        let (s, r) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/inspection-findings/{fid}/decision"),
+                json!({"accepted": true, "reason": "整改到位"}),
+            )
+            .await;
+        assert_eq!((s, r["state"].as_str()), (StatusCode::OK, Some("accepted")), "{r}");
+        let (_, got) = o.call("authority", "GET", &format!("/api/v1/inspections/{iid}"), json!({})).await;
+        assert_eq!(got["state"], "closed", "{got}");
+
+        // CS §24: the processor's report for the last quarter, figures filled in by the platform.
+        let processor = o.app.user_record("processor").await.org_id.to_string();
+        let (s, draft) = o
+            .call(
+                "processor",
+                "GET",
+                &format!("/api/v1/organisations/{processor}/security-reports/draft?quarter=2026-Q3"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{draft}");
+        assert!(draft["figures"]["events"].is_i64() && draft["figures"]["queries"].is_i64(), "{draft}");
+        let (s, _) = o
+            .call("processor", "GET", &format!("/api/v1/organisations/{operator}/security-reports/draft"), json!({}))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "only its own");
+        let report = |content: Value| json!({"quarter": "2026-Q3", "content": content});
+        let (s, e) = o
+            .call(
+                "processor",
+                "POST",
+                &format!("/api/v1/organisations/{processor}/security-reports"),
+                report(json!({"measures": "访问控制"})),
+            )
+            .await;
+        assert_eq!((s, e["basis"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("CS §24")), "{e}");
+        let full = json!({"measures": "访问控制、日志审计", "incidents": "无", "risks": "弱口令风险已排查", "plans": "四季度开展应急演练"});
+        let (s, r) = o
+            .call(
+                "processor",
+                "POST",
+                &format!("/api/v1/organisations/{processor}/security-reports"),
+                report(full.clone()),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+        let (s, _) = o
+            .call("processor", "POST", &format!("/api/v1/organisations/{processor}/security-reports"), report(full))
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "one report a quarter");
+        let (_, list) =
+            o.call("authority", "GET", &format!("/api/v1/organisations/{processor}/security-reports"), json!({})).await;
+        assert_eq!(list["items"][0]["quarter"], "2026-Q3", "{list}");
+    }
+
+    on_both!(inspections_rectification_and_security_reports);
+
+    /// The public asks for data not in the catalogue; the authority routes it; the department
+    /// answers within the deadline (or is marked overdue); statistics and the annual report show it.
+    async fn public_data_requests_statistics_and_annual_report(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let ask = |title: &str| {
+            json!({"title": title, "description": "按月统计的公交刷卡客流", "purpose": "交通出行研究",
+                                       "requester": "某大学交通学院", "contact": "research@example.edu.cn"})
+        };
+        let r = o.app.post_anon("/api/v1/public/data-requests", &json!({"title": "公交客流"})).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let r = o.app.post_anon("/api/v1/public/data-requests", &ask("公交客流月度统计")).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let receipt: Value = r.json().await.unwrap();
+        let cal = shuyu_core::calendar::WorkingCalendar::shipped().unwrap();
+        let due = cal.add_working_days("2026-10-12".parse().unwrap(), 20).unwrap().to_string();
+        assert_eq!(receipt["due_on"], due.as_str(), "{receipt}");
+        let first = receipt["id"].as_str().unwrap().to_string();
+        let r: Value = o.app.post_anon("/api/v1/public/data-requests", &ask("出租车订单")).await.json().await.unwrap();
+        let second = r["id"].as_str().unwrap().to_string();
+
+        let steward_org = o.app.user_record("steward").await.org_id.to_string();
+        let (s, _) = o
+            .call(
+                "steward",
+                "POST",
+                &format!("/api/v1/data-requests/{first}/assign"),
+                json!({"department_org": steward_org}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "the authority routes");
+        for id in [&first, &second] {
+            let (s, v) = o
+                .call(
+                    "authority",
+                    "POST",
+                    &format!("/api/v1/data-requests/{id}/assign"),
+                    json!({"department_org": steward_org}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+        let (_, list) = o.call("steward", "GET", "/api/v1/data-requests", json!({})).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 2);
+        o.go_to("2026-10-16").await;
+        let (s, a) = o
+            .call(
+                "steward",
+                "POST",
+                &format!("/api/v1/data-requests/{first}/answer"),
+                json!({"outcome": "will_catalogue", "answer": "已列入下季度目录编制计划"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+        let status: Value =
+            o.app.get_anon(&format!("/api/v1/public/data-requests/{first}")).await.json().await.unwrap();
+        assert_eq!((status["state"].as_str(), status["outcome"].as_str()), (Some("answered"), Some("will_catalogue")));
+        assert!(status["contact"].is_null() && !status.to_string().contains("example.edu.cn"), "{status}");
+
+        // The second is left unanswered past its deadline.
+        let after = cal.add_working_days("2026-10-12".parse().unwrap(), 21).unwrap().to_string();
+        o.go_to(&after).await;
+        let stats: Value = o.app.get_anon("/api/v1/public/access-statistics?year=2026").await.json().await.unwrap();
+        let dept = stats["departments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["department_org"] == steward_org.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (dept["requests_received"].as_i64(), dept["requests_answered"].as_i64(), dept["requests_overdue"].as_i64()),
+            (Some(2), Some(1), Some(1)),
+            "{stats}"
+        );
+        assert_eq!(dept["average_working_days"], 4.0, "Monday to Friday: {dept}");
+
+        let (s, report) = o.call("authority", "GET", "/api/v1/annual-report?year=2026", json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert_eq!(report["year"], 2026);
+        assert!(report["access"]["departments"].as_array().is_some_and(|d| !d.is_empty()));
+        assert!(report["analytics"]["tables"].is_array() && report["activity"].is_array(), "{report}");
+        let (s, _) = o.call("operator", "GET", "/api/v1/annual-report?year=2026", json!({})).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+
+    on_both!(public_data_requests_statistics_and_annual_report);
 }

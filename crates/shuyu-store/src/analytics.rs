@@ -128,3 +128,53 @@ pub async fn grants_requested(conn: &mut AnyConnection, from: &str, to: &str) ->
     .await?;
     rows.iter().map(|r| Ok((text(r, "operator_org")?, text(r, "state")?, text(r, "request")?))).collect()
 }
+
+/// How often each of `actions` was recorded (successfully) in `[from, to)`.
+pub async fn action_counts(
+    conn: &mut AnyConnection,
+    actions: &[&str],
+    from: &str,
+    to: &str,
+) -> Result<Vec<(String, i64)>> {
+    let mut out = Vec::new();
+    for a in actions {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE action = $1 AND outcome = 'success' AND time >= $2 AND time < $3",
+        )
+        .bind(*a)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *conn)
+        .await?;
+        out.push((a.to_string(), int(&row, "n")?));
+    }
+    Ok(out)
+}
+
+/// Datasets stored in `[from, to)`: versions and rows, per holder.
+pub async fn datasets_by_holder(conn: &mut AnyConnection, from: &str, to: &str) -> Result<Vec<(String, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT holder_org, evidence FROM datasets WHERE created_at >= $1 AND created_at < $2 ORDER BY holder_org",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(conn)
+    .await?;
+    let mut by: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
+    for r in &rows {
+        let evidence: serde_json::Value = crate::from_json(&text(r, "evidence")?, "datasets.evidence")?;
+        let e = by.entry(text(r, "holder_org")?).or_default();
+        e.0 += 1;
+        e.1 += evidence.get("rows").and_then(serde_json::Value::as_i64).unwrap_or(0);
+    }
+    Ok(by.into_iter().map(|(k, (n, rows))| (k, n, rows)).collect())
+}
+
+/// Evaluation grades recorded for `year`, per organisation.
+pub async fn evaluations(conn: &mut AnyConnection, year: i32) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query("SELECT subject_org, grade FROM evaluations WHERE year = $1 ORDER BY subject_org")
+        .bind(i64::from(year))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok((text(r, "subject_org")?, text(r, "grade")?))).collect()
+}

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod certificates;
 mod error;
+pub mod inspections;
 pub mod operators;
 pub mod organisations;
 pub mod oversight;

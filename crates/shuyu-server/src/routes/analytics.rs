@@ -60,15 +60,17 @@ fn period(app: &AppState, q: &PeriodQuery) -> ApiResult<(NaiveDate, NaiveDate, S
             "起始日期须不晚于截止日期，且跨度不超过三年",
         )]));
     }
-    let instant = |d: NaiveDate| {
-        let local = d.and_hms_opt(0, 0, 0).unwrap_or_default();
-        shuyu_core::clock::china_offset()
-            .from_local_datetime(&local)
-            .single()
-            .map(|t| shuyu_core::clock::format_instant(t.with_timezone(&chrono::Utc)))
-            .unwrap_or_default()
-    };
-    Ok((from, to, instant(from), instant(to + Duration::days(1))))
+    Ok((from, to, utc_start(from), utc_start(to + Duration::days(1))))
+}
+
+/// The instant a China-time day starts, as stored (UTC text).
+pub fn utc_start(d: NaiveDate) -> String {
+    let local = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+    shuyu_core::clock::china_offset()
+        .from_local_datetime(&local)
+        .single()
+        .map(|t| shuyu_core::clock::format_instant(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_default()
 }
 
 /// Every table and series for the period.

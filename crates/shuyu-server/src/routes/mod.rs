@@ -8,6 +8,7 @@ pub mod certificates;
 pub mod consumers;
 pub mod dcat;
 pub mod health;
+pub mod inspections;
 pub mod operators;
 pub mod organisations;
 pub mod oversight;
@@ -20,6 +21,7 @@ pub mod sandbox;
 pub mod session;
 pub mod supervision;
 pub mod sync;
+pub mod transparency;
 pub mod users;
 
 use axum::routing::{delete, get, post};
@@ -165,6 +167,23 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/monitoring", get(supervision::status))
         .route("/api/v1/analytics", get(analytics::overview))
         .route("/api/v1/analytics/{table}", get(analytics::csv))
+        .route("/api/v1/annual-report", get(transparency::annual))
+        .route("/api/v1/inspections", get(inspections::list).post(inspections::plan))
+        .route("/api/v1/inspections/{id}", get(inspections::get))
+        .route("/api/v1/inspections/{id}/findings", post(inspections::add_finding))
+        .route("/api/v1/inspection-findings/{id}/rectification", post(inspections::rectify))
+        .route("/api/v1/inspection-findings/{id}/decision", post(inspections::decide))
+        .route("/api/v1/organisations/{id}/security-reports/draft", get(inspections::report_draft))
+        .route(
+            "/api/v1/organisations/{id}/security-reports",
+            get(inspections::list_reports).post(inspections::submit_report),
+        )
+        .route("/api/v1/public/data-requests", post(transparency::submit))
+        .route("/api/v1/public/data-requests/{id}", get(transparency::status))
+        .route("/api/v1/public/access-statistics", get(transparency::statistics))
+        .route("/api/v1/data-requests", get(transparency::list))
+        .route("/api/v1/data-requests/{id}/assign", post(transparency::assign))
+        .route("/api/v1/data-requests/{id}/answer", post(transparency::answer))
         .route("/api/v1/public/quality", get(quality::scores))
         .route("/api/v1/public/catalogue/{id}/quality", get(quality::entry_quality))
         .route("/api/v1/public/catalogue/{id}/quality-issues", post(quality::file_public_issue))
