@@ -4075,6 +4075,22 @@ mod supervision {
         let (_, list) =
             o.call("authority", "GET", &format!("/api/v1/organisations/{processor}/security-reports"), json!({})).await;
         assert_eq!(list["items"][0]["quarter"], "2026-Q3", "{list}");
+
+        // The console's supervision pages render for the people who use them.
+        for (who, path, expect) in [
+            ("operator", "/console/inspections", "2026年度数据安全检查"),
+            ("authority", "/console/inspections", "整改到位"),
+            ("authority", "/console/alerts", "监测进度"),
+            ("authority", "/console/quality", "部门质量评分"),
+            ("authority", "/console/analytics", "各运营机构的查询与扫描量"),
+            ("steward", "/console/data-requests", "公众数据需求"),
+        ] {
+            let token = o.app.login(who).await;
+            let r = o.app.client.get(o.app.url(path)).bearer_auth(token).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{who} {path}");
+            let html = r.text().await.unwrap();
+            assert!(html.contains(expect), "{who} {path}: {expect}");
+        }
     }
 
     on_both!(inspections_rectification_and_security_reports);
@@ -4165,4 +4181,59 @@ mod supervision {
     }
 
     on_both!(public_data_requests_statistics_and_annual_report);
+
+    /// The public asks from the portal, the authority routes from the console, the department
+    /// answers from the console, and the public reads the answer; the annual report prints.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_console_routes_and_answers_a_public_request() {
+        use kit::browser::{chromium_path, Browser};
+        let Some(chromium) = chromium_path() else {
+            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
+            return;
+        };
+        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let browser = Browser::launch(&chromium).await;
+        let mut page = browser.page().await;
+        page.goto(&o.app.url("/public/data-requests")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('public-request-form')").await;
+        page.eval(
+            "(() => { const f = document.getElementById('public-request-form'); f.title.value = '公交客流月度统计'; \
+             f.description.value = '按线路按月的刷卡客流'; f.purpose.value = '交通研究'; f.requester.value = '某大学'; \
+             f.contact.value = 'a@example.edu.cn'; f.requestSubmit(); return true; })()",
+        )
+        .await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('request-status')").await;
+        let card = page.eval("document.getElementById('request-status').innerText").await;
+        assert!(card.as_str().unwrap_or_default().contains("已受理"), "{card}");
+        let id = page.eval("new URLSearchParams(location.search).get('id')").await.as_str().unwrap().to_string();
+
+        super::products::sign_in(&mut page, &o, "authority").await;
+        page.goto(&o.app.url("/console/data-requests")).await;
+        page.wait_for(&format!("document.readyState === 'complete' && !!document.getElementById('assign-{id}')")).await;
+        page.eval(&format!("(() => {{ document.getElementById('assign-{id}').requestSubmit(); return true; }})()"))
+            .await;
+        page.wait_for(&format!("document.readyState === 'complete' && !document.getElementById('assign-{id}') && !!document.getElementById('request-{id}')")).await;
+
+        super::products::sign_in(&mut page, &o, "steward").await;
+        page.goto(&o.app.url("/console/data-requests")).await;
+        page.wait_for(&format!("document.readyState === 'complete' && !!document.getElementById('answer-{id}')")).await;
+        page.eval(&format!(
+            "(() => {{ const f = document.getElementById('answer-{id}'); f.answer.value = '已列入下季度编目计划'; f.requestSubmit(); return true; }})()"
+        ))
+        .await;
+        page.wait_for(&format!("document.readyState === 'complete' && !document.getElementById('answer-{id}') && !!document.getElementById('request-{id}')")).await;
+
+        page.goto(&o.app.url(&format!("/public/data-requests?id={id}"))).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('request-status')").await;
+        let card = page.eval("document.getElementById('request-status').innerText").await;
+        let card = card.as_str().unwrap_or_default().to_string();
+        assert!(card.contains("已答复") && card.contains("已列入下季度编目计划"), "{card}");
+        assert!(!card.contains("example.edu.cn"), "the contact stays private: {card}");
+
+        super::products::sign_in(&mut page, &o, "authority").await;
+        page.goto(&o.app.url("/console/annual-report?year=2026")).await;
+        page.wait_for("document.readyState === 'complete' && !!document.getElementById('access-statistics')").await;
+        let stats = page.eval("document.getElementById('access-statistics').innerText").await;
+        assert!(stats.as_str().unwrap_or_default().contains("公安局"), "{stats}");
+    }
 }

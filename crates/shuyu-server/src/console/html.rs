@@ -87,6 +87,7 @@ pub fn public_page(lang: Lang, title: &str, body: &str) -> Response {
         ("nav.public_catalogue", "/public/catalogue"),
         ("nav.publicity", "/public/publicity"),
         ("nav.verify", "/public/verify"),
+        ("nav.public_requests", "/public/data-requests"),
         ("login.title", "/console/login"),
     ]
     .iter()

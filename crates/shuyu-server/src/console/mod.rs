@@ -61,6 +61,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/contracts", get(products::contracts_page))
         .route("/console/alerts", get(supervision::alerts_page))
         .route("/console/analytics", get(supervision::analytics_page))
+        .route("/console/inspections", get(supervision::inspections_page))
+        .route("/console/data-requests", get(supervision::data_requests_page))
+        .route("/console/annual-report", get(supervision::annual_report_page))
+        .route("/public/data-requests", get(supervision::public_requests_page))
         .route("/console/quality", get(supervision::quality_page))
         .route("/public/market", get(products::public_market))
         .route("/public/disclosure", get(products::public_disclosure))
@@ -160,7 +164,25 @@ const NAV: &[NavItem] = &[
         action: Action::AnalyticsRead,
         resource: Resource::platform,
     },
+    NavItem {
+        key: "nav.annual_report",
+        href: "/console/annual-report",
+        action: Action::AnalyticsRead,
+        resource: Resource::platform,
+    },
     NavItem { key: "nav.alerts", href: "/console/alerts", action: Action::AlertList, resource: Resource::platform },
+    NavItem {
+        key: "nav.inspections",
+        href: "/console/inspections",
+        action: Action::InspectionList,
+        resource: Resource::platform,
+    },
+    NavItem {
+        key: "nav.data_requests",
+        href: "/console/data-requests",
+        action: Action::DataRequestList,
+        resource: Resource::platform,
+    },
     NavItem {
         key: "nav.quality",
         href: "/console/quality",
