@@ -3787,6 +3787,33 @@ mod supervision {
         let (s, proof) = o.call("auditor", "GET", "/api/v1/audit/events/3/proof", json!({})).await;
         assert_eq!(s, StatusCode::OK, "{proof}");
         kit::verify_inclusion(&proof);
+
+        // The audit viewer shows the log's verification status and proves the event.
+        let token = o.app.login("auditor").await;
+        let html = o
+            .app
+            .client
+            .get(o.app.url("/console/audit"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("签名有效，日志与签名树头一致"), "{html}");
+        let html = o
+            .app
+            .client
+            .get(o.app.url("/console/audit/events/3"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("已验证：该事件包含在签名树头所承诺的日志中"), "{html}");
     }
 
     on_both!(young_audit_events_cannot_be_deleted);

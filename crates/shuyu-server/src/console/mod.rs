@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/organisations", get(organisations_page))
         .route("/console/users", get(users_page))
         .route("/console/audit", get(audit_page))
+        .route("/console/audit/events/{seq}", get(audit_event_page))
         .route("/console/calendar", get(calendar_page))
         .route("/console/profile", get(profile_page))
         .route("/console/account", get(account_page))
@@ -515,17 +516,21 @@ async fn audit_page(State(app): State<AppState>, caller: Caller, ApiQuery(q): Ap
         .map(EventView::from)
         .map(|e| {
             format!(
-                "<tr><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
-                e.seq,
+                "<tr><td><a href=\"/console/audit/events/{seq}\">{seq}</a></td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
                 esc(&e.time),
                 esc(&e.actor),
                 esc(&e.action),
                 esc(&e.resource),
                 esc(&t(lang, &format!("outcome.{}", e.outcome))),
-                esc(&e.client_addr)
+                esc(&e.client_addr),
+                seq = e.seq,
             )
         })
         .collect::<String>();
+    match log_status(&app).await {
+        Ok(status) => body.push_str(&status_line(lang, &status)),
+        Err(e) => return internal(&app, &caller, e),
+    }
     body.push_str(&format!("<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"));
     if let Some(last) = events.last().filter(|_| events.len() == filter.limit as usize) {
         body.push_str(&format!(
@@ -534,6 +539,120 @@ async fn audit_page(State(app): State<AppState>, caller: Caller, ApiQuery(q): Ap
             esc(&t(lang, "audit.next_page"))
         ));
     }
+    page(&app, &caller, "/console/audit", "nav.audit", body)
+}
+
+/// The log's verification status as the viewer shows it: its size, the latest signed tree head,
+/// whether that head's signature verifies with the platform's key and whether the log the server
+/// holds still has that root.
+struct LogStatus {
+    size: u64,
+    head: Option<shuyu_audit::SignedTreeHead>,
+    signature_ok: bool,
+    root_ok: bool,
+}
+
+async fn log_status(app: &AppState) -> Result<LogStatus, ApiError> {
+    let size = app.ledger.sync(&app.store).await?;
+    let head = audit::latest_tree_head(&mut *app.store.acquire().await?).await?;
+    let (signature_ok, root_ok) = match &head {
+        Some(h) => (
+            shuyu_audit::verify_tree_head(&app.signer.verifying_key(), h).is_ok(),
+            app.ledger.root_at(h.head.size).await.is_ok_and(|r| r == h.head.root),
+        ),
+        None => (false, false),
+    };
+    Ok(LogStatus { size, head, signature_ok, root_ok })
+}
+
+fn status_line(lang: Lang, s: &LogStatus) -> String {
+    let verdict = if s.head.is_some() && s.signature_ok && s.root_ok { "audit.verified" } else { "audit.not_verified" };
+    let head = s
+        .head
+        .as_ref()
+        .map(|h| format!("{} {} · {}", esc(&t(lang, "audit.signed_head")), h.head.size, esc(&h.timestamp_rfc3339())))
+        .unwrap_or_default();
+    format!(
+        "<p id=\"log-status\" class=\"{cls}\">{size_l} {size} · {head} · <strong>{verdict}</strong></p>",
+        cls = if verdict == "audit.verified" { "ok" } else { "error" },
+        size_l = esc(&t(lang, "audit.log_size")),
+        size = s.size,
+        verdict = esc(&t(lang, verdict)),
+    )
+}
+
+/// One event with its inclusion proof in the latest signed tree head, checked here (and
+/// checkable by anyone with the public key and `GET /api/v1/audit/events/{seq}/proof`).
+async fn audit_event_page(State(app): State<AppState>, caller: Caller, ApiPath(seq): ApiPath<u64>) -> Response {
+    if let Some(r) = signed_in(&caller) {
+        return r;
+    }
+    if let Err(r) = allowed(&app, &caller, Action::AuditInclusionProof, &Resource::audit_log()).await {
+        return r;
+    }
+    let lang = caller.lang;
+    let status = match log_status(&app).await {
+        Ok(s) => s,
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let event = match app.store.acquire().await {
+        Ok(mut conn) => audit::get(&mut conn, seq).await.map_err(ApiError::from),
+        Err(e) => Err(e.into()),
+    };
+    let event = match event {
+        Ok(Some(e)) => e,
+        Ok(None) => return internal(&app, &caller, ApiError::not_found("audit event")),
+        Err(e) => return internal(&app, &caller, e),
+    };
+    let proof = match status.head.as_ref().filter(|h| h.head.size > seq) {
+        Some(h) => match app.ledger.inclusion_proof(seq, h.head.size).await {
+            Ok((leaf, path, root)) => {
+                let ok = leaf == event.leaf_hash
+                    && root == h.head.root
+                    && shuyu_audit::verify_inclusion(&leaf, seq, h.head.size, &path, &root).is_ok();
+                format!(
+                    "<p id=\"proof-status\" class=\"{}\"><strong>{}</strong></p><p class=\"mono\">{} {} · root {}</p><ol class=\"mono\">{}</ol>",
+                    if ok { "ok" } else { "error" },
+                    esc(&t(lang, if ok { "audit.included" } else { "audit.not_included" })),
+                    esc(&t(lang, "audit.signed_head")),
+                    h.head.size,
+                    root,
+                    path.iter().map(|p| format!("<li>{p}</li>")).collect::<String>()
+                )
+            }
+            Err(e) => return internal(&app, &caller, e.into()),
+        },
+        None => format!("<p id=\"proof-status\" class=\"muted\">{}</p>", esc(&t(lang, "audit.not_yet_signed"))),
+    };
+    if let Err(e) = app
+        .record_access(&caller, Action::AuditInclusionProof, &format!("audit_event:{seq}"), json!({"via": "console"}))
+        .await
+    {
+        return internal(&app, &caller, e);
+    }
+    let view = EventView::from(&event);
+    let body = format!(
+        "<h1>{title} {seq}</h1>{status}<table><tbody>\
+         <tr><th>{time_l}</th><td class=\"mono\">{time}</td></tr><tr><th>{actor_l}</th><td class=\"mono\">{actor}</td></tr>\
+         <tr><th>{action_l}</th><td>{action}</td></tr><tr><th>{res_l}</th><td class=\"mono\">{resource}</td></tr>\
+         <tr><th>{out_l}</th><td>{outcome}</td></tr><tr><th>leaf</th><td class=\"mono\">{leaf}</td></tr></tbody></table>\
+         <pre class=\"mono\">{details}</pre><h2>{proof_l}</h2>{proof}",
+        title = esc(&t(lang, "nav.audit")),
+        status = status_line(lang, &status),
+        time_l = esc(&t(lang, "field.time")),
+        time = esc(&view.time),
+        actor_l = esc(&t(lang, "field.actor")),
+        actor = esc(&view.actor),
+        action_l = esc(&t(lang, "field.action")),
+        action = esc(&view.action),
+        res_l = esc(&t(lang, "field.resource")),
+        resource = esc(&view.resource),
+        out_l = esc(&t(lang, "field.outcome")),
+        outcome = esc(&t(lang, &format!("outcome.{}", view.outcome))),
+        leaf = esc(&view.leaf_hash),
+        details = esc(&serde_json::to_string_pretty(&view.details).unwrap_or_default()),
+        proof_l = esc(&t(lang, "audit.proof")),
+    );
     page(&app, &caller, "/console/audit", "nav.audit", body)
 }
 
