@@ -22,6 +22,9 @@ pub enum AuditError {
     SignatureFormat,
     #[error("timestamp {0:?} is not an RFC 3339 instant")]
     TimestampFormat(String),
+    /// An archive file that cannot be read as one (archive.rs).
+    #[error("archive: {0}")]
+    Archive(String),
     /// An invariant of the in-memory tree was broken; a bug, never caused by input.
     #[error("internal error in the audit tree: {0}")]
     Internal(&'static str),

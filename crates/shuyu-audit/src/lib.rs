@@ -7,6 +7,9 @@
 //! log only ever grew. [`Verifier`] recomputes a stored log offline and names the first event
 //! that was altered, deleted or moved.
 //!
+//! Old events leave the database only into [archive](ArchiveWriter) files that stay verifiable
+//! against the signed tree heads ([`verify_chain`]).
+//!
 //! Pure code: no database, no network, no clock. The byte formats are specified in
 //! `docs/audit-log.md`.
 //!
@@ -31,6 +34,7 @@
 //! # Ok::<(), shuyu_audit::AuditError>(())
 //! ```
 
+mod archive;
 mod error;
 mod event;
 mod hash;
@@ -39,6 +43,7 @@ mod proof;
 mod tree_head;
 mod verify;
 
+pub use archive::{archive_file_name, verify_chain, ArchiveHeader, ArchiveReader, ArchiveWriter, ARCHIVE_FORMAT};
 pub use error::AuditError;
 pub use event::{write_canonical_json, AuditEvent, Outcome, StoredEvent, EVENT_TAG};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash};

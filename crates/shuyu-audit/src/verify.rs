@@ -123,13 +123,32 @@ impl<'a> Verifier<'a> {
         })
     }
 
-    fn check_row(&mut self, row: &StoredEvent) -> Result<(), AuditError> {
+    /// Takes the next leaf on its stored hash alone: an archived event whose contents are in an
+    /// archive file, not in the database. Its position and every tree head over it are still
+    /// checked; its contents are checked only where the archive is read ([`crate::verify_chain`]).
+    pub fn push_leaf(&mut self, seq: u64, leaf: crate::Hash) -> Result<(), AuditError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = match self.check_position(seq) {
+            Ok(true) => self.append(leaf),
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    /// Checks that `seq` may come next; `false` when it is ahead of a gap (decided on the next
+    /// row).
+    fn check_position(&mut self, seq: u64) -> Result<bool, AuditError> {
         let next = self.tree.size();
         if next == 0 {
             // Heads over the empty log are checked before the first event.
             self.check_heads()?;
         }
-        let seq = row.event.seq;
         if let Some((missing, seen)) = self.gap {
             return Err(if seq == missing {
                 AuditError::EventOutOfOrder { seq, follows: seen }
@@ -148,14 +167,13 @@ impl<'a> Verifier<'a> {
         }
         if seq > next {
             self.gap = Some((next, seq));
-            return Ok(());
+            return Ok(false);
         }
-        self.buf.clear();
-        row.event.write_canonical(&mut self.buf);
-        if leaf_hash(&self.buf) != row.leaf_hash {
-            return Err(AuditError::EventAltered { seq });
-        }
-        self.tree.append(row.leaf_hash);
+        Ok(true)
+    }
+
+    fn append(&mut self, leaf: crate::Hash) -> Result<(), AuditError> {
+        self.tree.append(leaf);
         let size = self.tree.size();
         if let Some((every, at, report)) = self.progress.as_mut() {
             if size >= *at {
@@ -164,6 +182,18 @@ impl<'a> Verifier<'a> {
             }
         }
         self.check_heads()
+    }
+
+    fn check_row(&mut self, row: &StoredEvent) -> Result<(), AuditError> {
+        if !self.check_position(row.event.seq)? {
+            return Ok(());
+        }
+        self.buf.clear();
+        row.event.write_canonical(&mut self.buf);
+        if leaf_hash(&self.buf) != row.leaf_hash {
+            return Err(AuditError::EventAltered { seq: row.event.seq });
+        }
+        self.append(row.leaf_hash)
     }
 
     /// Checks every head whose size is the current tree size.

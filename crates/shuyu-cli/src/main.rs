@@ -161,6 +161,28 @@ enum AuditCommand {
         /// directory's signing key.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// Where the archive files are; default: the data directory's `audit-archive`.
+        #[arg(long)]
+        archive_dir: Option<PathBuf>,
+    },
+    /// Move events past the retention period (YXO §19) into a compressed archive file that
+    /// ends at a signed tree head; the database keeps their leaf hashes.
+    Archive {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Directory for the archive files; default: the data directory's `audit-archive`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Archive only events before this date (China time), never younger than retention.
+        #[arg(long)]
+        before: Option<NaiveDate>,
+    },
+    /// Check a directory of archive files from event 0 with the public key alone.
+    VerifyArchive {
+        dir: PathBuf,
+        /// The platform's public key (PEM), as `GET /api/v1/audit/public-key` gives it.
+        #[arg(long)]
+        public_key: PathBuf,
     },
 }
 
@@ -213,8 +235,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(demo(args))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { store, public_key } } => {
-            runtime()?.block_on(verify::run(store.data_dir, store.database_url, public_key))
+        Command::Audit { command: AuditCommand::Verify { store, public_key, archive_dir } } => {
+            runtime()?.block_on(verify::run(store.data_dir, store.database_url, public_key, archive_dir))
+        }
+        Command::Audit { command: AuditCommand::Archive { store, out, before } } => {
+            runtime()?.block_on(verify::archive(store.data_dir, store.database_url, out, before))
+        }
+        Command::Audit { command: AuditCommand::VerifyArchive { dir, public_key } } => {
+            verify::verify_archives(&dir, &public_key)
         }
         Command::Calendar { command } => {
             let calendar = WorkingCalendar::shipped()?;

@@ -100,7 +100,7 @@ async fn audit_verify_names_an_altered_or_deleted_event() {
     assert!(refused.unwrap_err().to_string().contains("append-only"));
     assert!(sqlx::query("DELETE FROM audit_events WHERE seq = 7").execute(&mut db).await.is_err());
     // …but whoever holds the file can drop the guards: the verifier is what catches them.
-    for t in ["audit_events_append_only", "audit_events_retained"] {
+    for t in ["audit_events_append_only", "audit_events_retained", "audit_events_archived_first"] {
         sqlx::query(&format!("DROP TRIGGER {t}")).execute(&mut db).await.unwrap();
     }
     sqlx::query("UPDATE audit_events SET action = 'user.harmless' WHERE seq = 5").execute(&mut db).await.unwrap();
@@ -113,7 +113,9 @@ async fn audit_verify_names_an_altered_or_deleted_event() {
     let dir2 = tempfile::tempdir().unwrap();
     seed_demo(dir2.path());
     let mut db = sqlite(dir2.path()).await;
-    sqlx::query("DROP TRIGGER audit_events_retained").execute(&mut db).await.unwrap();
+    for t in ["audit_events_retained", "audit_events_archived_first"] {
+        sqlx::query(&format!("DROP TRIGGER {t}")).execute(&mut db).await.unwrap();
+    }
     sqlx::query("DELETE FROM audit_events WHERE seq = 7").execute(&mut db).await.unwrap();
     let o = verify(dir2.path());
     assert!(!o.status.success());
@@ -332,4 +334,121 @@ async fn the_demo_workspace_answers_its_analyst() {
     let e: Value = r.json().await.unwrap();
     assert!(e["details"]["column"].as_str().is_some_and(|c| c.contains("legal_rep_id")), "{e}");
     let _ = server.child.kill();
+}
+
+fn gzip(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("gzip").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("gzip");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// YXO §19: events past the retention period leave the database only into an archive that ends
+/// at a signed tree head and stays verifiable; younger events never move, and an altered
+/// archive is named.
+#[tokio::test]
+async fn archived_events_stay_verifiable() {
+    use shuyu_audit::{Outcome, TreeSigner};
+    use shuyu_store::audit::Ledger;
+    use shuyu_store::{AuditContext, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let signer = TreeSigner::generate();
+    std::fs::write(data.join("audit-signing-key.pem"), signer.to_pkcs8_pem().unwrap()).unwrap();
+    let store = Store::open_sqlite(&data.join("shuyu.db")).await.unwrap();
+    let ledger = Ledger::new();
+    let ctx = AuditContext::system("test");
+    let three_years_ago = chrono::Utc::now() - chrono::Duration::days(3 * 366);
+    let write = |n: u64, at: chrono::DateTime<chrono::Utc>| {
+        let store = &store;
+        let ctx = &ctx;
+        async move {
+            for i in 0..n {
+                let at = at + chrono::Duration::seconds(i as i64);
+                store
+                    .record(
+                        at,
+                        ctx,
+                        "dataset.read",
+                        &format!("dataset:{i}"),
+                        Outcome::Success,
+                        json!({ "i": i, "名": "数据" }),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    // 300 old events under a signed head, 20 more old ones under none, then 20 recent ones.
+    write(300, three_years_ago).await;
+    ledger.issue_tree_head(&store, &signer, three_years_ago + chrono::Duration::hours(1)).await.unwrap();
+    write(20, three_years_ago + chrono::Duration::hours(2)).await;
+    write(20, chrono::Utc::now()).await;
+    ledger.issue_tree_head(&store, &signer, chrono::Utc::now()).await.unwrap();
+    store.close().await;
+
+    let o = shuyu().args(["audit", "archive", "--data-dir"]).arg(data).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("archived events 0..300"), "{}", stdout(&o));
+    let file = data.join("audit-archive").join("audit-000000000000-000000000300.jsonl.gz");
+    assert!(file.exists());
+    let o = shuyu().args(["audit", "archive", "--data-dir"]).arg(data).output().unwrap();
+    assert!(stdout(&o).contains("nothing to archive"), "{}", stdout(&o));
+
+    let mut db = sqlite(data).await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events").fetch_one(&mut db).await.unwrap();
+    // 40 unarchived events and the one recording the archive.
+    assert_eq!(left, 41);
+    // The database refuses to delete what was not archived, old or young.
+    for seq in [305, 330] {
+        let err = sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(seq).execute(&mut db).await.unwrap_err();
+        assert!(err.to_string().contains("YXO §19"), "{err}");
+    }
+    assert!(sqlx::query("DELETE FROM audit_archived_leaves WHERE seq = 3").execute(&mut db).await.is_err());
+    db.close().await.unwrap();
+
+    // The whole log still verifies, the archive read back event by event…
+    let o = verify(data);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("341 events") && stdout(&o).contains("300 archived events; 1 archive files read"));
+    // …proofs still work for archived events…
+    let store = Store::open_sqlite(&data.join("shuyu.db")).await.unwrap();
+    let ledger = Ledger::new();
+    assert_eq!(ledger.sync(&store).await.unwrap(), 341);
+    let (leaf, path, root) = ledger.inclusion_proof(17, 340).await.unwrap();
+    shuyu_audit::verify_inclusion(&leaf, 17, 340, &path, &root).unwrap();
+    store.close().await;
+    // …and an auditor with only the files and the public key can check them.
+    let public = data.join("public.pem");
+    std::fs::write(&public, signer.verifying_key_pem()).unwrap();
+    let standalone = |archives: &Path| {
+        shuyu().args(["audit", "verify-archive"]).arg(archives).arg("--public-key").arg(&public).output().unwrap()
+    };
+    let o = standalone(&data.join("audit-archive"));
+    assert!(o.status.success() && stdout(&o).contains("300 events"), "{}", stdout(&o));
+
+    // One event altered inside the archive.
+    let original = std::fs::read(&file).unwrap();
+    let text = String::from_utf8(gzip(&["-dc"], &original)).unwrap();
+    assert!(text.contains("\"dataset:17\""));
+    std::fs::write(&file, gzip(&["-c"], text.replacen("\"dataset:17\"", "\"dataset:71\"", 1).as_bytes())).unwrap();
+    let o = verify(data);
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("audit-000000000000-000000000300.jsonl.gz was altered"), "{}", stdout(&o));
+    let o = standalone(&data.join("audit-archive"));
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("event 17 was altered"), "{}", stdout(&o));
+
+    // The file gone: the log verifies on the kept leaves and says what it could not read.
+    std::fs::remove_file(&file).unwrap();
+    let o = verify(data);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("warning: archive audit-000000000000-000000000300.jsonl.gz is not in"),
+        "{}",
+        stdout(&o)
+    );
 }

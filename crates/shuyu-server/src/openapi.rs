@@ -16,7 +16,7 @@ use crate::routes::{
         users::list, users::get, users::create, users::unlock,
         organisations::list, organisations::get, organisations::create,
         audit::query, audit::inclusion_proof, audit::consistency, audit::latest_tree_head,
-        audit::issue_tree_head, audit::public_key,
+        audit::issue_tree_head, audit::public_key, audit::archives,
         platform::calendar_add, platform::calendar_is_workday, platform::profile, platform::clock,
         platform::move_test_clock,
         attachments::upload,

@@ -117,6 +117,7 @@ pub async fn head_size(conn: &mut AnyConnection) -> Result<u64> {
 }
 
 const LEAF_HASHES: &str = "SELECT seq, leaf_hash FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
+const ARCHIVED_LEAVES: &str = "SELECT seq, leaf_hash FROM audit_archived_leaves WHERE seq >= $1 ORDER BY seq LIMIT $2";
 const BATCH: &str = "SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2";
 const HEAD_SIZE: &str = "SELECT size FROM audit_head WHERE id = 1";
 const TREE_HEADS: &str = "SELECT * FROM audit_tree_heads ORDER BY size";
@@ -125,20 +126,32 @@ fn seq_bind(from: u64) -> i64 {
     i64::try_from(from).unwrap_or(i64::MAX)
 }
 
+/// Leaf hashes from `from` in order: archived events' from the leaves kept for them, then the
+/// events still in the log.
 async fn leaf_hashes(store: &Store, from: u64, limit: u32) -> Result<Vec<(u64, Hash)>> {
+    let mut out = leaves_of(store, ARCHIVED_LEAVES, from, limit).await?;
+    let next = out.last().map_or(from, |(seq, _)| seq + 1);
+    let left = limit.saturating_sub(u32::try_from(out.len()).unwrap_or(u32::MAX));
+    if left > 0 {
+        out.extend(leaves_of(store, LEAF_HASHES, next, left).await?);
+    }
+    Ok(out)
+}
+
+async fn leaves_of(store: &Store, sql: &'static str, from: u64, limit: u32) -> Result<Vec<(u64, Hash)>> {
     if let Some(conn) = store.open_sqlite_reader()? {
         return tokio::task::spawn_blocking(move || {
-            sqlite_rows(&conn, LEAF_HASHES, (seq_bind(from), i64::from(limit)), |r| {
-                Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))
-            })?
-            .into_iter()
-            .collect()
+            sqlite_rows(&conn, sql, (seq_bind(from), i64::from(limit)), |r| leaf_of(r))?.into_iter().collect()
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("reader task failed: {e}")))?;
     }
-    let rows = sqlx::query(LEAF_HASHES).bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(store.pool()).await?;
-    rows.iter().map(|r| Ok((seq_of(r)?, hash_of(r, "leaf_hash")?))).collect()
+    let rows = sqlx::query(sql).bind(seq_bind(from)).bind(i64::from(limit)).fetch_all(store.pool()).await?;
+    rows.iter().map(leaf_of).collect()
+}
+
+fn leaf_of<R: PlainRow>(row: &R) -> Result<(u64, Hash)> {
+    Ok((seq_of(row)?, hash_of(row, "leaf_hash")?))
 }
 
 /// Committed events from sequence number `from`, in order, for readers that follow the log
@@ -234,6 +247,38 @@ impl AuditSnapshot {
         }
     }
 
+    /// Every archive the database records, oldest first.
+    pub async fn archives(&mut self) -> Result<Vec<crate::audit_archive::ArchiveRecord>> {
+        use crate::audit_archive::{archive_from_row, ARCHIVES};
+        match self {
+            AuditSnapshot::Sqlite(conn) => {
+                sqlite_rows(conn, ARCHIVES, (), |r| archive_from_row(r))?.into_iter().collect()
+            }
+            AuditSnapshot::Any(tx) => {
+                sqlx::query(ARCHIVES).fetch_all(&mut **tx).await?.iter().map(archive_from_row).collect()
+            }
+        }
+    }
+
+    /// Archived events' kept leaf hashes in sequence order from `from`.
+    pub async fn archived_leaves(&mut self, from: u64, limit: u32) -> Result<Vec<(u64, Hash)>> {
+        match self {
+            AuditSnapshot::Sqlite(conn) => {
+                sqlite_rows(conn, ARCHIVED_LEAVES, (seq_bind(from), i64::from(limit)), |r| leaf_of(r))?
+                    .into_iter()
+                    .collect()
+            }
+            AuditSnapshot::Any(tx) => sqlx::query(ARCHIVED_LEAVES)
+                .bind(seq_bind(from))
+                .bind(i64::from(limit))
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(leaf_of)
+                .collect(),
+        }
+    }
+
     /// Rows in sequence order from `from`; rows that no longer parse are errors naming their
     /// sequence number.
     pub async fn batch(&mut self, from: u64, limit: u32) -> Result<Vec<Result<StoredEvent>>> {
@@ -249,7 +294,7 @@ impl AuditSnapshot {
     }
 }
 
-fn tree_head_from_row<R: PlainRow>(row: &R) -> Result<SignedTreeHead> {
+pub(crate) fn tree_head_from_row<R: PlainRow>(row: &R) -> Result<SignedTreeHead> {
     let size = u64::try_from(int(row, "size")?).map_err(|_| StoreError::Corrupt("tree head size".into()))?;
     let timestamp = parse_instant(&text(row, "timestamp")?)
         .ok_or_else(|| StoreError::Corrupt(format!("tree head {size}: timestamp")))?;

@@ -16,6 +16,9 @@ pub enum StoreError {
     NotFound { what: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Writing or reading an audit archive file failed.
+    #[error("audit archive: {0}")]
+    Archive(String),
     #[error("a state change must record at least one audit event")]
     Unaudited,
     /// A group commit failed; every record in it was lost together and each caller hears why.

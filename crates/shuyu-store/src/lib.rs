@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod attachments;
 pub mod audit;
+pub mod audit_archive;
 pub mod catalogue;
 pub mod certificates;
 mod error;

@@ -550,11 +550,23 @@ struct LogStatus {
     head: Option<shuyu_audit::SignedTreeHead>,
     signature_ok: bool,
     root_ok: bool,
+    /// Archive files holding events past the retention period (YXO §19), oldest first.
+    archives: Vec<shuyu_store::audit_archive::ArchiveRecord>,
+}
+
+impl LogStatus {
+    /// The archive holding event `seq`, if it left the database.
+    fn archive_of(&self, seq: u64) -> Option<&shuyu_store::audit_archive::ArchiveRecord> {
+        self.archives.iter().find(|a| a.first_seq <= seq && seq < a.end_seq)
+    }
 }
 
 async fn log_status(app: &AppState) -> Result<LogStatus, ApiError> {
     let size = app.ledger.sync(&app.store).await?;
-    let head = audit::latest_tree_head(&mut *app.store.acquire().await?).await?;
+    let mut conn = app.store.acquire().await?;
+    let head = audit::latest_tree_head(&mut conn).await?;
+    let archives = shuyu_store::audit_archive::archives(&mut conn).await?;
+    drop(conn);
     let (signature_ok, root_ok) = match &head {
         Some(h) => (
             shuyu_audit::verify_tree_head(&app.signer.verifying_key(), h).is_ok(),
@@ -562,7 +574,7 @@ async fn log_status(app: &AppState) -> Result<LogStatus, ApiError> {
         ),
         None => (false, false),
     };
-    Ok(LogStatus { size, head, signature_ok, root_ok })
+    Ok(LogStatus { size, head, signature_ok, root_ok, archives })
 }
 
 fn status_line(lang: Lang, s: &LogStatus) -> String {
@@ -572,8 +584,18 @@ fn status_line(lang: Lang, s: &LogStatus) -> String {
         .as_ref()
         .map(|h| format!("{} {} · {}", esc(&t(lang, "audit.signed_head")), h.head.size, esc(&h.timestamp_rfc3339())))
         .unwrap_or_default();
+    let archived = match s.archives.last() {
+        Some(last) => format!(
+            "<p id=\"archive-status\" class=\"muted\">{} {} · {} {}</p>",
+            esc(&t(lang, "audit.archived_events")),
+            last.end_seq,
+            esc(&t(lang, "audit.archive_files")),
+            s.archives.len()
+        ),
+        None => String::new(),
+    };
     format!(
-        "<p id=\"log-status\" class=\"{cls}\">{size_l} {size} · {head} · <strong>{verdict}</strong></p>",
+        "<p id=\"log-status\" class=\"{cls}\">{size_l} {size} · {head} · <strong>{verdict}</strong></p>{archived}",
         cls = if verdict == "audit.verified" { "ok" } else { "error" },
         size_l = esc(&t(lang, "audit.log_size")),
         size = s.size,
@@ -601,7 +623,21 @@ async fn audit_event_page(State(app): State<AppState>, caller: Caller, ApiPath(s
     };
     let event = match event {
         Ok(Some(e)) => e,
-        Ok(None) => return internal(&app, &caller, ApiError::not_found("audit event")),
+        Ok(None) => {
+            // An archived event left the database; its leaf, and so its proof, did not.
+            let Some(archive) = status.archive_of(seq) else {
+                return internal(&app, &caller, ApiError::not_found("audit event"));
+            };
+            let body = format!(
+                "<h1>{title} {seq}</h1>{status}<p id=\"event-archived\">{archived} <span class=\"mono\">{file}</span> (SHA-256 <span class=\"mono\">{sha}</span>)</p>",
+                title = esc(&t(lang, "nav.audit")),
+                status = status_line(lang, &status),
+                archived = esc(&t(lang, "audit.event_archived")),
+                file = esc(&archive.file),
+                sha = esc(&archive.sha256),
+            );
+            return page(&app, &caller, "/console/audit", "nav.audit", body);
+        }
         Err(e) => return internal(&app, &caller, e),
     };
     let proof = match status.head.as_ref().filter(|h| h.head.size > seq) {

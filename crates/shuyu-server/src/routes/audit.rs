@@ -294,3 +294,38 @@ pub async fn public_key(State(app): State<AppState>, caller: Caller) -> ApiResul
         public_key_hex: app.signer.verifying_key_hex(),
     }))
 }
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ArchiveView {
+    /// Events `first_seq..end_seq` are in this file.
+    pub first_seq: u64,
+    pub end_seq: u64,
+    pub file: String,
+    /// SHA-256 of the compressed file, hex.
+    pub sha256: String,
+    pub bytes: u64,
+    pub created_at: String,
+}
+
+/// Archives of events past the retention period (YXO §19), oldest first. Archived events keep
+/// their leaf in the log, so their inclusion proofs still work; their contents are in the file
+/// (`shuyu audit verify-archive` checks the files with the public key alone).
+#[utoipa::path(get, path = "/api/v1/audit/archives", tag = "audit",
+    responses((status = 200, body = [ArchiveView]), (status = 403, body = ErrorBody)))]
+pub async fn archives(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ArchiveView>>> {
+    app.authorize(&caller, Action::AuditQuery, &Resource::audit_log()).await?;
+    let list = shuyu_store::audit_archive::archives(&mut *app.store.acquire().await?).await?;
+    app.record_access(&caller, Action::AuditQuery, "audit_log:archives", json!({ "archives": list.len() })).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|a| ArchiveView {
+                first_seq: a.first_seq,
+                end_seq: a.end_seq,
+                file: a.file,
+                sha256: a.sha256,
+                bytes: a.bytes,
+                created_at: a.created_at,
+            })
+            .collect(),
+    ))
+}

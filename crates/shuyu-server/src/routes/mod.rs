@@ -45,6 +45,7 @@ pub fn api(test_clock: bool) -> Router<AppState> {
         .route("/api/v1/audit/consistency", get(audit::consistency))
         .route("/api/v1/audit/tree-head", get(audit::latest_tree_head).post(audit::issue_tree_head))
         .route("/api/v1/audit/public-key", get(audit::public_key))
+        .route("/api/v1/audit/archives", get(audit::archives))
         .route("/api/v1/calendar/add", get(platform::calendar_add))
         .route("/api/v1/calendar/is-workday", get(platform::calendar_is_workday))
         .route("/api/v1/profile", get(platform::profile))

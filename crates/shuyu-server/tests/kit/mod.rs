@@ -304,6 +304,7 @@ fn endpoints() -> Vec<Endpoint> {
         e("GET", "/api/v1/audit/tree-head", None, None),
         e("GET", "/api/v1/audit/consistency?first=1&second=1", None, None),
         e("GET", "/api/v1/audit/public-key", None, None),
+        e("GET", "/api/v1/audit/archives", None, Some(AUDIT_READERS)),
         e("GET", "/api/v1/calendar/add?date=2025-01-02&n=1", None, None),
         e("GET", "/api/v1/calendar/is-workday?date=2025-01-02", None, None),
         e("GET", "/api/v1/profile", None, Some(EVERYONE)),
