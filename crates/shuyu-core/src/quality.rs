@@ -5,7 +5,8 @@
 //! mobile, bank card, plate) or its `format` names an identifier kind (`uscc`, `resident-id`,
 //! …); it must be unique when its `format` carries the token `key` (tokens are separated by
 //! commas or spaces, e.g. `"uscc, key"`). The standards' numbers count as names: a format
-//! citing GB 32100 is a credit code, GB 11643 a resident ID.
+//! citing GB 32100 is a credit code, GB 11643 a resident ID. A token `ref:<entry id>/<field>`
+//! asks for consistency across datasets: every value must be found in that entry's field.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,23 @@ pub fn identifier_kind(f: &FieldSpec) -> Option<IdentifierKind> {
     from_pii
         .or(from_standard)
         .or_else(|| format_tokens(f).find_map(|t| IdentifierKind::ALL.into_iter().find(|k| k.as_str() == t)))
+}
+
+/// A field whose values must be found in another entry's field (consistency across datasets):
+/// its format carries `ref:<entry id>/<field>`, e.g. a legal representative's resident ID that
+/// must be a resident of the population register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub entry: String,
+    pub field: String,
+}
+
+/// The field's reference, if its format declares one.
+pub fn reference(f: &FieldSpec) -> Option<Reference> {
+    format_tokens(f).find_map(|t| {
+        let (entry, field) = t.strip_prefix("ref:")?.split_once('/')?;
+        (!entry.is_empty() && !field.is_empty()).then(|| Reference { entry: entry.into(), field: field.into() })
+    })
 }
 
 /// True when the field's format marks it as a key whose values must be unique.
@@ -163,6 +181,12 @@ mod tests {
         assert!(!is_key(&field("keyword", None)));
         assert_eq!(identifier_kind(&field("YYYY-MM-DD", None)), None);
         assert_eq!(identifier_kind(&field("GB 32100", None)), Some(IdentifierKind::Uscc));
+        assert_eq!(
+            reference(&field("GB 11643, ref:0195-ab/resident_id", None)),
+            Some(Reference { entry: "0195-ab".into(), field: "resident_id".into() })
+        );
+        assert_eq!(reference(&field("ref:/x", None)), None);
+        assert_eq!(reference(&field("referee", None)), None);
     }
 
     #[test]

@@ -273,6 +273,32 @@ pub async fn run(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
     Ok(done)
 }
 
+/// The current stored versions of the entries the fields' `ref:` tokens name, for the
+/// consistency check (JS §20: data consistent across departments).
+async fn referenced_data(
+    app: &AppState,
+    fields: &[shuyu_core::catalogue::FieldSpec],
+) -> ApiResult<Vec<shuyu_sandbox::quality::ReferencedData>> {
+    let mut found = std::collections::HashMap::new();
+    let mut conn = app.store.acquire().await?;
+    for f in fields {
+        let Some(r) = shuyu_core::quality::reference(f) else { continue };
+        if found.contains_key(&r.entry) {
+            continue;
+        }
+        let Some(entry) = shuyu_store::catalogue::get(&mut conn, &r.entry).await? else { continue };
+        let label = entry.public_metadata().map_or_else(|| format!("entry {}", entry.id), |m| m.name.clone());
+        let current = store::current_dataset(&mut conn, &entry.id).await?;
+        let data = current.as_ref().map(|d| app.config.data_dir.join(&d.path).join(shuyu_sandbox::ingest::DATA_FILE));
+        let label = match &current {
+            Some(d) => format!("{label} v{}", d.version),
+            None => label,
+        };
+        found.insert(r.entry, (label, data));
+    }
+    Ok(shuyu_sandbox::quality::references(fields, |entry| found.get(entry).cloned()))
+}
+
 /// Loads a file into a new version of a published entry's dataset (SPEC §4.1): streamed into
 /// Parquet under the data directory, with its evidence recorded and audited. A refusal (schema
 /// drift, a bad value) is audited too, and leaves nothing behind.
@@ -297,10 +323,12 @@ pub async fn ingest_file(
     let input = file.to_path_buf();
     let out = dir.clone();
     let fields = meta.fields.clone();
+    let references = referenced_data(app, &fields).await?;
     // The quality checks read the stored file right after it is written (JS §20).
     let result = tokio::task::spawn_blocking(move || {
         let evidence = shuyu_sandbox::ingest::ingest(&input, format, &fields, &out, progress)?;
-        let measures = shuyu_sandbox::quality::check(&out.join(shuyu_sandbox::ingest::DATA_FILE), &fields)?;
+        let measures =
+            shuyu_sandbox::quality::check(&out.join(shuyu_sandbox::ingest::DATA_FILE), &fields, &references)?;
         Ok::<_, shuyu_sandbox::error::SandboxError>((evidence, measures))
     })
     .await

@@ -1484,6 +1484,18 @@ pub(crate) mod operators {
     }
 
     impl O {
+        /// A Wuxi server on SQLite with Chromium to drive its console, or `None` where Chromium
+        /// is missing (never in CI).
+        pub(crate) async fn with_browser() -> Option<(O, kit::browser::Browser)> {
+            let Some(chromium) = kit::browser::chromium_path() else {
+                assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
+                return None;
+            };
+            let o = O::spawn(Backend::Sqlite, "wuxi").await?;
+            let browser = kit::browser::Browser::launch(&chromium).await;
+            Some((o, browser))
+        }
+
         pub(crate) async fn spawn(backend: Backend, profile: &str) -> Option<O> {
             let profile = profile.to_string();
             let app = match backend {
@@ -2576,18 +2588,12 @@ mod sandbox {
     /// scratch table, and requests its export; the export is then under review.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_sql_editor_runs_a_query_and_requests_an_export() {
-        use kit::browser::{chromium_path, Browser};
-        let Some(chromium) = chromium_path() else {
-            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
-            return;
-        };
-        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let Some((o, browser)) = O::with_browser().await else { return };
         let o = &o;
         let entry = o.published_entry("conditional").await;
         let csv = "uscc,company_name,legal_rep_id\n913202000000000011,无锡甲科技有限公司,110101199003071234\n";
         assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
         let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
-        let browser = Browser::launch(&chromium).await;
         let mut page = browser.page().await;
         page.goto(&o.app.url("/console/login")).await;
         page.wait_for("document.readyState === 'complete' && !!document.getElementById('login-form')").await;
@@ -3427,12 +3433,7 @@ mod products {
     /// marketplace, the operator approves, the consumer takes a key and calls the interface.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_console_publishes_a_product_and_calls_its_interface() {
-        use kit::browser::{chromium_path, Browser};
-        let Some(chromium) = chromium_path() else {
-            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
-            return;
-        };
-        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let Some((o, browser)) = O::with_browser().await else { return };
         let o = &o;
         let entry = o.published_entry("conditional").await;
         let mut csv = String::from("uscc,company_name,legal_rep_id\n");
@@ -3460,7 +3461,6 @@ mod products {
         o.call("authority", "POST", &format!("{v1}/reviews"), review).await;
         register(o, &pid, 1).await;
 
-        let browser = Browser::launch(&chromium).await;
         let mut page = browser.page().await;
         sign_in(&mut page, o, "operator").await;
         let menu = page.eval("document.getElementById('menu').innerText").await;
@@ -3531,6 +3531,7 @@ mod supervision {
     use super::products::{call, definition, on_the_market_with, SQL};
     use super::sandbox::{ingest, workspace_with_grant};
     use super::*;
+    use kit::entry_metadata;
 
     async fn set_clock(o: &O, instant: &str) {
         let (s, v) = o.call("admin", "POST", "/api/v1/admin/test-clock", json!({"set": instant})).await;
@@ -3695,16 +3696,10 @@ mod supervision {
     /// suspends the contract with one action; the consumer's next call is refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_console_suspends_from_an_alert() {
-        use kit::browser::{chromium_path, Browser};
-        let Some(chromium) = chromium_path() else {
-            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
-            return;
-        };
-        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
+        let Some((o, browser)) = O::with_browser().await else { return };
         let Inflated { contract, key, url, alert, .. } = inflated(&o).await;
         let id = alert["id"].as_str().unwrap().to_string();
 
-        let browser = Browser::launch(&chromium).await;
         let mut page = browser.page().await;
         super::products::sign_in(&mut page, &o, "authority").await;
         let menu = page.eval("document.getElementById('menu').innerText").await;
@@ -3967,6 +3962,52 @@ mod supervision {
 
     on_both!(broken_check_characters_lower_the_score_and_reach_the_department);
 
+    /// JS §20: a field declared `ref:<entry>/<field>` is checked against the other department's
+    /// current version; legal representatives missing from it lower the consistency score and
+    /// open a finding naming the rows.
+    async fn a_reference_to_another_dataset_is_checked_for_consistency(backend: Backend) {
+        let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        let register = o.published_entry("conditional").await;
+        let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+        for i in 0..100u32 {
+            csv.push_str(&format!("{},无锡{i}号有限公司,{}\n", valid_uscc(i), valid_resident_id(i)));
+        }
+        assert_eq!(ingest(&o, &register, &csv, "csv").await.0, StatusCode::CREATED);
+
+        let steward = o.app.login("steward").await;
+        let mut meta = entry_metadata("企业年报（引用法定代表人）", "conditional", "conditional");
+        meta["fields"][2]["format"] = json!(format!("GB 11643, ref:{register}/legal_rep_id"));
+        let entry = o.app.create_entry(&steward, &meta).await;
+        assert_eq!(
+            o.call("steward", "POST", &format!("/api/v1/catalogue/{entry}/actions/submit"), json!({})).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            o.call("authority", "POST", &format!("/api/v1/catalogue/{entry}/actions/approve"), json!({})).await.0,
+            StatusCode::OK
+        );
+        let mut csv = String::from("uscc,company_name,legal_rep_id\n");
+        for i in 0..100u32 {
+            // Every tenth representative is a valid ID that the register does not hold.
+            let rep = if i % 10 == 3 { valid_resident_id(i + 500) } else { valid_resident_id(i) };
+            csv.push_str(&format!("{},无锡{i}号有限公司,{rep}\n", valid_uscc(i)));
+        }
+        let (s, v) = ingest(&o, &entry, &csv, "csv").await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let dims = v["quality"]["dimensions"].as_array().unwrap();
+        let c = dims.iter().find(|d| d["dimension"] == "consistency").unwrap();
+        assert_eq!((c["checked"].as_u64(), c["passed"].as_u64()), (Some(100), Some(90)), "{c}");
+        assert_eq!(c["columns"][0]["failing_rows"][0], 4, "{c}");
+        assert!(c["note"].as_str().unwrap().contains("v1 / legal_rep_id"), "{c}");
+        let validity = dims.iter().find(|d| d["dimension"] == "validity").unwrap();
+        assert_eq!(validity["passed"], validity["checked"], "the IDs themselves are valid");
+        let findings = v["quality"]["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 1, "{v}");
+        assert_eq!(findings[0]["dimension"], "consistency");
+    }
+
+    on_both!(a_reference_to_another_dataset_is_checked_for_consistency);
+
     /// JS §21, YXO §34, CS §24: an inspection with a finding; the operator rectifies late, the
     /// scheduler escalates, the authority rejects once and accepts, and the inspection closes.
     /// A processor's quarterly security report starts from the platform's own figures.
@@ -4213,13 +4254,7 @@ mod supervision {
     /// answers from the console, and the public reads the answer; the annual report prints.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_console_routes_and_answers_a_public_request() {
-        use kit::browser::{chromium_path, Browser};
-        let Some(chromium) = chromium_path() else {
-            assert!(std::env::var("CI").is_err(), "Chromium is required in CI");
-            return;
-        };
-        let Some(o) = O::spawn(Backend::Sqlite, "wuxi").await else { return };
-        let browser = Browser::launch(&chromium).await;
+        let Some((o, browser)) = O::with_browser().await else { return };
         let mut page = browser.page().await;
         page.goto(&o.app.url("/public/data-requests")).await;
         page.wait_for("document.readyState === 'complete' && !!document.getElementById('public-request-form')").await;
