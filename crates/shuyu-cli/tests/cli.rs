@@ -345,20 +345,47 @@ fn gzip(args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// A database for one archive test: the SQLite file of the data directory, or a fresh
+/// PostgreSQL database when `SHUYU_TEST_DATABASE_URL` is set.
+async fn archive_database(data: &Path, postgres: bool) -> Option<String> {
+    if !postgres {
+        return Some(format!("sqlite://{}?mode=rwc", data.join("shuyu.db").display()));
+    }
+    let admin = std::env::var("SHUYU_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())?;
+    let name = format!("shuyu_t_cli_{}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
 /// YXO §19: events past the retention period leave the database only into an archive that ends
 /// at a signed tree head and stays verifiable; younger events never move, and an altered
 /// archive is named.
-#[tokio::test]
-async fn archived_events_stay_verifiable() {
+async fn archived_events_stay_verifiable(postgres: bool) {
     use shuyu_audit::{Outcome, TreeSigner};
     use shuyu_store::audit::Ledger;
     use shuyu_store::{AuditContext, Store};
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
+    let Some(url) = archive_database(data, postgres).await else { return };
+    let with_db = |cmd: &mut Command| {
+        cmd.arg("--data-dir").arg(data);
+        if postgres {
+            cmd.arg("--database-url").arg(&url);
+        }
+    };
+    let shuyu_audit_cmd = |sub: &str| {
+        let mut cmd = shuyu();
+        cmd.args(["audit", sub]);
+        with_db(&mut cmd);
+        cmd.output().unwrap()
+    };
     let signer = TreeSigner::generate();
     std::fs::write(data.join("audit-signing-key.pem"), signer.to_pkcs8_pem().unwrap()).unwrap();
-    let store = Store::open_sqlite(&data.join("shuyu.db")).await.unwrap();
+    let store = Store::connect(&url).await.unwrap();
     let ledger = Ledger::new();
     let ctx = AuditContext::system("test");
     let three_years_ago = chrono::Utc::now() - chrono::Duration::days(3 * 366);
@@ -388,34 +415,32 @@ async fn archived_events_stay_verifiable() {
     write(20, three_years_ago + chrono::Duration::hours(2)).await;
     write(20, chrono::Utc::now()).await;
     ledger.issue_tree_head(&store, &signer, chrono::Utc::now()).await.unwrap();
-    store.close().await;
 
-    let o = shuyu().args(["audit", "archive", "--data-dir"]).arg(data).output().unwrap();
+    let o = shuyu_audit_cmd("archive");
     assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
     assert!(stdout(&o).contains("archived events 0..300"), "{}", stdout(&o));
     let file = data.join("audit-archive").join("audit-000000000000-000000000300.jsonl.gz");
     assert!(file.exists());
-    let o = shuyu().args(["audit", "archive", "--data-dir"]).arg(data).output().unwrap();
+    let o = shuyu_audit_cmd("archive");
     assert!(stdout(&o).contains("nothing to archive"), "{}", stdout(&o));
 
-    let mut db = sqlite(data).await;
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events").fetch_one(&mut db).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events").fetch_one(store.pool()).await.unwrap();
     // 40 unarchived events and the one recording the archive.
     assert_eq!(left, 41);
     // The database refuses to delete what was not archived, old or young.
-    for seq in [305, 330] {
-        let err = sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(seq).execute(&mut db).await.unwrap_err();
+    for seq in [305i64, 330] {
+        let err =
+            sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(seq).execute(store.pool()).await.unwrap_err();
         assert!(err.to_string().contains("YXO §19"), "{err}");
     }
-    assert!(sqlx::query("DELETE FROM audit_archived_leaves WHERE seq = 3").execute(&mut db).await.is_err());
-    db.close().await.unwrap();
+    assert!(sqlx::query("DELETE FROM audit_archived_leaves WHERE seq = 3").execute(store.pool()).await.is_err());
+    assert!(sqlx::query("UPDATE audit_archives SET file = 'x'").execute(store.pool()).await.is_err());
 
     // The whole log still verifies, the archive read back event by event…
-    let o = verify(data);
+    let o = shuyu_audit_cmd("verify");
     assert!(o.status.success(), "{}", stdout(&o));
     assert!(stdout(&o).contains("341 events") && stdout(&o).contains("300 archived events; 1 archive files read"));
     // …proofs still work for archived events…
-    let store = Store::open_sqlite(&data.join("shuyu.db")).await.unwrap();
     let ledger = Ledger::new();
     assert_eq!(ledger.sync(&store).await.unwrap(), 341);
     let (leaf, path, root) = ledger.inclusion_proof(17, 340).await.unwrap();
@@ -435,7 +460,7 @@ async fn archived_events_stay_verifiable() {
     let text = String::from_utf8(gzip(&["-dc"], &original)).unwrap();
     assert!(text.contains("\"dataset:17\""));
     std::fs::write(&file, gzip(&["-c"], text.replacen("\"dataset:17\"", "\"dataset:71\"", 1).as_bytes())).unwrap();
-    let o = verify(data);
+    let o = shuyu_audit_cmd("verify");
     assert!(!o.status.success());
     assert!(stdout(&o).contains("audit-000000000000-000000000300.jsonl.gz was altered"), "{}", stdout(&o));
     let o = standalone(&data.join("audit-archive"));
@@ -444,11 +469,25 @@ async fn archived_events_stay_verifiable() {
 
     // The file gone: the log verifies on the kept leaves and says what it could not read.
     std::fs::remove_file(&file).unwrap();
-    let o = verify(data);
+    let o = shuyu_audit_cmd("verify");
     assert!(o.status.success(), "{}", stdout(&o));
     assert!(
         stdout(&o).contains("warning: archive audit-000000000000-000000000300.jsonl.gz is not in"),
         "{}",
         stdout(&o)
     );
+}
+
+#[tokio::test]
+async fn archived_events_stay_verifiable_on_sqlite() {
+    archived_events_stay_verifiable(false).await;
+}
+
+#[tokio::test]
+async fn archived_events_stay_verifiable_on_postgres() {
+    if std::env::var("SHUYU_TEST_DATABASE_URL").map(|v| v.is_empty()).unwrap_or(true) {
+        assert!(std::env::var("CI").is_err(), "CI runs the PostgreSQL variant");
+        return;
+    }
+    archived_events_stay_verifiable(true).await;
 }
