@@ -51,12 +51,7 @@ pub async fn verify_store(
     let expected = snap.head_size().await.context("reading the audit head")?;
     let heads = snap.tree_heads().await.map_err(tampered)?;
     let archives = snap.archives().await.map_err(tampered)?;
-    let pb = if progress { ProgressBar::new(expected) } else { ProgressBar::hidden() };
-    pb.set_style(
-        ProgressStyle::with_template("verifying [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let pb = events_bar(if progress { ProgressBar::new(expected) } else { ProgressBar::hidden() }, "verifying");
     let mut verifier = Verifier::new(*key, heads, Some(expected));
 
     let archived_end = archives.last().map_or(0, |a| a.end_seq);
@@ -113,6 +108,18 @@ pub async fn verify_store(
         }
     }
     Ok((report, check))
+}
+
+/// A bar counting audit events, labelled with what is being done to them.
+fn events_bar(pb: ProgressBar, doing: &str) -> ProgressBar {
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{doing} [{{bar:40}}] {{pos}}/{{len}} events ({{per_sec}}, eta {{eta}})"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb
 }
 
 fn tampered(e: StoreError) -> VerifyFailure {
@@ -269,12 +276,7 @@ async fn archive_store(
         Some(b) => retained.min(b.and_utc() - chrono::Duration::hours(8)),
         None => retained,
     };
-    let pb = ProgressBar::new(0);
-    pb.set_style(
-        ProgressStyle::with_template("archiving [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let pb = events_bar(ProgressBar::new(0), "archiving");
     let ctx = shuyu_store::AuditContext::system("cli-audit-archive");
     let record = shuyu_store::audit_archive::archive(store, dir, cutoff, now, &ctx, |done, total| {
         pb.set_length(total);

@@ -1540,9 +1540,13 @@ pub(crate) mod operators {
         }
 
         pub(crate) async fn published_entry(&self, open: &str) -> String {
+            self.publish_entry(&entry_metadata(&format!("数据{open}"), "conditional", open)).await
+        }
+
+        /// Drafts an entry with `meta` as the steward, submits it and has the authority approve it.
+        pub(crate) async fn publish_entry(&self, meta: &Value) -> String {
             let steward = self.app.login("steward").await;
-            let id =
-                self.app.create_entry(&steward, &entry_metadata(&format!("数据{open}"), "conditional", open)).await;
+            let id = self.app.create_entry(&steward, meta).await;
             assert_eq!(
                 self.call("steward", "POST", &format!("/api/v1/catalogue/{id}/actions/submit"), json!({})).await.0,
                 StatusCode::OK
@@ -3974,18 +3978,9 @@ mod supervision {
         }
         assert_eq!(ingest(&o, &register, &csv, "csv").await.0, StatusCode::CREATED);
 
-        let steward = o.app.login("steward").await;
         let mut meta = entry_metadata("企业年报（引用法定代表人）", "conditional", "conditional");
         meta["fields"][2]["format"] = json!(format!("GB 11643, ref:{register}/legal_rep_id"));
-        let entry = o.app.create_entry(&steward, &meta).await;
-        assert_eq!(
-            o.call("steward", "POST", &format!("/api/v1/catalogue/{entry}/actions/submit"), json!({})).await.0,
-            StatusCode::OK
-        );
-        assert_eq!(
-            o.call("authority", "POST", &format!("/api/v1/catalogue/{entry}/actions/approve"), json!({})).await.0,
-            StatusCode::OK
-        );
+        let entry = o.publish_entry(&meta).await;
         let mut csv = String::from("uscc,company_name,legal_rep_id\n");
         for i in 0..100u32 {
             // Every tenth representative is a valid ID that the register does not hold.
