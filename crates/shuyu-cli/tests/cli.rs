@@ -446,6 +446,27 @@ async fn archived_events_stay_verifiable(postgres: bool) {
     let (leaf, path, root) = ledger.inclusion_proof(17, 340).await.unwrap();
     shuyu_audit::verify_inclusion(&leaf, 17, 340, &path, &root).unwrap();
     store.close().await;
+    // …the server proves them and its audit viewer says where they went…
+    if !postgres {
+        let server = start_server(data, free_port());
+        let client = reqwest::Client::new();
+        let token = admin_token(&client, &server.url).await;
+        let get = |path: &str| client.get(format!("{}{path}", server.url)).bearer_auth(&token).send();
+        let list: Value = get("/api/v1/audit/archives").await.unwrap().json().await.unwrap();
+        assert_eq!((list[0]["first_seq"].as_u64(), list[0]["end_seq"].as_u64()), (Some(0), Some(300)), "{list}");
+        let proof: Value = get("/api/v1/audit/events/17/proof").await.unwrap().json().await.unwrap();
+        assert_eq!(proof["leaf_index"], 17, "{proof}");
+        let html = get("/console/audit/events/17").await.unwrap().text().await.unwrap();
+        assert!(
+            html.contains("该事件已超过留存期并归档") && html.contains("audit-000000000000-000000000300.jsonl.gz"),
+            "{html}"
+        );
+        let html = get("/console/audit").await.unwrap().text().await.unwrap();
+        assert!(html.contains("已归档事件（超过留存期） 300"), "{html}");
+        let mut server = server;
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+    }
     // …and an auditor with only the files and the public key can check them.
     let public = data.join("public.pem");
     std::fs::write(&public, signer.verifying_key_pem()).unwrap();
