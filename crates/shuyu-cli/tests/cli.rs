@@ -351,8 +351,13 @@ async fn archive_database(data: &Path, postgres: bool) -> Option<String> {
     if !postgres {
         return Some(format!("sqlite://{}?mode=rwc", data.join("shuyu.db").display()));
     }
+    fresh_postgres("archive").await
+}
+
+/// A new PostgreSQL database named for the test, when `SHUYU_TEST_DATABASE_URL` is set.
+async fn fresh_postgres(tag: &str) -> Option<String> {
     let admin = std::env::var("SHUYU_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())?;
-    let name = format!("shuyu_t_cli_{}", std::process::id());
+    let name = format!("shuyu_t_{tag}_{}", std::process::id());
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
@@ -511,4 +516,86 @@ async fn archived_events_stay_verifiable_on_postgres() {
         return;
     }
     archived_events_stay_verifiable(true).await;
+}
+
+/// Issue 9: two servers on one PostgreSQL database; exactly one runs the scheduler. Killing it
+/// with SIGKILL hands the lead to the other within seconds (the goal is 30), and the audit log
+/// both wrote still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_scheduler_leader_hands_the_lead_to_the_other_server() {
+    if std::env::var("SHUYU_TEST_DATABASE_URL").map(|v| v.is_empty()).unwrap_or(true) {
+        assert!(std::env::var("CI").is_err(), "CI runs the PostgreSQL variant");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let url = fresh_postgres("leader").await.unwrap();
+    let config = data.join("shuyu.toml");
+    std::fs::write(&config, "leader_check_secs = 1\nscheduler_interval_secs = 1\nmonitor_interval_ms = 200\n").unwrap();
+    // One data directory, as a shared volume would be: both sign with the same audit key.
+    let serve = |port: u16| {
+        let child = shuyu()
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &url, "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data)
+            .env("SHUYU_ADMIN_PASSWORD", "bootstrap-secret-42")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, url: format!("http://127.0.0.1:{port}") }
+    };
+    let client = reqwest::Client::new();
+    let leads = |server: &Server| {
+        let url = format!("{}/readyz", server.url);
+        let client = client.clone();
+        async move {
+            let r: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            r["scheduler_leader"].as_bool().unwrap()
+        }
+    };
+    let mut first = serve(free_port());
+    let second = serve(free_port());
+    assert!(leads(&first).await, "the first server leads");
+    assert!(!leads(&second).await, "the second follows");
+    // Both serve requests and append to the one log at the same time: the audit head row
+    // orders their events across processes.
+    let mut writes = Vec::new();
+    for s in [&first, &second] {
+        for _ in 0..20 {
+            let (client, url) = (client.clone(), s.url.clone());
+            writes.push(tokio::spawn(async move { admin_token(&client, &url).await }));
+        }
+    }
+    for w in writes {
+        assert!(!w.await.unwrap().is_empty());
+    }
+    for s in [&first, &second] {
+        let token = admin_token(&client, &s.url).await;
+        let r = client.post(format!("{}/api/v1/audit/tree-head", s.url)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    first.child.kill().unwrap(); // SIGKILL: no chance to release anything
+    first.child.wait().unwrap();
+    let killed = Instant::now();
+    while !leads(&second).await {
+        assert!(killed.elapsed() < Duration::from_secs(30), "no failover within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("the lead moved {} ms after the leader was killed", killed.elapsed().as_millis());
+    let metrics = client.get(format!("{}/metrics", second.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("shuyu_scheduler_leader 1"), "{metrics}");
+    let mut second = second;
+    second.child.kill().unwrap();
+    second.child.wait().unwrap();
+
+    let o = shuyu().args(["audit", "verify", "--database-url", &url, "--data-dir"]).arg(data).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
 }

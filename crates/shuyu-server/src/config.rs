@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub interface_result_cache: bool,
     /// Milliseconds between the monitor's reads of the audit log (JS §24); 0 turns it off.
     pub monitor_interval_ms: u64,
+    /// Seconds between a follower's requests for the scheduler lead and the leader's checks
+    /// that it still holds it (several processes on one PostgreSQL database).
+    pub leader_check_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             interface_result_cache: true,
             monitor_interval_ms: 1000,
+            leader_check_secs: 5,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod i18n;
 pub mod interface;
+pub mod leader;
 pub mod metrics;
 pub mod monitor;
 pub mod openapi;
@@ -166,6 +167,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             recorder,
             interfaces: Default::default(),
             monitor: Default::default(),
+            leadership: Default::default(),
         }),
     };
     catalogue::rebuild_index(&state).await.map_err(|e| ServerError::Search(e.body.message.clone()))?;
@@ -288,6 +290,7 @@ pub async fn start(state: AppState, until_signal: bool) -> Result<RunningServer,
     let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr, source })?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let leader = leader::start(state.clone()).await;
     let scheduler = scheduler::spawn(state.clone());
     let monitor = monitor::spawn(state.clone());
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -304,6 +307,7 @@ pub async fn start(state: AppState, until_signal: bool) -> Result<RunningServer,
         };
         let result = axum::serve(listener, app).with_graceful_shutdown(stop).await.map_err(ServerError::Serve);
         scheduler.abort();
+        leader.abort();
         if let Some(m) = monitor {
             m.abort();
         }

@@ -64,25 +64,32 @@ pub fn spawn(app: AppState) -> Option<tokio::task::JoinHandle<()>> {
         return None;
     }
     Some(tokio::spawn(async move {
-        let mut detector = detector(&app);
-        let mut cursor = loop {
-            match start(&app, &mut detector).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    tracing::warn!(code = %e.body.code, "monitor could not start; retrying");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            }
-        };
-        app.monitor.update(|s| s.running = true);
-        let mut saved = Instant::now();
         let mut ticker = tokio::time::interval(Duration::from_millis(every));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            if let Err(e) = step(&app, &mut detector, &mut cursor, &mut saved).await {
-                tracing::warn!(code = %e.body.code, "monitor round failed");
-                app.monitor.update(|s| s.last_error = Some(e.body.message.clone()));
+            // Only the leading process monitors; one that gains the lead starts from the cursor
+            // the last leader saved, with freshly warmed windows.
+            while !app.leadership.is_leader() {
+                app.monitor.update(|s| s.running = false);
+                ticker.tick().await;
+            }
+            let mut detector = detector(&app);
+            let mut cursor = match start(&app, &mut detector).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(code = %e.body.code, "monitor could not start; retrying");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            app.monitor.update(|s| s.running = true);
+            let mut saved = Instant::now();
+            while app.leadership.is_leader() {
+                ticker.tick().await;
+                if let Err(e) = step(&app, &mut detector, &mut cursor, &mut saved).await {
+                    tracing::warn!(code = %e.body.code, "monitor round failed");
+                    app.monitor.update(|s| s.last_error = Some(e.body.message.clone()));
+                }
             }
         }
     }))

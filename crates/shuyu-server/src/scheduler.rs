@@ -19,7 +19,10 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            run_due(&state).await;
+            // One scheduler per database: the other processes only serve requests.
+            if state.leadership.is_leader() {
+                run_due(&state).await;
+            }
         }
     })
 }

@@ -45,6 +45,8 @@ pub struct Inner {
     pub interfaces: crate::interface::Interfaces,
     /// The monitoring rules' progress over the audit log.
     pub monitor: crate::monitor::Monitor,
+    /// Whether this process runs the scheduler and the monitor (one process per database).
+    pub leadership: crate::leader::Leadership,
 }
 
 /// A query that can be cancelled while it runs.

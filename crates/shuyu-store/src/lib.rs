@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod certificates;
 mod error;
 pub mod inspections;
+pub mod leader;
 pub mod operators;
 pub mod organisations;
 pub mod oversight;
@@ -76,6 +77,26 @@ pub struct Store {
     /// Counts committed state changes, so caches of derived facts (an API key's contract, a
     /// product's standing) know when to read again.
     changes: Arc<std::sync::atomic::AtomicU64>,
+    /// The PostgreSQL URL, for the leader's connection of its own; never shown.
+    url: Option<Secret>,
+}
+
+/// A database URL that may carry a password: its `Debug` shows it redacted.
+#[derive(Clone)]
+struct Secret(Arc<str>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 impl Store {
@@ -133,7 +154,8 @@ impl Store {
             Backend::Postgres => None,
         };
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend, write_gate, sqlite_file, changes: Arc::default() })
+        let url = (backend == Backend::Postgres).then(|| Secret(Arc::from(url)));
+        Ok(Self { pool, backend, write_gate, sqlite_file, changes: Arc::default(), url })
     }
 
     /// How many state changes this process has committed.

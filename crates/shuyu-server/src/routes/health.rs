@@ -12,10 +12,14 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers; says whether this process leads (runs the scheduler).
 pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": app.store.backend().as_str() }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": app.store.backend().as_str(),
+                         "scheduler_leader": app.leadership.is_leader() })),
+        ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "unavailable", "database": app.store.backend().as_str() })),
@@ -25,7 +29,11 @@ pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let size = app.ledger.size().await;
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render(size))
+    let mut text = app.metrics.render(size);
+    text.push_str("# HELP shuyu_scheduler_leader 1 when this process runs the scheduler and the monitor.\n");
+    text.push_str("# TYPE shuyu_scheduler_leader gauge\n");
+    text.push_str(&format!("shuyu_scheduler_leader {}\n", u8::from(app.leadership.is_leader())));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 pub async fn openapi() -> impl IntoResponse {
