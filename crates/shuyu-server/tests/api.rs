@@ -4294,3 +4294,83 @@ mod supervision {
         assert!(stats.as_str().unwrap_or_default().contains("公安局"), "{stats}");
     }
 }
+
+/// Issue 9: several servers on one PostgreSQL database.
+mod scale {
+    use super::*;
+
+    async fn admin_post(app: &TestApp, path: &str, body: Value) -> Value {
+        let token = app.login("admin").await;
+        let r = app.client.post(app.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.json().await.unwrap()
+    }
+
+    async fn leads(app: &TestApp) -> bool {
+        let v: Value = app.get_anon("/readyz").await.json().await.unwrap();
+        v["scheduler_leader"].as_bool().unwrap()
+    }
+
+    /// Two servers on one database: one leads; a deadline that both see fall due at once is
+    /// transitioned once; when the leader stops the other leads within seconds, and the log the
+    /// two wrote is one append-only log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_servers_share_one_database_and_one_scheduler() {
+        let Some(a) = TestApp::try_spawn_postgres(true).await else { return };
+        let b = a.spawn_beside(|c| c.leader_check_secs = 1).await;
+        assert!(leads(&a).await && !leads(&b).await, "the first server leads, the second follows");
+        let first_head = admin_post(&a, "/api/v1/audit/tree-head", json!({})).await;
+
+        for app in [&a, &b] {
+            admin_post(app, "/api/v1/admin/test-clock", json!({"set": "2026-09-30T01:00:00Z"})).await;
+        }
+        let steward = b.login("steward").await;
+        let id =
+            b.create_entry(&steward, &kit::entry_metadata("两台服务器共享的目录", "conditional", "conditional")).await;
+        let r = b
+            .client
+            .post(b.url(&format!("/api/v1/catalogue/{id}/actions/submit")))
+            .bearer_auth(&steward)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        // Both processes see the review deadline pass at the same moment and both run what fell
+        // due: the escalation happens once.
+        let later = json!({"set": "2026-10-12T01:00:00Z"});
+        tokio::join!(
+            admin_post(&a, "/api/v1/admin/test-clock", later.clone()),
+            admin_post(&b, "/api/v1/admin/test-clock", later.clone())
+        );
+        let auditor = a.login("auditor").await;
+        let events: Value = a
+            .client
+            .get(a.url(&format!("/api/v1/audit/events?action=catalogue.overdue&resource=catalogue_entry:{id}")))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
+
+        let _dir = a.stop().await;
+        let stopped = std::time::Instant::now();
+        while !leads(&b).await {
+            assert!(stopped.elapsed() < std::time::Duration::from_secs(30), "no failover within 30 s");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        // The log the two wrote extends the first tree head.
+        let second_head = admin_post(&b, "/api/v1/audit/tree-head", json!({})).await;
+        let key: Value = b.get_anon("/api/v1/audit/public-key").await.json().await.unwrap();
+        kit::verify_tree_head(&key, &second_head);
+        let (m, n) = (first_head["size"].as_u64().unwrap(), second_head["size"].as_u64().unwrap());
+        assert!(n > m);
+        let c: Value =
+            b.get_anon(&format!("/api/v1/audit/consistency?first={m}&second={n}")).await.json().await.unwrap();
+        assert_eq!(c["first_root"], first_head["root"]);
+        kit::verify_consistency(&c);
+    }
+}

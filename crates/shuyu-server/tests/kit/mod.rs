@@ -76,6 +76,26 @@ impl TestApp {
         TestApp { server, client, _dir: dir }
     }
 
+    /// A second server process's worth of state on this server's database and data directory
+    /// (as on a shared volume), not seeded again: for tests of several servers on one database.
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = self.state().config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        adjust(&mut config);
+        let state = shuyu_server::build_state(config).await.unwrap();
+        let server = shuyu_server::start(state, false).await.unwrap();
+        let client = Client::builder().redirect(reqwest::redirect::Policy::limited(5)).build().unwrap();
+        TestApp { server, client, _dir: dir }
+    }
+
+    /// Stops the server: its tasks end and its database sessions close, as when a process dies.
+    /// Returns its data directory, which a server beside it may still use.
+    pub async fn stop(self) -> tempfile::TempDir {
+        let _ = self.server.shutdown().await;
+        self._dir
+    }
+
     pub fn state(&self) -> &AppState {
         &self.server.state
     }
