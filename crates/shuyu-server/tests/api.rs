@@ -4344,16 +4344,9 @@ mod scale {
             admin_post(&b, "/api/v1/admin/test-clock", later.clone())
         );
         let auditor = a.login("auditor").await;
-        let events: Value = a
-            .client
-            .get(a.url(&format!("/api/v1/audit/events?action=catalogue.overdue&resource=catalogue_entry:{id}")))
-            .bearer_auth(&auditor)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events = a
+            .get_json(&auditor, &format!("/api/v1/audit/events?action=catalogue.overdue&resource=catalogue_entry:{id}"))
+            .await;
         assert_eq!(events["events"].as_array().unwrap().len(), 1, "{events}");
 
         let _dir = a.stop().await;

@@ -108,6 +108,11 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// GETs `path` as `token` and reads the JSON body.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn post_anon(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client.post(self.url(path)).json(body).send().await.unwrap()
     }
