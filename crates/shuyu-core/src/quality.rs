@@ -142,13 +142,15 @@ pub fn timeliness(
     Measure { dimension: Dimension::Timeliness, checked, passed, columns: Vec::new(), note }
 }
 
-/// The version's score: the mean of its dimensions' scores, 0–100.
+/// The version's score: the mean of the scores of the dimensions that had something to check,
+/// 0–100 (100 when none had). An unmeasured dimension is left out rather than counted as
+/// perfect, so declaring a new check never raises a score by itself.
 pub fn score(measures: &[Measure]) -> u32 {
-    if measures.is_empty() {
+    let measured: Vec<u32> = measures.iter().filter(|m| m.checked > 0).map(Measure::score).collect();
+    if measured.is_empty() {
         return 100;
     }
-    let sum: u32 = measures.iter().map(Measure::score).sum();
-    sum / measures.len() as u32
+    measured.iter().sum::<u32>() / measured.len() as u32
 }
 
 /// The dimensions scoring below `threshold`: each becomes a finding for the holder.
@@ -194,7 +196,8 @@ mod tests {
         let m = |d, checked, passed| Measure { dimension: d, checked, passed, columns: vec![], note: String::new() };
         let all =
             [m(Dimension::Completeness, 100, 100), m(Dimension::Validity, 100, 80), m(Dimension::Uniqueness, 0, 0)];
-        assert_eq!(score(&all), (100 + 80 + 100) / 3);
+        assert_eq!(score(&all), (100 + 80) / 2, "the unmeasured dimension is left out");
+        assert_eq!(score(&all[2..]), 100);
         let f = failing(&all, 95);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].dimension, Dimension::Validity);
