@@ -133,9 +133,15 @@ fn free_port() -> u16 {
 }
 
 fn start_server(dir: &Path, port: u16) -> Server {
+    start_server_with(dir, port, &[])
+}
+
+/// `shuyu serve` on `dir` with further flags (`--database-url`, `--config`, …).
+fn start_server_with(dir: &Path, port: u16, extra: &[&std::ffi::OsStr]) -> Server {
     let child = shuyu()
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir)
+        .args(extra)
         .env("SHUYU_ADMIN_PASSWORD", "bootstrap-secret-42")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -534,22 +540,11 @@ async fn killing_the_scheduler_leader_hands_the_lead_to_the_other_server() {
     std::fs::write(&config, "leader_check_secs = 1\nscheduler_interval_secs = 1\nmonitor_interval_ms = 200\n").unwrap();
     // One data directory, as a shared volume would be: both sign with the same audit key.
     let serve = |port: u16| {
-        let child = shuyu()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &url, "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data)
-            .env("SHUYU_ADMIN_PASSWORD", "bootstrap-secret-42")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, url: format!("http://127.0.0.1:{port}") }
+        start_server_with(
+            data,
+            port,
+            &["--database-url".as_ref(), url.as_ref(), "--config".as_ref(), config.as_os_str()],
+        )
     };
     let client = reqwest::Client::new();
     let leads = |server: &Server| {
