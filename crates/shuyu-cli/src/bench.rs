@@ -15,6 +15,7 @@ use shuyu_audit::{Outcome, TreeSigner};
 use shuyu_core::ids::OrgId;
 use shuyu_core::roles::{OrgKind, Role};
 use shuyu_store::audit::Ledger;
+use shuyu_store::group::{Change, GroupWriter, Record};
 use shuyu_store::organisations::{self, Organisation};
 use shuyu_store::users::{self, UserRecord};
 use shuyu_store::{AuditContext, Store};
@@ -26,9 +27,13 @@ pub enum BenchCommand {
         /// Events in the log for the proof and verification measurements.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
-        /// State changes (one transaction each) for the append measurement.
-        #[arg(long, default_value_t = 50_000)]
+        /// State changes for the group-commit append measurement (a tenth of them are also
+        /// measured one transaction each, from a single caller).
+        #[arg(long, default_value_t = 200_000)]
         appends: u64,
+        /// Concurrent callers for the group-commit measurement.
+        #[arg(long, default_value_t = 256)]
+        clients: usize,
         /// Inclusion proofs to time.
         #[arg(long, default_value_t = 10_000)]
         proofs: u64,
@@ -149,8 +154,10 @@ pub(crate) struct Row {
 }
 
 pub async fn run(command: BenchCommand) -> Result<ExitCode> {
-    let (events, appends, proofs, dir, report) = match command {
-        BenchCommand::Audit { events, appends, proofs, dir, report } => (events, appends, proofs, dir, report),
+    let (events, appends, clients, proofs, dir, report) = match command {
+        BenchCommand::Audit { events, appends, clients, proofs, dir, report } => {
+            (events, appends, clients, proofs, dir, report)
+        }
         BenchCommand::Sandbox { scale, iterations, dir, gen_rows, evaluate_row_filters, report } => {
             return crate::bench_sandbox::run(scale, iterations, dir, gen_rows, evaluate_row_filters, &report).await;
         }
@@ -204,11 +211,13 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     tx.commit().await?;
 
     let mut rows = Vec::new();
+    let single = (appends / 10).max(1);
 
-    // 1. Raw engine: the same state change in its own transaction, without the audit event.
-    let pb = bar(appends, "raw SQLite state changes");
+    // 1. One caller, one transaction per change: the raw engine without the audit event, then
+    //    Shuyu's ordinary write transaction with it.
+    let pb = bar(single, "raw SQLite state changes");
     let started = Instant::now();
-    for i in 0..appends {
+    for i in 0..single {
         let mut conn_tx = store.pool().begin().await?;
         sqlx::query("UPDATE users SET failed_logins = $1 WHERE id = $2")
             .bind(i64::try_from(i).unwrap_or(0))
@@ -218,25 +227,34 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         conn_tx.commit().await?;
         pb.inc(1);
     }
-    let raw = appends as f64 / started.elapsed().as_secs_f64();
+    let raw = single as f64 / started.elapsed().as_secs_f64();
     pb.finish_and_clear();
-
-    // 2. Shuyu: the state change and its audit event in one transaction.
-    let pb = bar(appends, "state change + audit event");
+    let pb = bar(single, "state change + audit event");
     let started = Instant::now();
-    for i in 0..appends {
+    for i in 0..single {
         let mut tx = store.begin_write(Utc::now()).await?;
         users::set_login_state(tx.conn(), user.id, i64::try_from(i).unwrap_or(0) % 5, None).await?;
         tx.audit(&ctx, "session.login", &user.id.resource(), Outcome::Failure, json!({"failures": i % 5})).await?;
         tx.commit().await?;
         pb.inc(1);
     }
-    let ours = appends as f64 / started.elapsed().as_secs_f64();
+    let ours = single as f64 / started.elapsed().as_secs_f64();
     pb.finish_and_clear();
     rows.push(Row {
-        what: "audit appends with their state changes (one transaction each)".into(),
+        what: "audit appends with their state changes, one caller, one transaction each".into(),
         shuyu: format!("{ours:.0} events/s"),
         raw: format!("{raw:.0} tx/s"),
+        ratio: ours / raw,
+        goal: "—",
+    });
+
+    // 2. Many callers through the group writer: sign-ins (four failures, then a success that
+    //    opens a session), each committed with its audit event before its caller hears back.
+    let (ours, raw) = group_appends(&store, &db, &org, appends, clients).await?;
+    rows.push(Row {
+        what: format!("audit appends with their state changes, {clients} concurrent callers, group commit").into(),
+        shuyu: format!("{ours:.0} events/s"),
+        raw: format!("{raw:.0} changes/s (same statements, 512 per transaction, no audit)"),
         ratio: ours / raw,
         goal: "≥ 20,000 events/s",
     });
@@ -335,12 +353,130 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
     });
 
     store.close().await;
-    let command = format!("cargo run --release -- bench audit --events {events} --appends {appends} --proofs {proofs}");
+    let command = format!(
+        "cargo run --release -- bench audit --events {events} --appends {appends} --clients {clients} --proofs {proofs}"
+    );
     let table = render("audit", &rows, &command, "SQLite (WAL, synchronous=NORMAL)");
     println!("{table}");
     write_report(&report, "audit", &table)?;
     println!("written to {}", report.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// One account per caller, then `appends` sign-in changes from `clients` concurrent callers
+/// through the group writer; and the raw engine running the same statements in transactions of
+/// 512 with no audit. Returns (Shuyu events/s, raw changes/s).
+async fn group_appends(
+    store: &Store,
+    db: &std::path::Path,
+    org: &Organisation,
+    appends: u64,
+    clients: usize,
+) -> Result<(f64, f64)> {
+    let clients = clients.max(1);
+    let mut accounts = Vec::with_capacity(clients);
+    let mut tx = store.begin_write(Utc::now()).await?;
+    for i in 0..clients {
+        let u = UserRecord::new_account(
+            org.id,
+            format!("caller{i}"),
+            format!("caller{i}"),
+            "-".into(),
+            vec![Role::OperatorAnalyst],
+            Utc::now(),
+        );
+        users::insert(tx.conn(), &u).await?;
+        tx.audit(&AuditContext::system("bench"), "user.create", &u.id.resource(), Outcome::Success, json!({})).await?;
+        accounts.push(u.id);
+    }
+    tx.commit().await?;
+
+    let writer = GroupWriter::start(store.clone(), std::sync::Arc::new(Utc::now))?;
+    let per_client = appends.div_ceil(clients as u64);
+    let total = per_client * clients as u64;
+    let pb = bar(total, "group commit, concurrent");
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for (c, user) in accounts.iter().copied().enumerate() {
+        let writer = writer.clone();
+        let pb = pb.clone();
+        tasks.push(tokio::spawn(async move {
+            let ctx = AuditContext {
+                actor: user.to_string(),
+                organisation: String::new(),
+                request_id: format!("bench-{c}"),
+                client_addr: "127.0.0.1".into(),
+            };
+            for i in 0..per_client {
+                let (change, outcome) = if i % 5 == 4 {
+                    let token_hash = format!("{c:08x}{i:056x}");
+                    (
+                        Change::SignIn { user, token_hash, expires_at: Utc::now() + chrono::Duration::hours(8) },
+                        Outcome::Success,
+                    )
+                } else {
+                    (
+                        Change::SignInFailed { user, lock_after: i64::MAX, lock_for: chrono::Duration::minutes(30) },
+                        Outcome::Failure,
+                    )
+                };
+                writer
+                    .record(Record {
+                        ctx: ctx.clone(),
+                        action: "session.login",
+                        resource: user.resource(),
+                        outcome,
+                        details: json!({}),
+                        change,
+                    })
+                    .await?;
+                pb.inc(1);
+            }
+            Ok::<_, shuyu_store::StoreError>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let ours = total as f64 / started.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    drop(writer);
+
+    // The raw engine: the same reads and writes, in big transactions, without audit.
+    let conn = rusqlite::Connection::open(db)?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let ids: Vec<String> = accounts.iter().map(|u| u.to_string()).collect();
+    let pb = bar(total, "raw SQLite, 512 per transaction");
+    let started = Instant::now();
+    let mut done = 0u64;
+    while done < total {
+        let n = (total - done).min(512);
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for k in done..done + n {
+            let id = &ids[usize::try_from(k).unwrap_or(0) % ids.len()];
+            if k % 5 == 4 {
+                conn.prepare_cached("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")?
+                    .execute(rusqlite::params![0_i64, Option::<String>::None, id])?;
+                conn.prepare_cached(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)",
+                )?
+                .execute(rusqlite::params![format!("raw{k:061x}"), id, "2026-01-01T00:00:00Z", "2026-01-01T08:00:00Z"])?;
+            } else {
+                let current: i64 = conn
+                    .prepare_cached("SELECT failed_logins FROM users WHERE id = $1")?
+                    .query_row([id], |r| r.get(0))?;
+                conn.prepare_cached("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")?
+                    .execute(rusqlite::params![current + 1, Option::<String>::None, id])?;
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+        done += n;
+        pb.inc(n);
+    }
+    let raw = total as f64 / started.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    Ok((ours, raw))
 }
 
 fn micros(d: Duration) -> f64 {

@@ -199,7 +199,27 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
             }
         }));
     }
-    while acked.lock().unwrap().len() < 200 {
+    // Two more sign in again and again: sessions go through the group writer.
+    let sessions = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    for _ in 0..2 {
+        let (client, url, sessions) = (client.clone(), server.url.clone(), sessions.clone());
+        writers.push(tokio::spawn(async move {
+            loop {
+                let r = client
+                    .post(format!("{url}/api/v1/auth/login"))
+                    .json(&json!({"username": "admin", "password": "bootstrap-secret-42"}))
+                    .send()
+                    .await;
+                let Ok(r) = r else { break };
+                if r.status().as_u16() != 200 {
+                    break;
+                }
+                let Ok(body) = r.json::<Value>().await else { break };
+                sessions.lock().unwrap().push(body["token"].as_str().unwrap_or_default().to_string());
+            }
+        }));
+    }
+    while acked.lock().unwrap().len() < 200 || sessions.lock().unwrap().len() < 4 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.child.kill().unwrap(); // SIGKILL
@@ -208,6 +228,7 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap().clone();
+    let sessions = sessions.lock().unwrap().clone();
 
     // After a restart every acknowledged write is there, and the log verifies.
     let server = start_server(dir.path(), port);
@@ -225,6 +246,10 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_write() {
         orgs.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
     for name in &acked {
         assert!(names.contains(name.as_str()), "acknowledged {name} was lost");
+    }
+    for (i, session) in sessions.iter().enumerate() {
+        let me = client.get(format!("{}/api/v1/me", server.url)).bearer_auth(session).send().await.unwrap();
+        assert_eq!(me.status().as_u16(), 200, "acknowledged sign-in {i} was lost");
     }
     let mut server = server;
     server.child.kill().unwrap();

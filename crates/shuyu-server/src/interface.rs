@@ -27,8 +27,8 @@ use shuyu_core::products::{InterfaceSpec, ProductStatus, VersionState};
 use shuyu_sandbox::differencing::Earlier;
 use shuyu_sandbox::engine::{self, Limits, Outcome as QueryOutcome};
 use shuyu_sandbox::SandboxError;
+use shuyu_store::group::{Change, Record};
 use shuyu_store::products::{self as store, CallRecord, ContractRecord, KeyRecord, ProductRecord, VersionRecord};
-use shuyu_store::recorder::Record;
 use shuyu_store::sandbox::WorkspaceRecord;
 use shuyu_store::AuditContext;
 
@@ -379,7 +379,7 @@ impl Call {
             details: json!({ "call": self.id, "version": self.version, "key": self.key, "contract": self.contract,
                              "params": self.params, "outcome": outcome_name, "status": status.as_u16(),
                              "rows": self.rows, "detail": extra }),
-            call: Some(call),
+            change: Change::Call(Box::new(call)),
         }
     }
 }
@@ -461,7 +461,7 @@ async fn handle(
         }
     };
     // Nothing leaves before its record is durable.
-    match app.recorder.record(c.record(outcome_name, status, outcome, extra)).await {
+    match app.writer.record(c.record(outcome_name, status, outcome, extra)).await {
         Ok(_) => response,
         Err(e) => {
             tracing::error!(error = %e, "interface call not recorded");

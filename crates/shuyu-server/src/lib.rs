@@ -145,9 +145,9 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
         Some(tc) => tc.clone(),
         None => Arc::new(SystemClock),
     };
-    let recorder = {
+    let writer = {
         let clock = clock.clone();
-        shuyu_store::recorder::Recorder::start(store.clone(), Arc::new(move || clock.now()))
+        shuyu_store::group::GroupWriter::start(store.clone(), Arc::new(move || clock.now()))?
     };
     let state = AppState {
         inner: Arc::new(state::Inner {
@@ -164,7 +164,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             calendar,
             metrics: Default::default(),
             running_queries: Default::default(),
-            recorder,
+            writer,
             interfaces: Default::default(),
             monitor: Default::default(),
             leadership: Default::default(),

@@ -40,7 +40,7 @@ pub struct Inner {
     /// Workspace queries in progress, by query id: the author and how to stop it.
     pub running_queries: std::sync::Mutex<std::collections::HashMap<String, RunningQuery>>,
     /// Group commit for metered calls and their audit events.
-    pub recorder: shuyu_store::recorder::Recorder,
+    pub writer: shuyu_store::group::GroupWriter,
     /// The generated interfaces' caches and quota counters.
     pub interfaces: crate::interface::Interfaces,
     /// The monitoring rules' progress over the audit log.

@@ -557,16 +557,19 @@ pub struct CallRecord {
     pub created_at: String,
 }
 
-/// Inserts many calls with multi-row statements (the recorder's group commit).
+/// A metered call's columns, in the order every insert binds them.
+pub(crate) const CALL_COLUMNS: &str = "id, key_id, contract_id, product_id, version, consumer_org, operator_org, \
+     params, outcome, status, rows_returned, elapsed_us, day, created_at";
+/// One row of [`CALL_COLUMNS`] placeholders.
+pub(crate) const CALL_MARKS: &str = "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// Inserts many calls with multi-row statements (the group writer's commit on PostgreSQL).
 pub async fn insert_calls(conn: &mut AnyConnection, calls: &[&CallRecord]) -> Result<()> {
     const COLUMNS: usize = 14;
     const ROWS: usize = 256;
     for chunk in calls.chunks(ROWS) {
-        let sql = format!(
-            "INSERT INTO interface_calls (id, key_id, contract_id, product_id, version, consumer_org, operator_org, \
-             params, outcome, status, rows_returned, elapsed_us, day, created_at) VALUES {}",
-            crate::value_rows(chunk.len(), COLUMNS)
-        );
+        let sql =
+            format!("INSERT INTO interface_calls ({CALL_COLUMNS}) VALUES {}", crate::value_rows(chunk.len(), COLUMNS));
         let mut q = sqlx::query(&sql);
         for c in chunk {
             q = q

@@ -9,6 +9,10 @@ use sqlx::AnyConnection;
 use crate::users::UserRecord;
 use crate::{text, Result};
 
+/// Opens a session: `$1` token hash, `$2` account, `$3` created, `$4` expires.
+pub(crate) const INSERT: &str =
+    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)";
+
 pub async fn insert(
     conn: &mut AnyConnection,
     token_hash: &str,
@@ -16,15 +20,13 @@ pub async fn insert(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, revoked) VALUES ($1, $2, $3, $4, 0)",
-    )
-    .bind(token_hash)
-    .bind(user.to_string())
-    .bind(format_instant(now))
-    .bind(format_instant(expires_at))
-    .execute(conn)
-    .await?;
+    sqlx::query(INSERT)
+        .bind(token_hash)
+        .bind(user.to_string())
+        .bind(format_instant(now))
+        .bind(format_instant(expires_at))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -18,6 +18,30 @@ pub struct EventDraft<'a> {
     pub details: &'a serde_json::Value,
 }
 
+/// The audit row's columns, in the order every insert binds them.
+pub(crate) const AUDIT_COLUMNS: &str =
+    "seq, time, actor, organisation, action, resource, outcome, request_id, client_addr, details, leaf_hash";
+
+/// The event a draft becomes at sequence number `seq`, with its leaf hash: exactly what the
+/// verifier recomputes from the stored row.
+pub(crate) fn stage_event(seq: i64, now: DateTime<Utc>, d: &EventDraft<'_>) -> Result<(AuditEvent, shuyu_audit::Hash)> {
+    let seq = u64::try_from(seq).map_err(|_| StoreError::Corrupt("negative audit size".into()))?;
+    let event = AuditEvent {
+        seq,
+        time: now,
+        actor: d.ctx.actor.clone(),
+        organisation: d.ctx.organisation.clone(),
+        action: d.action.to_string(),
+        resource: d.resource.to_string(),
+        outcome: d.outcome,
+        request_id: d.ctx.request_id.clone(),
+        client_addr: d.ctx.client_addr.clone(),
+        details: d.details.clone(),
+    };
+    let hash = leaf_hash(&event.canonical_bytes());
+    Ok((event, hash))
+}
+
 /// Who did something, and over which request: copied into every audit event.
 #[derive(Debug, Clone, Default)]
 pub struct AuditContext {
@@ -105,20 +129,9 @@ impl WriteTx {
         outcome: Outcome,
         details: serde_json::Value,
     ) -> Result<u64> {
-        let seq = u64::try_from(self.next).map_err(|_| StoreError::Corrupt("negative audit size".into()))?;
-        let event = AuditEvent {
-            seq,
-            time: self.now,
-            actor: ctx.actor.clone(),
-            organisation: ctx.organisation.clone(),
-            action: action.to_string(),
-            resource: resource.to_string(),
-            outcome,
-            request_id: ctx.request_id.clone(),
-            client_addr: ctx.client_addr.clone(),
-            details,
-        };
-        let hash = leaf_hash(&event.canonical_bytes());
+        let draft = EventDraft { ctx, action, resource, outcome, details: &details };
+        let (event, hash) = stage_event(self.next, self.now, &draft)?;
+        let seq = event.seq;
         sqlx::query(
             "INSERT INTO audit_events (seq, time, actor, organisation, action, resource, outcome, \
              request_id, client_addr, details, leaf_hash) \
@@ -150,26 +163,13 @@ impl WriteTx {
         let mut seqs = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS) {
             let sql = format!(
-                "INSERT INTO audit_events (seq, time, actor, organisation, action, resource, outcome, \
-                 request_id, client_addr, details, leaf_hash) VALUES {}",
+                "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES {}",
                 crate::value_rows(chunk.len(), COLUMNS)
             );
             let mut rows = Vec::with_capacity(chunk.len());
             for d in chunk {
-                let seq = u64::try_from(self.next).map_err(|_| StoreError::Corrupt("negative audit size".into()))?;
-                let event = AuditEvent {
-                    seq,
-                    time: self.now,
-                    actor: d.ctx.actor.clone(),
-                    organisation: d.ctx.organisation.clone(),
-                    action: d.action.to_string(),
-                    resource: d.resource.to_string(),
-                    outcome: d.outcome,
-                    request_id: d.ctx.request_id.clone(),
-                    client_addr: d.ctx.client_addr.clone(),
-                    details: d.details.clone(),
-                };
-                let hash = leaf_hash(&event.canonical_bytes());
+                let (event, hash) = stage_event(self.next, self.now, d)?;
+                let seq = event.seq;
                 rows.push((self.next, event, hash));
                 seqs.push(seq);
                 self.next += 1;

@@ -155,13 +155,16 @@ pub async fn list(conn: &mut AnyConnection, org: Option<OrgId>) -> Result<Vec<Us
 }
 
 /// Stores the lockout counters after a login attempt.
+/// Sets the failure count and lock: `$1` failures, `$2` locked until, `$3` the account.
+pub(crate) const SET_LOGIN_STATE: &str = "UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3";
+
 pub async fn set_login_state(
     conn: &mut AnyConnection,
     id: UserId,
     failed_logins: i64,
     locked_until: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+    sqlx::query(SET_LOGIN_STATE)
         .bind(failed_logins)
         .bind(locked_until.map(format_instant))
         .bind(id.to_string())

@@ -7,10 +7,11 @@ use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Duration;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use shuyu_audit::Outcome;
 use shuyu_authz::{Action, Resource};
 use shuyu_core::clock::format_instant;
+use shuyu_store::group::{Change, Effect, Record};
 use shuyu_store::{sessions, users, AuditContext};
 
 use crate::auth::{self, Caller, SESSION_COOKIE};
@@ -55,25 +56,41 @@ pub async fn login(
     drop(conn);
     let username = req.username.chars().take(64).collect::<String>();
 
+    // Sign-ins are a hot path: each outcome is one change for the group writer, which commits
+    // it with its audit event before the answer leaves.
+    let event = |ctx: &AuditContext, resource: String, outcome: Outcome, details: Value, change: Change| Record {
+        ctx: ctx.clone(),
+        action: "session.login",
+        resource,
+        outcome,
+        details,
+        change,
+    };
     let Some(user) = found else {
         // Same work as a real check, so response time does not reveal which accounts exist.
         let _ = auth::verify_password_blocking(req.password.clone(), auth::dummy_hash().to_string()).await;
         app.metrics.login_failed();
-        app.store
-            .record(now, &caller.ctx, "session.login", "user:unknown", Outcome::Failure, json!({"username": username}))
+        app.writer
+            .record(event(
+                &caller.ctx,
+                "user:unknown".into(),
+                Outcome::Failure,
+                json!({"username": username}),
+                Change::None,
+            ))
             .await?;
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials"));
     };
     let ctx = AuditContext { actor: user.id.to_string(), organisation: user.org_id.to_string(), ..caller.ctx.clone() };
     if user.disabled {
-        app.store
-            .record(now, &ctx, "session.login", &user.id.resource(), Outcome::Denied, json!({"reason": "disabled"}))
+        app.writer
+            .record(event(&ctx, user.id.resource(), Outcome::Denied, json!({"reason": "disabled"}), Change::None))
             .await?;
         return Err(ApiError::new(StatusCode::FORBIDDEN, "account_disabled"));
     }
     if let Some(until) = user.locked_until.filter(|until| *until > now) {
-        app.store
-            .record(now, &ctx, "session.login", &user.id.resource(), Outcome::Denied, json!({"reason": "locked"}))
+        app.writer
+            .record(event(&ctx, user.id.resource(), Outcome::Denied, json!({"reason": "locked"}), Change::None))
             .await?;
         return Err(ApiError::new(StatusCode::LOCKED, "account_locked")
             .with_details(json!({ "locked_until": format_instant(until) })));
@@ -81,25 +98,20 @@ pub async fn login(
 
     let ok = auth::verify_password_blocking(req.password.clone(), user.password_hash.clone()).await;
 
-    let mut tx = app.begin().await?;
-    // Re-read inside the transaction so concurrent failures all count.
-    let current = users::get(tx.conn(), user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
     if !ok {
         app.metrics.login_failed();
-        let failures = current.failed_logins + 1;
-        let locked_until = (failures >= i64::from(security.lockout_threshold))
-            .then(|| now + Duration::minutes(i64::from(security.lockout_minutes)));
-        users::set_login_state(tx.conn(), user.id, if locked_until.is_some() { 0 } else { failures }, locked_until)
-            .await?;
-        tx.audit(
-            &ctx,
-            "session.login",
-            &user.id.resource(),
-            Outcome::Failure,
-            json!({ "failures": failures, "locked": locked_until.is_some() }),
-        )
-        .await?;
-        tx.commit().await?;
+        // The writer counts the failure against the committed count, so concurrent failures
+        // all count.
+        let change = Change::SignInFailed {
+            user: user.id,
+            lock_after: i64::from(security.lockout_threshold),
+            lock_for: Duration::minutes(i64::from(security.lockout_minutes)),
+        };
+        let done = app.writer.record(event(&ctx, user.id.resource(), Outcome::Failure, json!({}), change)).await?;
+        let locked_until = match done.effect {
+            Effect::SignInFailed { locked_until, .. } => locked_until,
+            Effect::Recorded | Effect::SignedIn => None,
+        };
         return Err(match locked_until {
             Some(until) => ApiError::new(StatusCode::LOCKED, "account_locked")
                 .with_details(json!({ "locked_until": format_instant(until) })),
@@ -108,14 +120,12 @@ pub async fn login(
     }
     let token = auth::new_token();
     let expires_at = now + Duration::hours(i64::from(security.session_hours));
-    users::set_login_state(tx.conn(), user.id, 0, None).await?;
-    sessions::insert(tx.conn(), &auth::token_hash(&token), user.id, now, expires_at).await?;
-    tx.audit(&ctx, "session.login", &user.id.resource(), Outcome::Success, json!({})).await?;
-    tx.commit().await?;
+    let change = Change::SignIn { user: user.id, token_hash: auth::token_hash(&token), expires_at };
+    app.writer.record(event(&ctx, user.id.resource(), Outcome::Success, json!({}), change)).await?;
 
     let mut headers = HeaderMap::new();
     headers.insert(SET_COOKIE, session_cookie(&token, (expires_at - now).num_seconds(), app.config.secure_cookies));
-    let view = UserView::of(&current, true);
+    let view = UserView::of(&user, true);
     Ok((headers, Json(LoginResponse { token, expires_at: format_instant(expires_at), user: view })))
 }
 
