@@ -120,6 +120,9 @@ struct ServeArgs {
     config: Option<PathBuf>,
     #[arg(long, env = "SHUYU_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Also serve Arrow Flight SQL (operators' ADBC/JDBC tools) here, e.g. 127.0.0.1:50051.
+    #[arg(long, env = "SHUYU_FLIGHT_LISTEN")]
+    flight_listen: Option<SocketAddr>,
     #[arg(long, env = "SHUYU_DATA_DIR")]
     data_dir: Option<PathBuf>,
     #[arg(long, env = "SHUYU_DATABASE_URL")]
@@ -145,6 +148,9 @@ struct DemoArgs {
     profile: String,
     #[arg(long)]
     test_clock: bool,
+    /// Also serve Arrow Flight SQL here (for example 127.0.0.1:50051).
+    #[arg(long)]
+    flight_listen: Option<SocketAddr>,
     /// Seed and exit instead of serving.
     #[arg(long)]
     no_serve: bool,
@@ -301,6 +307,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(v) = args.listen {
         config.listen = v;
     }
+    if let Some(v) = args.flight_listen {
+        config.flight_listen = Some(v);
+    }
     if let Some(v) = args.data_dir {
         config.data_dir = v;
     }
@@ -320,6 +329,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let server = shuyu_server::start(state, true).await?;
     tracing::info!(url = %server.url(), "Shuyu is serving");
     println!("Shuyu 数域 serving at {}/console", server.url());
+    if let Some(at) = server.flight_addr {
+        println!("Arrow Flight SQL at grpc://{at}");
+    }
     server.wait().await?;
     Ok(())
 }
@@ -378,6 +390,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         data_dir: args.data_dir.clone(),
         profile: args.profile.clone(),
         test_clock: args.test_clock,
+        flight_listen: args.flight_listen,
         ..ServerConfig::default()
     };
     let state = shuyu_server::build_state(config).await?;
@@ -409,6 +422,9 @@ async fn demo(args: DemoArgs) -> Result<()> {
     }
     let server = shuyu_server::start(state, true).await?;
     println!("\n打开 / open: {}/console", server.url());
+    if let Some(at) = server.flight_addr {
+        println!("Arrow Flight SQL: grpc://{at} (header x-shuyu-workspace: <workspace id>)");
+    }
     server.wait().await?;
     Ok(())
 }

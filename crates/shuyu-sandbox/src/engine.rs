@@ -528,6 +528,25 @@ impl Workspace {
         Ok(Context { ctx, lineage, subjects, private })
     }
 
+    /// The tables a statement here can name, each with its columns exactly as queries see them
+    /// (masked columns with their masked values' type, hidden columns absent): what a client's
+    /// catalogue browser shows. Schemas only; no row is read.
+    pub async fn tables(&self, limits: &Limits) -> Result<Vec<(String, SchemaRef)>> {
+        let c = self.context(limits).await?;
+        let mut names: Vec<&String> = c.lineage.keys().collect();
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            // Lineage also names model functions; only registered tables are listed.
+            if !c.ctx.table_exist(name.as_str())? {
+                continue;
+            }
+            let provider = c.ctx.table_provider(name.as_str()).await?;
+            out.push((name.clone(), provider.schema()));
+        }
+        Ok(out)
+    }
+
     /// Trains a model on the rows of a governed query and stores it with its parameters table
     /// (`<name>_parameters`), which is how the parameters may leave: through an export review.
     /// Returns the model and what its training set touched.

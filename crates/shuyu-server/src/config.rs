@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// Seconds between a follower's requests for the scheduler lead and the leader's checks
     /// that it still holds it (several processes on one PostgreSQL database).
     pub leader_check_secs: u64,
+    /// Address for the Arrow Flight SQL endpoint (operators' ADBC and JDBC tools), e.g.
+    /// `127.0.0.1:50051`; port 0 picks a free port; unset, there is none.
+    pub flight_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +67,7 @@ impl Default for ServerConfig {
             interface_result_cache: true,
             monitor_interval_ms: 1000,
             leader_check_secs: 5,
+            flight_listen: None,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod console;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod flight;
 pub mod i18n;
 pub mod interface;
 pub mod leader;
@@ -254,6 +255,8 @@ async fn json_errors(req: Request, next: Next) -> Response {
 /// A running server, for `shuyu serve` and the integration tests.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where Flight SQL listens, when configured.
+    pub flight_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<Result<(), ServerError>>,
@@ -290,6 +293,21 @@ pub async fn start(state: AppState, until_signal: bool) -> Result<RunningServer,
     let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Listen { addr, source })?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // Flight SQL, when configured, stops with the HTTP server.
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let flight = match state.config.flight_listen {
+        Some(at) => {
+            let l = TcpListener::bind(at).await.map_err(|source| ServerError::Listen { addr: at, source })?;
+            let bound = l.local_addr().map_err(|source| ServerError::Listen { addr: at, source })?;
+            let mut stopped = stopped.clone();
+            let task = tokio::spawn(flight::serve(state.clone(), l, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            Some((bound, task))
+        }
+        None => None,
+    };
+    let flight_addr = flight.as_ref().map(|(a, _)| *a);
     let leader = leader::start(state.clone()).await;
     let scheduler = scheduler::spawn(state.clone());
     let monitor = monitor::spawn(state.clone());
@@ -304,8 +322,16 @@ pub async fn start(state: AppState, until_signal: bool) -> Result<RunningServer,
             } else {
                 let _ = rx.await;
             }
+            let _ = stopping.send(true);
         };
         let result = axum::serve(listener, app).with_graceful_shutdown(stop).await.map_err(ServerError::Serve);
+        if let Some((_, task)) = flight {
+            match task.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "flight sql stopped"),
+                Err(e) => tracing::error!(error = %e, "flight sql task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         scheduler.abort();
         leader.abort();
         if let Some(m) = monitor {
@@ -313,7 +339,7 @@ pub async fn start(state: AppState, until_signal: bool) -> Result<RunningServer,
         }
         result
     });
-    Ok(RunningServer { addr, state, shutdown: Some(tx), handle })
+    Ok(RunningServer { addr, flight_addr, state, shutdown: Some(tx), handle })
 }
 
 async fn shutdown_signal() {

@@ -1497,24 +1497,25 @@ pub(crate) mod operators {
         }
 
         pub(crate) async fn spawn(backend: Backend, profile: &str) -> Option<O> {
+            Self::spawn_with(backend, profile, |_| {}).await
+        }
+
+        /// As [`O::spawn`], with the configuration changed by `adjust`.
+        pub(crate) async fn spawn_with(
+            backend: Backend,
+            profile: &str,
+            adjust: impl FnOnce(&mut shuyu_server::ServerConfig),
+        ) -> Option<O> {
             let profile = profile.to_string();
-            let app = match backend {
-                Backend::Sqlite => {
-                    TestApp::spawn_with(Backend::Sqlite, |c| {
-                        c.test_clock = true;
-                        c.profile = profile;
-                    })
-                    .await
-                }
-                Backend::Postgres => {
-                    std::env::var("SHUYU_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())?;
-                    TestApp::spawn_with(Backend::Postgres, |c| {
-                        c.test_clock = true;
-                        c.profile = profile;
-                    })
-                    .await
-                }
-            };
+            if backend == Backend::Postgres {
+                std::env::var("SHUYU_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())?;
+            }
+            let app = TestApp::spawn_with(backend, |c| {
+                c.test_clock = true;
+                c.profile = profile;
+                adjust(c);
+            })
+            .await;
             let o = O { app };
             o.go_to("2026-10-12").await;
             Some(o)
@@ -2898,6 +2899,97 @@ mod sandbox {
         let ev = ev["events"].as_array().unwrap();
         assert!(ev.iter().any(|e| e["outcome"] == "success" && e["details"]["model"] == "trend"), "{ev:?}");
         assert!(ev.iter().any(|e| e["outcome"] == "denied" && e["details"]["model"] == "ids"), "{ev:?}");
+    }
+
+    /// An operator's standard tool (the Python ADBC Flight SQL driver) in a workspace: it sees
+    /// the granted table and its columns and nothing else, gets governed answers (row filter,
+    /// masking), is refused what HTTP refuses with the same article, and every statement is
+    /// audited. A stranger, an anonymous caller and a call naming no workspace are refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flight_sql_client_sees_exactly_its_grants() {
+        let python = std::env::var("SHUYU_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let has_driver = std::process::Command::new(&python)
+            .args(["-c", "import adbc_driver_flightsql.dbapi, pyarrow"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_driver {
+            assert!(std::env::var("CI").is_err(), "CI installs adbc-driver-flightsql");
+            eprintln!("adbc-driver-flightsql is not installed: Flight SQL client test not run here");
+            return;
+        }
+        let Some(o) =
+            O::spawn_with(Backend::Sqlite, "wuxi", |c| c.flight_listen = Some("127.0.0.1:0".parse().unwrap())).await
+        else {
+            return;
+        };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let csv = "uscc,company_name,legal_rep_id\n\
+                   913202000000000011,无锡甲科技有限公司,110101199003071234\n\
+                   913202000000000022,无锡乙贸易有限公司,110101199003071234\n\
+                   91320200000000003X,无锡丙物流有限公司,110101199003071234\n";
+        assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let flight = o.app.server.flight_addr.expect("Flight SQL is configured");
+        let tokens = json!({ "member": o.app.login("analyst").await, "stranger": o.app.login("operator").await });
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flight/client.py");
+        let sql = "SELECT uscc, company_name FROM enterprises ORDER BY uscc";
+        let refused = "SELECT legal_rep_id FROM enterprises";
+        let out = tokio::process::Command::new(&python)
+            .args([script, &format!("grpc://{flight}"), &ws, sql, refused, &tokens.to_string()])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+        // The catalogue: the one granted table, with the grant's columns.
+        let tables = seen["catalogue"]["ok"].as_object().unwrap_or_else(|| panic!("{seen}"));
+        assert_eq!(tables.keys().collect::<Vec<_>>(), vec!["enterprises"], "{seen}");
+        let columns: Vec<&str> = tables["enterprises"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let mut expected = ["uscc", "company_name", "legal_rep_id"];
+        let mut got = columns.clone();
+        got.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "the grant's columns and no others: {seen}");
+
+        // The answer is the governed one: the row filter drops the third company, names are masked.
+        let q = &seen["query"]["ok"];
+        assert_eq!(q["columns"], json!(["uscc", "company_name"]), "{seen}");
+        let rows = q["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "the grant's row filter applies: {seen}");
+        assert_eq!(rows[0][0], "913202000000000011");
+        let name = rows[0][1].as_str().unwrap();
+        assert!(!name.contains("甲科技"), "a masked column never shows its value: {name}");
+        // The same refusal as over HTTP, with its article.
+        let (_, http) = query(o, "analyst", &ws, refused).await;
+        let err = seen["refused"]["error"].as_str().unwrap_or_else(|| panic!("{seen}"));
+        assert!(err.contains(http["code"].as_str().unwrap()) && err.contains("JS §13"), "{err} vs {http}");
+        // Strangers get nothing, not even the list of tables.
+        assert!(seen["stranger"]["error"].as_str().is_some_and(|e| e.contains("not_a_member")), "{seen}");
+        assert!(seen["stranger_catalogue"]["error"].as_str().is_some_and(|e| e.contains("not_a_member")), "{seen}");
+        assert!(seen["anonymous"]["error"].as_str().is_some_and(|e| e.contains("unauthenticated")), "{seen}");
+        assert!(seen["no_workspace"]["error"].as_str().is_some_and(|e| e.contains("x-shuyu-workspace")), "{seen}");
+
+        // Each statement is a workspace query in the audit log, by the analyst.
+        let (_, events) = o
+            .call(
+                "auditor",
+                "GET",
+                &format!("/api/v1/audit/events?action=workspace.query&resource=workspace:{ws}"),
+                json!({}),
+            )
+            .await;
+        let events = events["events"].as_array().unwrap();
+        let analyst = o.app.user_record("analyst").await.id.to_string();
+        for (statement, outcome) in [(sql, "success"), (refused, "denied")] {
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e["details"]["sql"] == statement && e["outcome"] == outcome && e["actor"] == analyst),
+                "{statement} audited as {outcome}: {events:?}"
+            );
+        }
     }
 
     on_both!(from_ingestion_to_sealed_workspace);

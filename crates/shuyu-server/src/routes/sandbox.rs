@@ -931,16 +931,14 @@ fn outcome_name(e: &SandboxError) -> &'static str {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/workspaces/{id}/queries", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn run_query(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Response> {
-    let w = load_workspace(&app, &caller, &id, Action::WorkspaceQuery).await?;
+/// Who may run a statement in the workspace: the role's permission, a workspace not destroyed,
+/// membership and a clearance in force. A refusal is audited.
+async fn admit_query(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<(WorkspaceRecord, shuyu_store::users::UserRecord)> {
+    let w = load_workspace(app, caller, id, Action::WorkspaceQuery).await?;
     let user = caller.require_user()?.clone();
     let admitted = async {
         if w.state == "destroyed" {
@@ -950,17 +948,53 @@ pub async fn run_query(
         }
         require_member(&w, &user)?;
         // Clearance is checked at every query: a confidentiality agreement may have lapsed.
-        check_clearance(&app, user.id).await
+        check_clearance(app, user.id).await
     };
     if let Err(e) = admitted.await {
-        return Err(refused(&app, &caller, Action::WorkspaceQuery, &w, e).await);
+        return Err(refused(app, caller, Action::WorkspaceQuery, &w, e).await);
     }
-    let b: QueryBody = parse_body(body)?;
+    Ok((w, user))
+}
+
+/// The tables a member could query now, with their columns as queries see them: the Flight SQL
+/// catalogue. Admitted exactly as a query is.
+pub(crate) async fn workspace_tables(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<Vec<(String, datafusion::arrow::datatypes::SchemaRef)>> {
+    let (w, _) = admit_query(app, caller, id).await?;
+    let ws = readable(app, &w).await?;
+    ws.tables(&limits(app)).await.map_err(sandbox_error)
+}
+
+/// A governed query that was answered, recorded and audited.
+pub(crate) struct Answered {
+    pub query: String,
+    pub output: QueryOutput,
+    pub touched: Vec<String>,
+    pub privacy: Option<(String, Spend)>,
+}
+
+/// Runs one statement in a workspace under every rule of the sandbox: the caller's role, the
+/// workspace's state, membership and clearance, the grants (through the engine), limits and the
+/// privacy budget; records the query and its audit event before anything is returned. The HTTP
+/// API and the Flight SQL endpoint both answer through here.
+pub(crate) async fn governed_query(
+    app: &AppState,
+    caller: &Caller,
+    id: &str,
+    sql: &str,
+    query_id: Option<uuid::Uuid>,
+    epsilon: Option<shuyu_core::privacy::Epsilon>,
+) -> ApiResult<Answered> {
+    let app = app.clone();
+    let (w, user) = admit_query(&app, caller, id).await?;
     let ws = queryable(&app, &w).await?;
-    let query_id = b.query_id.map(|u| u.to_string()).unwrap_or_else(new_id);
+    let query_id = query_id.map(|u| u.to_string()).unwrap_or_else(new_id);
     let task = {
-        let sql = b.sql.clone();
-        let limits = Limits { epsilon: b.epsilon, ..limits(&app) };
+        let sql = sql.to_string();
+        let limits = Limits { epsilon, ..limits(&app) };
         tokio::spawn(async move { ws.run(&sql, &limits).await })
     };
     {
@@ -1021,7 +1055,7 @@ pub async fn run_query(
         workspace_id: w.id.clone(),
         operator_org: w.operator_org,
         user_id: user.id.to_string(),
-        statement: b.sql.clone(),
+        statement: sql.to_string(),
         outcome: outcome.into(),
         rows,
         cpu_ms: metering.cpu_ms as i64,
@@ -1043,15 +1077,30 @@ pub async fn run_query(
         "workspace.query",
         &format!("workspace:{}", w.id),
         audit_outcome,
-        json!({ "query": q.id, "sql": b.sql, "outcome": outcome, "rows": rows, "touched": touched, "level": level,
+        json!({ "query": q.id, "sql": sql, "outcome": outcome, "rows": rows, "touched": touched, "level": level,
                 "metering": metering, "error": error, "privacy": privacy.as_ref().map(|(g, s)| budget_json(g, s)) }),
     )
     .await?;
     tx.commit().await?;
-    let out = result.map_err(sandbox_error)?;
+    let output = result.map_err(sandbox_error)?;
     if let Some((grant, spend @ Spend::Exhausted(_))) = &privacy {
         return Err(budget_exhausted(grant, spend));
     }
+    Ok(Answered { query: q.id, output, touched, privacy })
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/queries", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn run_query(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let b: QueryBody = parse_body(body)?;
+    let Answered { query, output: out, touched, privacy } =
+        governed_query(&app, &caller, &id, &b.sql, b.query_id, b.epsilon).await?;
     match out.outcome {
         QueryOutcome::Rows { schema, batches, rows, truncated, suppressed, .. } => {
             let arrow = headers
@@ -1072,20 +1121,20 @@ pub async fn run_query(
             let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
             let data = rows_as_json(&batches, &columns)?;
             Ok(Json(json!({
-                "query": q.id, "columns": columns, "rows": data, "row_count": rows, "truncated": truncated,
+                "query": query, "columns": columns, "rows": data, "row_count": rows, "truncated": truncated,
                 "touched": touched, "metering": out.metering, "suppressed_groups": suppressed,
             }))
             .into_response())
         }
         QueryOutcome::Created { table, rows, level } => Ok(Json(
-            json!({ "query": q.id, "created": table, "row_count": rows, "level": level, "metering": out.metering }),
+            json!({ "query": query, "created": table, "row_count": rows, "level": level, "metering": out.metering }),
         )
         .into_response()),
-        QueryOutcome::Dropped { table } => Ok(Json(json!({ "query": q.id, "dropped": table })).into_response()),
+        QueryOutcome::Dropped { table } => Ok(Json(json!({ "query": query, "dropped": table })).into_response()),
         QueryOutcome::Private(p) => {
             let released = p.release(&mut rand::rngs::OsRng).map_err(sandbox_error)?;
             Ok(Json(json!({
-                "query": q.id, "columns": released.columns, "rows": released.rows, "row_count": released.rows.len(),
+                "query": query, "columns": released.columns, "rows": released.rows, "row_count": released.rows.len(),
                 "truncated": false, "touched": touched, "privacy": {
                     "epsilon": released.epsilon, "delta": released.delta, "mechanism": released.mechanism,
                     "noise": released.noise,

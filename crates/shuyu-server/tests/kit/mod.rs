@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use shuyu_server::{AppState, RunningServer, ServerConfig};
 use shuyu_store::users::UserRecord;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
