@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Address for the Arrow Flight SQL endpoint (operators' ADBC and JDBC tools), e.g.
     /// `127.0.0.1:50051`; port 0 picks a free port; unset, there is none.
     pub flight_listen: Option<SocketAddr>,
+    /// Where approved exports are kept: `[objects]` with `url = "s3://bucket/prefix"`,
+    /// `endpoint`, `region`, `allow_http`; unset, `<data_dir>/objects`.
+    pub objects: crate::objects::ObjectsConfig,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             monitor_interval_ms: 1000,
             leader_check_secs: 5,
             flight_listen: None,
+            objects: Default::default(),
         }
     }
 }

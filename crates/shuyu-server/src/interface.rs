@@ -562,6 +562,7 @@ async fn deliver(app: &AppState, c: &mut Call, headers: &HeaderMap) -> Result<(R
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "interface_unavailable"))?;
     drop(conn);
     let bytes = crate::routes::sandbox::export_file(app, &e)
+        .await
         .ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "interface_unavailable"))?;
     c.rows = e.rows;
     let resp = (

@@ -13,6 +13,7 @@ pub mod interface;
 pub mod leader;
 pub mod metrics;
 pub mod monitor;
+pub mod objects;
 pub mod openapi;
 pub mod operators;
 pub mod quality;
@@ -71,6 +72,8 @@ pub enum ServerError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("object storage: {0}")]
+    Objects(String),
 }
 
 /// Loads the signing key, creating it (readable by the owner only) on first start.
@@ -146,6 +149,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
         Some(tc) => tc.clone(),
         None => Arc::new(SystemClock),
     };
+    let objects = objects::Objects::open(&config.objects, &config.data_dir)?;
     let writer = {
         let clock = clock.clone();
         shuyu_store::group::GroupWriter::start(store.clone(), Arc::new(move || clock.now()))?
@@ -166,6 +170,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             metrics: Default::default(),
             running_queries: Default::default(),
             writer,
+            objects,
             interfaces: Default::default(),
             monitor: Default::default(),
             leadership: Default::default(),

@@ -92,6 +92,26 @@ pub async fn destroy(
             ApiError::internal()
         })?;
     }
+    // The workspace's approved exports, kept in object storage, go with it.
+    let exports_prefix = format!("exports/{}/", ws.id);
+    if tables.is_none() {
+        let stored = app.objects.list(&exports_prefix).await.map_err(|e| {
+            tracing::error!(error = %e, "inventory of exports before destruction");
+            ApiError::internal()
+        })?;
+        for (key, _) in stored {
+            let Some(bytes) = app.objects.get(&key).await.map_err(|e| {
+                tracing::error!(error = %e, "inventory of exports before destruction");
+                ApiError::internal()
+            })?
+            else {
+                continue;
+            };
+            use sha2::Digest;
+            let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+            objects.push(DestroyedObject { path: format!("objects:{key}"), sha256, bytes: bytes.len() as u64 });
+        }
+    }
     let events = shuyu_store::audit::query(
         &mut *app.store.acquire().await?,
         &EventFilter { resource: Some(format!("workspace:{}", ws.id)), limit: 10_000, ..Default::default() },
@@ -137,6 +157,12 @@ pub async fn destroy(
     )
     .await?;
     tx.commit().await?;
+    if tables.is_none() {
+        if let Err(e) = app.objects.delete_under(&exports_prefix).await {
+            tracing::error!(error = %e, "removing a destroyed workspace's exports");
+            return Err(ApiError::internal());
+        }
+    }
     for t in targets {
         if t.exists() {
             std::fs::remove_dir_all(&t).map_err(|e| {

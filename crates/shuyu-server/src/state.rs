@@ -41,6 +41,8 @@ pub struct Inner {
     pub running_queries: std::sync::Mutex<std::collections::HashMap<String, RunningQuery>>,
     /// Group commit for metered calls and their audit events.
     pub writer: shuyu_store::group::GroupWriter,
+    /// Approved exports (local directory or S3-compatible storage).
+    pub objects: crate::objects::Objects,
     /// The generated interfaces' caches and quota counters.
     pub interfaces: crate::interface::Interfaces,
     /// The monitoring rules' progress over the audit log.

@@ -4387,6 +4387,167 @@ mod supervision {
     }
 }
 
+/// Issue 9: object storage. A local directory by default; S3-compatible storage (here moto's
+/// S3 server, started by the test) by configuration.
+mod objects {
+    use super::operators::O;
+    use super::sandbox::{ingest, query, workspace_with_grant};
+    use super::*;
+    use shuyu_server::objects::{Objects, ObjectsConfig};
+
+    /// A moto S3 server on a free port with one bucket; `None` where moto is not installed
+    /// (never in CI). Stops when dropped.
+    struct S3 {
+        child: std::process::Child,
+        endpoint: String,
+    }
+
+    impl Drop for S3 {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    async fn s3(bucket: &str) -> Option<S3> {
+        let python = std::env::var("SHUYU_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+        let ok = std::process::Command::new(&python)
+            .args(["-c", "import moto.server"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            assert!(std::env::var("CI").is_err(), "CI installs moto[server]");
+            eprintln!("moto is not installed: S3 tests not run here");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let s3 = S3 { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client.put(format!("{}/{bucket}", s3.endpoint)).send().await.is_ok_and(|r| r.status().is_success()) {
+                // Credentials come from the environment, as in production; moto accepts any.
+                static CREDENTIALS: std::sync::Once = std::sync::Once::new();
+                CREDENTIALS.call_once(|| {
+                    std::env::set_var("AWS_ACCESS_KEY_ID", "shuyu-test");
+                    std::env::set_var("AWS_SECRET_ACCESS_KEY", "shuyu-test-secret");
+                });
+                return Some(s3);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("moto's S3 server did not start");
+    }
+
+    fn config(s3: &S3, url: &str) -> ObjectsConfig {
+        ObjectsConfig {
+            url: Some(url.into()),
+            endpoint: Some(s3.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            allow_http: true,
+        }
+    }
+
+    /// Whole objects in several parts come back as written; an upload that never completes (the
+    /// process was killed) leaves nothing anyone can see or read.
+    async fn round_trip_and_abandoned_upload(objects: Objects) {
+        let big: Vec<u8> = (0..(12 * 1024 * 1024 + 17)).map(|i| (i % 251) as u8).collect();
+        objects.put("exports/w1/e1.csv", big.clone().into()).await.unwrap();
+        assert_eq!(objects.get("exports/w1/e1.csv").await.unwrap().unwrap().to_vec(), big);
+        objects.begin_and_abandon("exports/w1/e2.csv", vec![7u8; 5 * 1024 * 1024].into()).await.unwrap();
+        assert_eq!(objects.get("exports/w1/e2.csv").await.unwrap(), None, "no partial object is readable");
+        let listed = objects.list("exports/w1/").await.unwrap();
+        assert_eq!(listed, vec![("exports/w1/e1.csv".to_string(), big.len() as u64)], "nor listed");
+        assert_eq!(objects.delete_under("exports/w1/").await.unwrap(), 1);
+        assert_eq!(objects.get("exports/w1/e1.csv").await.unwrap(), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_objects_keep_whole_objects_only() {
+        let dir = tempfile::tempdir().unwrap();
+        round_trip_and_abandoned_upload(Objects::open(&ObjectsConfig::default(), dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn s3_objects_keep_whole_objects_only() {
+        let Some(s3) = s3("shuyu-unit").await else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::open(&config(&s3, "s3://shuyu-unit/city-a"), dir.path()).unwrap();
+        round_trip_and_abandoned_upload(objects).await;
+        // A bucket that does not exist is an error, not an empty answer.
+        let missing = Objects::open(&config(&s3, "s3://no-such-bucket"), dir.path()).unwrap();
+        assert!(missing.put("x", vec![1u8].into()).await.is_err());
+    }
+
+    /// An approved export is stored in the S3 bucket (nowhere on local disk), downloaded from
+    /// there byte for byte, listed on the destruction certificate and deleted with the workspace.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn approved_exports_live_in_s3() {
+        let Some(s3) = s3("shuyu-exports").await else { return };
+        let cfg = config(&s3, "s3://shuyu-exports/prod");
+        let Some(o) = O::spawn_with(Backend::Sqlite, "wuxi", |c| c.objects = cfg).await else { return };
+        let o = &o;
+        let entry = o.published_entry("conditional").await;
+        let csv = "uscc,company_name,legal_rep_id\n913202000000000011,无锡甲科技有限公司,110101199003071234\n";
+        assert_eq!(ingest(o, &entry, csv, "csv").await.0, StatusCode::CREATED);
+        let (_, ws) = workspace_with_grant(o, &entry, "2027-06-30").await;
+        let sql = "CREATE TABLE scores AS SELECT uscc, CAST(substr(uscc, 8, 11) AS BIGINT) * 3 + 1000 AS score FROM enterprises";
+        assert_eq!(query(o, "analyst", &ws, sql).await.0, StatusCode::OK);
+        let (s, e) = o
+            .call(
+                "analyst",
+                "POST",
+                &format!("/api/v1/workspaces/{ws}/exports"),
+                json!({"table": "scores", "purpose": "授信评分"}),
+            )
+            .await;
+        assert_eq!((s, e["state"].as_str()), (StatusCode::CREATED, Some("pending_review")), "{e}");
+        let eid = e["id"].as_str().unwrap().to_string();
+        let (s, e) = o
+            .call(
+                "authority",
+                "POST",
+                &format!("/api/v1/exports/{eid}/review"),
+                json!({"approved": true, "reason": "符合授权用途"}),
+            )
+            .await;
+        assert_eq!((s, e["state"].as_str()), (StatusCode::OK, Some("approved")), "{e}");
+
+        let key = format!("exports/{ws}/{eid}.csv");
+        let bucket =
+            Objects::open(&config(&s3, "s3://shuyu-exports/prod"), o.app.state().config.data_dir.as_path()).unwrap();
+        let stored = bucket.get(&key).await.unwrap().expect("the export is in the bucket");
+        assert!(!o.app.state().config.data_dir.join("objects").join(&key).exists(), "and not on local disk");
+        let token = o.app.login("analyst").await;
+        let r = o
+            .app
+            .client
+            .get(o.app.url(&format!("/api/v1/exports/{eid}/download")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let downloaded = r.bytes().await.unwrap();
+        assert_eq!(downloaded.to_vec(), stored.to_vec());
+        use sha2::Digest;
+        assert_eq!(e["sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&stored)));
+
+        let (s, c) = o
+            .call("operator", "POST", &format!("/api/v1/workspaces/{ws}/destroy"), json!({"reason": "项目目的已实现"}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{c}");
+        let listed = c["certificate"]["objects"].as_array().unwrap();
+        assert!(listed.iter().any(|x| x["path"] == format!("objects:{key}")), "{c}");
+        assert_eq!(bucket.get(&key).await.unwrap(), None, "destroyed with its workspace");
+    }
+}
+
 /// Issue 9: several servers on one PostgreSQL database.
 mod scale {
     use super::*;

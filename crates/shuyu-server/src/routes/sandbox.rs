@@ -1491,13 +1491,20 @@ struct DecisionBody {
     reason: String,
 }
 
-fn export_path(app: &AppState, e: &store::ExportRecord) -> PathBuf {
-    workspace_dir(app, &e.workspace_id).join("exports").join(format!("{}.csv", e.id))
+/// Where an approved export's watermarked file is kept in object storage.
+pub(crate) fn export_key(e: &store::ExportRecord) -> String {
+    format!("exports/{}/{}.csv", e.workspace_id, e.id)
 }
 
 /// The stored (watermarked) file of an export, when it is there.
-pub(crate) fn export_file(app: &AppState, e: &store::ExportRecord) -> Option<Vec<u8>> {
-    std::fs::read(export_path(app, e)).ok()
+pub(crate) async fn export_file(app: &AppState, e: &store::ExportRecord) -> Option<Vec<u8>> {
+    match app.objects.get(&export_key(e)).await {
+        Ok(found) => found.map(|b| b.to_vec()),
+        Err(err) => {
+            tracing::error!(error = %err, "reading an export");
+            None
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/exports/{id}/review", tag = "sandbox", params(("id" = String, Path)), request_body = Object,
@@ -1528,21 +1535,24 @@ pub async fn review_export(
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         let dir = workspace_dir(&app, &e.workspace_id);
-        let path = export_path(&app, &e);
         let table = e.table_name.clone();
-        let written = tokio::task::spawn_blocking(move || -> Result<(String, u64), SandboxError> {
+        let csv = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, SandboxError> {
             let (_, batches) = shuyu_sandbox::export::read_scratch(&dir, &table)?;
             let marked = shuyu_sandbox::watermark::embed(&batches, &key)?;
-            let csv = shuyu_sandbox::watermark::to_csv(&marked)?;
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&path, &csv)?;
-            ingest::sha256_file(&path)
+            shuyu_sandbox::watermark::to_csv(&marked)
         })
         .await
         .map_err(|_| ApiError::internal())?
         .map_err(sandbox_error)?;
+        let written = {
+            use sha2::Digest;
+            (hex::encode(sha2::Sha256::digest(&csv)), csv.len() as u64)
+        };
+        // Stored before the approval is committed: an approved export always has its file.
+        app.objects.put(&export_key(&e), csv.into()).await.map_err(|err| {
+            tracing::error!(error = %err, "storing an export");
+            ApiError::internal()
+        })?;
         e.state = "approved".into();
         e.watermark_key = Some(hex::encode(key));
         e.sha256 = Some(written.0);
@@ -1577,7 +1587,7 @@ pub async fn download_export(
         return Err(ApiError::new(StatusCode::CONFLICT, "action_not_allowed")
             .with_details(json!({ "action": "download", "state": e.state })));
     }
-    let bytes = std::fs::read(export_path(&app, &e)).map_err(|_| ApiError::not_found("export file"))?;
+    let bytes = export_file(&app, &e).await.ok_or_else(|| ApiError::not_found("export file"))?;
     app.record_access(
         &caller,
         Action::ExportDownload,
