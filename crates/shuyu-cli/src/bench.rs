@@ -438,8 +438,18 @@ async fn group_appends(
     for t in tasks {
         t.await??;
     }
-    let ours = total as f64 / started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed();
+    let ours = total as f64 / elapsed.as_secs_f64();
     pb.finish_and_clear();
+    let stats = writer.stats();
+    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    let busy = stats.busy_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9;
+    println!(
+        "group commit: {batches} transactions, {:.1} changes each, writer busy {:.0}% of {:.1} s",
+        stats.records.load(std::sync::atomic::Ordering::Relaxed) as f64 / batches as f64,
+        100.0 * busy / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
     drop(writer);
 
     // The raw engine: the same reads and writes, in big transactions, without audit.

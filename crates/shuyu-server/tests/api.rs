@@ -63,6 +63,14 @@ both!(health_metrics_and_openapi, |app: TestApp| async move {
     let metrics = app.get_anon("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("shuyu_http_requests_total"));
     assert!(metrics.contains("shuyu_audit_events"));
+    // A sign-in goes through the group writer, and its counters show it.
+    app.login("admin").await;
+    let metrics = app.get_anon("/metrics").await.text().await.unwrap();
+    let records = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("shuyu_group_commit_records_total "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(records.is_some_and(|n| n >= 1), "{metrics}");
 });
 
 both!(login_sets_a_strict_httponly_cookie_and_bearer_token, |app: TestApp| async move {

@@ -33,6 +33,15 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     text.push_str("# HELP shuyu_scheduler_leader 1 when this process runs the scheduler and the monitor.\n");
     text.push_str("# TYPE shuyu_scheduler_leader gauge\n");
     text.push_str(&format!("shuyu_scheduler_leader {}\n", u8::from(app.leadership.is_leader())));
+    // The group writer (sign-ins, metered calls): records per transaction is the batch size.
+    let g = app.writer.stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    for (name, help, value) in [
+        ("shuyu_group_commit_transactions_total", "Transactions the group writer committed.", load(&g.batches)),
+        ("shuyu_group_commit_records_total", "Records (changes with their audit events) in them.", load(&g.records)),
+    ] {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
