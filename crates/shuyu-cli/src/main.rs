@@ -37,6 +37,12 @@ enum Command {
     Serve(ServeArgs),
     /// Create (or with --reset recreate) a demo data directory, seed demo accounts, and serve.
     Demo(DemoArgs),
+    /// Bring the database's schema up to date and report what ran (`shuyu serve` does the same
+    /// at start; run this first when a deployment's processes start together after an upgrade).
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -283,6 +289,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
+        Command::Migrate { store } => {
+            let url =
+                ServerConfig { data_dir: store.data_dir, database_url: store.database_url, ..ServerConfig::default() }
+                    .database_url();
+            runtime()?.block_on(migrate(&url))
+        }
         Command::Ingest { file, entry, username, format, store } => {
             let config =
                 ServerConfig { data_dir: store.data_dir, database_url: store.database_url, ..ServerConfig::default() };
@@ -294,6 +306,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Classify { file, sample } => classify::run(&file, sample),
     }
+}
+
+async fn migrate(url: &str) -> Result<ExitCode> {
+    if url.starts_with("sqlite:") {
+        if let Some(dir) = std::path::Path::new(url.trim_start_matches("sqlite://").split('?').next().unwrap_or(""))
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
+    let store = shuyu_store::Store::connect(url).await?;
+    let m = store.migrations().clone();
+    store.close().await;
+    if m.applied_now.is_empty() {
+        println!("数据库结构已是最新 / schema up to date: version {} ({} migrations)", m.version, m.known);
+    } else {
+        let list: Vec<String> = m.applied_now.iter().map(i64::to_string).collect();
+        println!(
+            "已执行迁移 / applied {} migration(s): {}; schema now at version {}",
+            m.applied_now.len(),
+            list.join(", "),
+            m.version
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {

@@ -619,3 +619,36 @@ async fn killing_the_scheduler_leader_hands_the_lead_to_the_other_server() {
     let o = shuyu().args(["audit", "verify", "--database-url", &url, "--data-dir"]).arg(data).output().unwrap();
     assert!(o.status.success(), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
 }
+
+/// `shuyu migrate` brings a new database to the binary's schema and says which migrations ran;
+/// run again, it has nothing to do. On both backends.
+async fn migrate_reports_what_ran(postgres: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let mut args: Vec<String> = vec!["migrate".into(), "--data-dir".into(), data.display().to_string()];
+    if postgres {
+        let Some(url) = fresh_postgres("migrate").await else { return };
+        args.extend(["--database-url".into(), url]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let known =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../shuyu-store/migrations/sqlite")).unwrap().count();
+    let first = run(&args);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let out = stdout(&first);
+    assert!(out.contains(&format!("applied {known} migration(s)")), "{out}");
+    let second = run(&args);
+    assert!(second.status.success());
+    let out = stdout(&second);
+    assert!(out.contains(&format!("schema up to date: version {known} ({known} migrations)")), "{out}");
+}
+
+#[tokio::test]
+async fn migrate_reports_what_ran_on_sqlite() {
+    migrate_reports_what_ran(false).await;
+}
+
+#[tokio::test]
+async fn migrate_reports_what_ran_on_postgres() {
+    migrate_reports_what_ran(true).await;
+}

@@ -79,6 +79,24 @@ pub struct Store {
     changes: Arc<std::sync::atomic::AtomicU64>,
     /// The PostgreSQL URL, for the leader's connection of its own; never shown.
     url: Option<Secret>,
+    migrations: Migrations,
+}
+
+/// The schema's migrations when the store was opened: how many the binary knows, which ran
+/// just now, and the version the database is at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Migrations {
+    pub known: usize,
+    pub applied_now: Vec<i64>,
+    pub version: i64,
+}
+
+/// The versions already applied (none on a new database, where sqlx's table does not exist).
+async fn applied_migrations(pool: &AnyPool) -> Vec<i64> {
+    match sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = TRUE").fetch_all(pool).await {
+        Ok(rows) => rows.iter().filter_map(|r| int(r, "version").ok()).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// A database URL that may carry a password: its `Debug` shows it redacted.
@@ -148,14 +166,26 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
+        let before = applied_migrations(&pool).await;
         migrator.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
+        let after = applied_migrations(&pool).await;
+        let migrations = Migrations {
+            known: migrator.iter().count(),
+            applied_now: after.iter().filter(|v| !before.contains(v)).copied().collect(),
+            version: after.iter().max().copied().unwrap_or(0),
+        };
         let sqlite_file = match backend {
             Backend::Sqlite => Some(sqlite_path(url)),
             Backend::Postgres => None,
         };
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         let url = (backend == Backend::Postgres).then(|| Secret(Arc::from(url)));
-        Ok(Self { pool, backend, write_gate, sqlite_file, changes: Arc::default(), url })
+        Ok(Self { pool, backend, write_gate, sqlite_file, changes: Arc::default(), url, migrations })
+    }
+
+    /// What bringing the schema up to date did when this store was opened.
+    pub fn migrations(&self) -> &Migrations {
+        &self.migrations
     }
 
     /// How many state changes this process has committed.
