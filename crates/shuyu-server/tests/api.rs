@@ -1529,6 +1529,13 @@ pub(crate) mod operators {
             Some(o)
         }
 
+        /// An export's file, fetched as `who`.
+        pub(crate) async fn download(&self, who: &str, export: &str) -> reqwest::Response {
+            let token = self.app.login(who).await;
+            let url = self.app.url(&format!("/api/v1/exports/{export}/download"));
+            self.app.client.get(url).bearer_auth(token).send().await.unwrap()
+        }
+
         pub(crate) async fn call(&self, who: &str, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
             let url = self.app.url(path);
             let token = self.app.login(who).await;
@@ -2558,15 +2565,7 @@ mod sandbox {
         let (s, e) = review(eid.clone(), true).await;
         assert_eq!((s, e["state"].as_str()), (StatusCode::OK, Some("approved")), "{e}");
         assert!(e.get("watermark_key").is_none());
-        let token = o.app.login("analyst").await;
-        let r = o
-            .app
-            .client
-            .get(o.app.url(&format!("/api/v1/exports/{eid}/download")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = o.download("analyst", &eid).await;
         assert_eq!(r.status(), StatusCode::OK);
         let file = r.text().await.unwrap();
         assert_eq!(file.lines().count(), 601);
@@ -2915,16 +2914,9 @@ mod sandbox {
     /// audited. A stranger, an anonymous caller and a call naming no workspace are refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_flight_sql_client_sees_exactly_its_grants() {
-        let python = std::env::var("SHUYU_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-        let has_driver = std::process::Command::new(&python)
-            .args(["-c", "import adbc_driver_flightsql.dbapi, pyarrow"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !has_driver {
-            assert!(std::env::var("CI").is_err(), "CI installs adbc-driver-flightsql");
-            eprintln!("adbc-driver-flightsql is not installed: Flight SQL client test not run here");
+        let Some(python) = kit::python_with("adbc_driver_flightsql.dbapi, pyarrow", "adbc-driver-flightsql") else {
             return;
-        }
+        };
         let Some(o) =
             O::spawn_with(Backend::Sqlite, "wuxi", |c| c.flight_listen = Some("127.0.0.1:0".parse().unwrap())).await
         else {
@@ -3458,18 +3450,7 @@ mod products {
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
         let delivered = r.bytes().await.unwrap();
-        let token = o.app.login("analyst").await;
-        let original = o
-            .app
-            .client
-            .get(o.app.url(&format!("/api/v1/exports/{eid}/download")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let original = o.download("analyst", &eid).await.bytes().await.unwrap();
         assert_eq!(delivered, original, "the reviewed, watermarked file and nothing else");
         let (_, events) = o
             .call(
@@ -4418,16 +4399,7 @@ mod objects {
     }
 
     async fn s3(bucket: &str) -> Option<S3> {
-        let python = std::env::var("SHUYU_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-        let ok = std::process::Command::new(&python)
-            .args(["-c", "import moto.server"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ok {
-            assert!(std::env::var("CI").is_err(), "CI installs moto[server]");
-            eprintln!("moto is not installed: S3 tests not run here");
-            return None;
-        }
+        let python = kit::python_with("moto.server", "moto[server]")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = std::process::Command::new(&python)
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
@@ -4531,15 +4503,7 @@ mod objects {
             Objects::open(&config(&s3, "s3://shuyu-exports/prod"), o.app.state().config.data_dir.as_path()).unwrap();
         let stored = bucket.get(&key).await.unwrap().expect("the export is in the bucket");
         assert!(!o.app.state().config.data_dir.join("objects").join(&key).exists(), "and not on local disk");
-        let token = o.app.login("analyst").await;
-        let r = o
-            .app
-            .client
-            .get(o.app.url(&format!("/api/v1/exports/{eid}/download")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = o.download("analyst", &eid).await;
         assert_eq!(r.status(), StatusCode::OK);
         let downloaded = r.bytes().await.unwrap();
         assert_eq!(downloaded.to_vec(), stored.to_vec());

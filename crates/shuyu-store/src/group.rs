@@ -784,13 +784,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_group_commit() {
-        use sqlx::Connection;
-        let Ok(admin) = std::env::var("SHUYU_TEST_DATABASE_URL") else { return };
-        let name = format!("shuyu_t_group_{}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        exercise(Store::connect(&format!("{base}/{name}")).await.unwrap()).await;
+        let Some(store) = crate::testing::postgres_store("group").await else { return };
+        exercise(store).await;
     }
 }

@@ -316,6 +316,25 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// What the crate's own tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Store;
+
+    /// A store on a new PostgreSQL database named for `tag`, or `None` where
+    /// `SHUYU_TEST_DATABASE_URL` is not set (CI sets it).
+    pub(crate) async fn postgres_store(tag: &str) -> Option<Store> {
+        use sqlx::Connection;
+        let admin = std::env::var("SHUYU_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty())?;
+        let name = format!("shuyu_t_{tag}_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        Some(Store::connect(&format!("{base}/{name}")).await.unwrap())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,13 +402,7 @@ mod snapshot_reads {
 
     #[tokio::test]
     async fn postgres_snapshot_reads_the_log() {
-        use sqlx::Connection;
-        let Ok(admin) = std::env::var("SHUYU_TEST_DATABASE_URL") else { return };
-        let name = format!("shuyu_t_store_{}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        exercise(Store::connect(&format!("{base}/{name}")).await.unwrap()).await;
+        let Some(store) = testing::postgres_store("store").await else { return };
+        exercise(store).await;
     }
 }

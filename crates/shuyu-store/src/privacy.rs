@@ -258,13 +258,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_budgets() {
-        use sqlx::Connection;
-        let Ok(admin) = std::env::var("SHUYU_TEST_DATABASE_URL") else { return };
-        let name = format!("shuyu_t_privacy_{}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        concurrent_queries_never_overspend(Store::connect(&format!("{base}/{name}")).await.unwrap()).await;
+        let Some(store) = crate::testing::postgres_store("privacy").await else { return };
+        concurrent_queries_never_overspend(store).await;
     }
 }

@@ -220,6 +220,22 @@ impl TestApp {
 }
 
 /// Catalogue metadata with every SPEC §1.1 field; `name` and classes vary per test.
+/// The Python that can `import` what a test drives the server with (`SHUYU_TEST_PYTHON`, by
+/// default `python3`), or `None` where it cannot; CI installs it, so there that is a failure.
+pub fn python_with(imports: &str, package: &str) -> Option<String> {
+    let python = std::env::var("SHUYU_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {imports}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var("CI").is_err(), "CI installs {package}");
+        eprintln!("{package} is not installed: its test is not run here");
+        return None;
+    }
+    Some(python)
+}
+
 pub fn entry_metadata(name: &str, share: &str, open: &str) -> Value {
     json!({
         "name": name,
