@@ -290,10 +290,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
         Command::Migrate { store } => {
-            let url =
-                ServerConfig { data_dir: store.data_dir, database_url: store.database_url, ..ServerConfig::default() }
-                    .database_url();
-            runtime()?.block_on(migrate(&url))
+            let config =
+                ServerConfig { data_dir: store.data_dir, database_url: store.database_url, ..ServerConfig::default() };
+            runtime()?.block_on(migrate(&config))
         }
         Command::Ingest { file, entry, username, format, store } => {
             let config =
@@ -308,16 +307,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-async fn migrate(url: &str) -> Result<ExitCode> {
-    if url.starts_with("sqlite:") {
-        if let Some(dir) = std::path::Path::new(url.trim_start_matches("sqlite://").split('?').next().unwrap_or(""))
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+async fn migrate(config: &ServerConfig) -> Result<ExitCode> {
+    // Without a database URL the schema lives in the data directory's SQLite file.
+    if config.database_url.as_deref().is_none_or(str::is_empty) {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     }
-    let store = shuyu_store::Store::connect(url).await?;
+    let store = shuyu_store::Store::connect(&config.database_url()).await?;
     let m = store.migrations().clone();
     store.close().await;
     if m.applied_now.is_empty() {

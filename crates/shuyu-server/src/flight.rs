@@ -87,6 +87,13 @@ struct Session {
     workspace: Option<String>,
 }
 
+impl Session {
+    /// The workspace the call names; every call that reads or runs anything needs one.
+    fn workspace(&self) -> Result<&str, Status> {
+        self.workspace.as_deref().ok_or_else(workspace_missing)
+    }
+}
+
 fn status_of(e: ApiError) -> Status {
     let code = match e.status {
         StatusCode::UNAUTHORIZED => tonic::Code::Unauthenticated,
@@ -123,7 +130,7 @@ fn workspace_missing() -> Status {
     ))
 }
 
-fn one_batch(
+fn stream_of(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send>> {
@@ -224,37 +231,33 @@ impl FlightSql {
     }
 
     async fn run(&self, s: &Session, sql: &str, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
-        let workspace = s.workspace.as_deref().ok_or_else(workspace_missing)?;
+        let workspace = s.workspace()?;
         let answered = governed_query(&self.app, &s.caller, workspace, sql, None, None).await.map_err(status_of)?;
         let answer = answer_of(answered)?;
         let rows: usize = answer.batches.iter().map(RecordBatch::num_rows).sum();
         let schema = answer.schema.clone();
         let handle = self.hold(&self.answers, &s.token_hash, answer)?;
         let ticket = TicketStatementQuery { statement_handle: handle.into_bytes().into() };
-        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
-        FlightInfo::new()
-            .try_with_schema(&schema)
-            .map_err(internal)
-            .map(|i| i.with_endpoint(endpoint).with_descriptor(descriptor).with_total_records(rows as i64))
+        Ok(Self::info_for(&ticket, &schema, descriptor)?.with_total_records(rows as i64))
     }
 
     async fn catalogue(&self, s: &Session) -> Result<Vec<(String, SchemaRef)>, Status> {
-        let workspace = s.workspace.as_deref().ok_or_else(workspace_missing)?;
+        let workspace = s.workspace()?;
         workspace_tables(&self.app, &s.caller, workspace).await.map_err(status_of)
     }
 
-    fn info_for<M: ProstMessageExt + Clone>(
+    /// Where to fetch `query`'s answer: a ticket carrying the message, on this server.
+    fn info_for<M: ProstMessageExt>(
         query: &M,
         schema: &Schema,
         descriptor: FlightDescriptor,
-    ) -> Result<Response<FlightInfo>, Status> {
+    ) -> Result<FlightInfo, Status> {
         let ticket = Ticket::new(query.as_any().encode_to_vec());
-        let info = FlightInfo::new()
+        Ok(FlightInfo::new()
             .try_with_schema(schema)
             .map_err(internal)?
             .with_endpoint(FlightEndpoint::new().with_ticket(ticket))
-            .with_descriptor(descriptor);
-        Ok(Response::new(info))
+            .with_descriptor(descriptor))
     }
 }
 
@@ -289,7 +292,7 @@ impl FlightSqlService for FlightSql {
             }
         };
         let answer = held.ok_or_else(Self::expired)?.value;
-        Ok(Response::new(one_batch(answer.schema, answer.batches)))
+        Ok(Response::new(stream_of(answer.schema, answer.batches)))
     }
 
     async fn do_action_create_prepared_statement(
@@ -298,7 +301,7 @@ impl FlightSqlService for FlightSql {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let s = self.session(request.metadata(), request.remote_addr()).await?;
-        let workspace = s.workspace.clone().ok_or_else(workspace_missing)?;
+        let workspace = s.workspace()?.to_string();
         // Statements are checked when they run, with the grants then in force.
         let handle = self.hold(&self.prepared, &s.token_hash, (workspace, query.query))?;
         Ok(ActionCreatePreparedStatementResult {
@@ -350,7 +353,7 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.session(request.metadata(), request.remote_addr()).await?;
         let schema = query.into_builder().schema();
-        Self::info_for(&query, &schema, request.into_inner())
+        Self::info_for(&query, &schema, request.into_inner()).map(Response::new)
     }
 
     async fn do_get_catalogs(
@@ -363,7 +366,7 @@ impl FlightSqlService for FlightSql {
         b.append(CATALOG);
         let schema = b.schema();
         let batch = b.build().map_err(internal)?;
-        Ok(Response::new(one_batch(schema, vec![batch])))
+        Ok(Response::new(stream_of(schema, vec![batch])))
     }
 
     async fn get_flight_info_schemas(
@@ -373,7 +376,7 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.session(request.metadata(), request.remote_addr()).await?;
         let schema = query.clone().into_builder().schema();
-        Self::info_for(&query, &schema, request.into_inner())
+        Self::info_for(&query, &schema, request.into_inner()).map(Response::new)
     }
 
     async fn do_get_schemas(
@@ -382,14 +385,14 @@ impl FlightSqlService for FlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let s = self.session(request.metadata(), request.remote_addr()).await?;
-        let workspace = s.workspace.clone().ok_or_else(workspace_missing)?;
+        let workspace = s.workspace()?;
         // Admitted as a query would be, so a stranger learns nothing about the workspace.
         self.catalogue(&s).await?;
         let mut b = query.into_builder();
         b.append(CATALOG, workspace);
         let schema = b.schema();
         let batch = b.build().map_err(internal)?;
-        Ok(Response::new(one_batch(schema, vec![batch])))
+        Ok(Response::new(stream_of(schema, vec![batch])))
     }
 
     async fn get_flight_info_tables(
@@ -399,7 +402,7 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.session(request.metadata(), request.remote_addr()).await?;
         let schema = query.clone().into_builder().schema();
-        Self::info_for(&query, &schema, request.into_inner())
+        Self::info_for(&query, &schema, request.into_inner()).map(Response::new)
     }
 
     async fn do_get_tables(
@@ -408,15 +411,15 @@ impl FlightSqlService for FlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let s = self.session(request.metadata(), request.remote_addr()).await?;
-        let workspace = s.workspace.clone().ok_or_else(workspace_missing)?;
+        let workspace = s.workspace()?;
         let tables = self.catalogue(&s).await?;
         let mut b = query.into_builder();
         for (name, schema) in &tables {
-            b.append(CATALOG, &workspace, name, "TABLE", schema).map_err(internal)?;
+            b.append(CATALOG, workspace, name, "TABLE", schema).map_err(internal)?;
         }
         let schema = b.schema();
         let batch = b.build().map_err(internal)?;
-        Ok(Response::new(one_batch(schema, vec![batch])))
+        Ok(Response::new(stream_of(schema, vec![batch])))
     }
 
     async fn get_flight_info_sql_info(
@@ -427,7 +430,7 @@ impl FlightSqlService for FlightSql {
         self.session(request.metadata(), request.remote_addr()).await?;
         let info = SQL_INFO.as_ref().ok_or_else(|| internal("sql info"))?;
         let schema = query.clone().into_builder(info).schema();
-        Self::info_for(&query, &schema, request.into_inner())
+        Self::info_for(&query, &schema, request.into_inner()).map(Response::new)
     }
 
     async fn do_get_sql_info(
@@ -440,7 +443,7 @@ impl FlightSqlService for FlightSql {
         let b = query.into_builder(info);
         let schema = b.schema();
         let batch = b.build().map_err(internal)?;
-        Ok(Response::new(one_batch(schema, vec![batch])))
+        Ok(Response::new(stream_of(schema, vec![batch])))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

@@ -95,18 +95,12 @@ pub async fn destroy(
     // The workspace's approved exports, kept in object storage, go with it.
     let exports_prefix = format!("exports/{}/", ws.id);
     if tables.is_none() {
-        let stored = app.objects.list(&exports_prefix).await.map_err(|e| {
+        let failed = |e: crate::objects::ObjectsError| {
             tracing::error!(error = %e, "inventory of exports before destruction");
             ApiError::internal()
-        })?;
-        for (key, _) in stored {
-            let Some(bytes) = app.objects.get(&key).await.map_err(|e| {
-                tracing::error!(error = %e, "inventory of exports before destruction");
-                ApiError::internal()
-            })?
-            else {
-                continue;
-            };
+        };
+        for (key, _) in app.objects.list(&exports_prefix).await.map_err(failed)? {
+            let Some(bytes) = app.objects.get(&key).await.map_err(failed)? else { continue };
             use sha2::Digest;
             let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
             objects.push(DestroyedObject { path: format!("objects:{key}"), sha256, bytes: bytes.len() as u64 });

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension};
@@ -24,7 +24,7 @@ use shuyu_core::ids::UserId;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::products::{self, CallRecord};
-use crate::tx::{stage_event, EventDraft, AUDIT_COLUMNS};
+use crate::tx::{stage_event, EventDraft, AUDIT_COLUMNS, AUDIT_COLUMN_COUNT};
 use crate::{sessions, to_json, users, AuditContext, Result, Store, StoreError};
 
 /// The most changes one transaction takes.
@@ -226,6 +226,11 @@ fn answer(batch: &mut Vec<Job>, results: Result<Vec<Result<Committed>>>) {
 
 fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     batch.push(first);
+    drain(rx, batch);
+}
+
+/// Moves whatever is queued into the batch, up to [`MAX_BATCH`], without waiting.
+fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(j) => batch.push(j),
@@ -249,12 +254,7 @@ fn linger(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, last: usize) {
     let deadline = std::time::Instant::now() + LINGER;
     while batch.len() < want && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_micros(50));
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
+        drain(rx, batch);
     }
 }
 
@@ -276,6 +276,17 @@ fn stage(next: i64, now: DateTime<Utc>, r: &Record, effect: Effect) -> Result<St
 
 /// Audit rows per multi-row insert statement; the rest go one by one.
 const EVENT_ROWS: usize = 64;
+
+/// The writer's inserts, built once: a metered call, and audit rows by [`EVENT_ROWS`] and by one.
+static INSERT_CALL: LazyLock<String> = LazyLock::new(|| {
+    format!("INSERT INTO interface_calls ({}) VALUES {}", products::CALL_COLUMNS, products::CALL_MARKS)
+});
+static INSERT_EVENTS: LazyLock<String> = LazyLock::new(|| {
+    format!("INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES {}", crate::value_rows(EVENT_ROWS, AUDIT_COLUMN_COUNT))
+});
+static INSERT_EVENT: LazyLock<String> = LazyLock::new(|| {
+    format!("INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES {}", crate::value_rows(1, AUDIT_COLUMN_COUNT))
+});
 
 struct SqliteWriter {
     path: PathBuf,
@@ -349,10 +360,10 @@ impl SqliteWriter {
     }
 
     fn write(&mut self, batch: &[Job]) -> Result<Vec<Result<Committed>>> {
-        if self.conn.is_none() {
-            self.conn = Some(open_writer(&self.path)?);
-        }
-        let Some(conn) = self.conn.as_mut() else { return Err(StoreError::Batch("no connection".into())) };
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self.conn.insert(open_writer(&self.path)?),
+        };
         let _turn = self.gate.blocking_lock();
         let now = (self.now)();
         conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
@@ -421,9 +432,7 @@ fn sqlite_apply(conn: &rusqlite::Connection, now: DateTime<Utc>, change: &Change
     match change {
         Change::None => Ok(Effect::Recorded),
         Change::Call(c) => {
-            let sql =
-                format!("INSERT INTO interface_calls ({}) VALUES {}", products::CALL_COLUMNS, products::CALL_MARKS);
-            conn.prepare_cached(&sql)?.execute(params![
+            conn.prepare_cached(&INSERT_CALL)?.execute(params![
                 c.id,
                 c.key_id,
                 c.contract_id,
@@ -476,26 +485,18 @@ fn sqlite_apply(conn: &rusqlite::Connection, now: DateTime<Utc>, change: &Change
 }
 
 fn sqlite_insert_events(conn: &rusqlite::Connection, staged: &[Staged]) -> Result<()> {
-    let many = format!(
-        "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES {}",
-        crate::value_rows(EVENT_ROWS, AUDIT_COLUMNS.split(',').count())
-    );
-    let one = format!(
-        "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES {}",
-        crate::value_rows(1, AUDIT_COLUMNS.split(',').count())
-    );
     let mut chunks = staged.chunks_exact(EVENT_ROWS);
     for chunk in chunks.by_ref() {
-        let mut stmt = conn.prepare_cached(&many)?;
-        let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::with_capacity(chunk.len() * 11);
+        let mut stmt = conn.prepare_cached(&INSERT_EVENTS)?;
+        let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::with_capacity(chunk.len() * AUDIT_COLUMN_COUNT);
         for s in chunk {
             push_event(&mut values, s);
         }
         stmt.execute(rusqlite::params_from_iter(values.iter()))?;
     }
     for s in chunks.remainder() {
-        let mut stmt = conn.prepare_cached(&one)?;
-        let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::with_capacity(11);
+        let mut stmt = conn.prepare_cached(&INSERT_EVENT)?;
+        let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::with_capacity(AUDIT_COLUMN_COUNT);
         push_event(&mut values, s);
         stmt.execute(rusqlite::params_from_iter(values.iter()))?;
     }
@@ -774,6 +775,11 @@ mod tests {
                 .collect()
         };
         assert_eq!(locked, vec![false, false, true], "the events say which failure locked the account");
+    }
+
+    #[test]
+    fn the_audit_column_count_matches_the_columns() {
+        assert_eq!(AUDIT_COLUMNS.split(',').count(), AUDIT_COLUMN_COUNT);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

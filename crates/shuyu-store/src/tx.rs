@@ -21,6 +21,8 @@ pub struct EventDraft<'a> {
 /// The audit row's columns, in the order every insert binds them.
 pub(crate) const AUDIT_COLUMNS: &str =
     "seq, time, actor, organisation, action, resource, outcome, request_id, client_addr, details, leaf_hash";
+/// How many [`AUDIT_COLUMNS`] there are: the values bound per audit row.
+pub(crate) const AUDIT_COLUMN_COUNT: usize = 11;
 
 /// The event a draft becomes at sequence number `seq`, with its leaf hash: exactly what the
 /// verifier recomputes from the stored row.
@@ -157,14 +159,13 @@ impl WriteTx {
     /// Appends many events with multi-row inserts (the recorder's group commit); returns their
     /// sequence numbers in order. The events are exactly what [`WriteTx::audit`] would write.
     pub async fn audit_many(&mut self, events: &[EventDraft<'_>]) -> Result<Vec<u64>> {
-        const COLUMNS: usize = 11;
         // Well under SQLite's and PostgreSQL's limits on bound values per statement.
         const ROWS: usize = 256;
         let mut seqs = Vec::with_capacity(events.len());
         for chunk in events.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES {}",
-                crate::value_rows(chunk.len(), COLUMNS)
+                crate::value_rows(chunk.len(), AUDIT_COLUMN_COUNT)
             );
             let mut rows = Vec::with_capacity(chunk.len());
             for d in chunk {

@@ -988,13 +988,12 @@ pub(crate) async fn governed_query(
     query_id: Option<uuid::Uuid>,
     epsilon: Option<shuyu_core::privacy::Epsilon>,
 ) -> ApiResult<Answered> {
-    let app = app.clone();
-    let (w, user) = admit_query(&app, caller, id).await?;
-    let ws = queryable(&app, &w).await?;
+    let (w, user) = admit_query(app, caller, id).await?;
+    let ws = queryable(app, &w).await?;
     let query_id = query_id.map(|u| u.to_string()).unwrap_or_else(new_id);
     let task = {
         let sql = sql.to_string();
-        let limits = Limits { epsilon, ..limits(&app) };
+        let limits = Limits { epsilon, ..limits(app) };
         tokio::spawn(async move { ws.run(&sql, &limits).await })
     };
     {
@@ -1013,7 +1012,7 @@ pub(crate) async fn governed_query(
         );
     }
     // If the request goes away (client gone, request timeout), the query stops with it.
-    let guard = StopOnDrop { app: &app, id: &query_id, abort: task.abort_handle() };
+    let guard = StopOnDrop { app, id: &query_id, abort: task.abort_handle() };
     let joined = task.await;
     drop(guard);
     let result = match joined {
