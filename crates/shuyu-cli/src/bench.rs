@@ -79,6 +79,30 @@ pub enum BenchCommand {
         #[arg(long, default_value = "BENCHMARKS.md")]
         report: PathBuf,
     },
+    /// The 22 TPC-H queries governed on an Apache Ballista cluster (1 scheduler and 2 executors
+    /// started here as processes, unless --cluster names one) beside the in-process engine and
+    /// raw Ballista; fails unless every answer equals the in-process one.
+    Ballista {
+        /// TPC-H scale factor.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Runs per query; the best is kept.
+        #[arg(long, default_value_t = 3)]
+        iterations: u32,
+        /// Keep the generated TPC-H files here between runs (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A running cluster's scheduler, df://host:port (its executors must read the files at
+        /// the same paths).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Executors to start when no --cluster is given.
+        #[arg(long, default_value_t = 2)]
+        executors: usize,
+        /// Write the results into this Markdown file's "ballista" section.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        report: PathBuf,
+    },
     /// Aggregation-only and differential-privacy queries over residents, against raw DataFusion.
     Privacy {
         /// Residents (one row each).
@@ -160,6 +184,9 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         }
         BenchCommand::Sandbox { scale, iterations, dir, gen_rows, evaluate_row_filters, report } => {
             return crate::bench_sandbox::run(scale, iterations, dir, gen_rows, evaluate_row_filters, &report).await;
+        }
+        BenchCommand::Ballista { scale, iterations, dir, cluster, executors, report } => {
+            return crate::bench_ballista::run(scale, iterations, dir, cluster, executors, &report).await;
         }
         BenchCommand::Catalogue { entries, queries, report } => {
             return crate::bench_catalogue::run(entries, queries, &report).await;
@@ -510,7 +537,7 @@ pub(crate) fn render(section: &str, rows: &[Row], command: &str, setup: &str) ->
 }
 
 /// Replaces the `## {name}` section of the report, keeping the others.
-pub(crate) fn write_report(path: &PathBuf, name: &str, section: &str) -> Result<()> {
+pub(crate) fn write_report(path: &std::path::Path, name: &str, section: &str) -> Result<()> {
     let existing = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\n".into());
     let mut out = String::new();
     let mut skipping = false;

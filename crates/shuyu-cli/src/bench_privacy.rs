@@ -135,6 +135,7 @@ fn workspace(data: &Path, work: &Path, privacy: Privacy) -> Workspace {
         sealed: false,
         grades: Vec::new(),
         earlier: Vec::new(),
+        cluster: None,
     }
 }
 

@@ -21,7 +21,7 @@ use shuyu_store::{AuditContext, Store};
 use crate::bench::{bar, render, write_report, Row};
 use crate::tpch::QUERIES;
 
-const NAMES: [&str; 22] = [
+pub(crate) const NAMES: [&str; 22] = [
     "TPC-H Q1",
     "TPC-H Q2",
     "TPC-H Q3",
@@ -46,7 +46,7 @@ const NAMES: [&str; 22] = [
     "TPC-H Q22",
 ];
 
-const TABLES: [&str; 8] = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"];
+pub(crate) const TABLES: [&str; 8] = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"];
 
 fn generator(table: &str, scale: f64) -> Box<dyn RecordBatchReader + Send> {
     use tpchgen::generators::*;
@@ -92,7 +92,7 @@ pub fn generate(dir: &Path, scale: f64) -> Result<()> {
 /// customer address (shown by Q10) and a hashed line comment; row filters on the two big tables,
 /// true for every row. `l_orderkey > 0` is proved true by the files' statistics and skipped;
 /// with `evaluate`, `abs(l_orderkey) > 0` cannot be proved and runs on every scan.
-fn grants(dir: &Path, evaluate: bool) -> Result<Vec<GovernedSource>> {
+pub(crate) fn grants(dir: &Path, evaluate: bool) -> Result<Vec<GovernedSource>> {
     let mut out = Vec::new();
     for table in TABLES {
         let schema = generator(table, 0.001).schema();
@@ -161,6 +161,7 @@ pub async fn compare(
         sealed: false,
         grades: Vec::new(),
         earlier: Vec::new(),
+        cluster: None,
     };
     let limits = Limits::unbounded(partitions);
     std::fs::create_dir_all(work)?;

@@ -1,12 +1,14 @@
 //! `shuyu`: run the platform, the demo, and the tools data stewards and auditors use.
 
 mod bench;
+mod bench_ballista;
 mod bench_catalogue;
 mod bench_interface;
 mod bench_monitoring;
 mod bench_privacy;
 mod bench_sandbox;
 mod classify;
+mod cluster;
 mod gen;
 mod ingest;
 mod tpch;
@@ -102,6 +104,12 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The Apache Ballista scheduler and executors that governed plans run on when a
+    /// deployment sets `query_cluster` (see "Deploying at scale" in the README).
+    Cluster {
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
     /// Benchmarks, reported as ratios against the raw engine measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -129,6 +137,9 @@ struct ServeArgs {
     /// Also serve Arrow Flight SQL (operators' ADBC/JDBC tools) here, e.g. 127.0.0.1:50051.
     #[arg(long, env = "SHUYU_FLIGHT_LISTEN")]
     flight_listen: Option<SocketAddr>,
+    /// Run governed plans on this Ballista cluster (df://host:port; see `shuyu cluster`).
+    #[arg(long, env = "SHUYU_QUERY_CLUSTER")]
+    query_cluster: Option<String>,
     #[arg(long, env = "SHUYU_DATA_DIR")]
     data_dir: Option<PathBuf>,
     #[arg(long, env = "SHUYU_DATABASE_URL")]
@@ -289,6 +300,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command } => runtime()?.block_on(bench::run(command)),
+        Command::Cluster { command } => runtime()?.block_on(cluster::run(command)).map(|()| ExitCode::SUCCESS),
         Command::Migrate { store } => {
             let config =
                 ServerConfig { data_dir: store.data_dir, database_url: store.database_url, ..ServerConfig::default() };
@@ -342,6 +354,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(v) = args.flight_listen {
         config.flight_listen = Some(v);
+    }
+    if let Some(v) = args.query_cluster {
+        config.query_cluster = Some(v);
     }
     if let Some(v) = args.data_dir {
         config.data_dir = v;

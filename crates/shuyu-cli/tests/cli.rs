@@ -652,3 +652,158 @@ async fn migrate_reports_what_ran_on_sqlite() {
 async fn migrate_reports_what_ran_on_postgres() {
     migrate_reports_what_ran(true).await;
 }
+
+/// A Ballista scheduler and two executors, each a `shuyu cluster` process; killed when dropped.
+struct Ballista {
+    children: Vec<Child>,
+    url: String,
+}
+
+impl Drop for Ballista {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+async fn start_ballista(work: &Path) -> Ballista {
+    let port = free_port();
+    let quiet = |args: &[String]| shuyu().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut children = vec![quiet(&[
+        "cluster".into(),
+        "scheduler".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--min-executors".into(),
+        "2".into(),
+    ])];
+    for i in 0..2 {
+        children.push(quiet(&[
+            "cluster".into(),
+            "executor".into(),
+            "--scheduler".into(),
+            format!("127.0.0.1:{port}"),
+            "--listen".into(),
+            format!("127.0.0.1:{}", free_port()),
+            "--grpc-port".into(),
+            free_port().to_string(),
+            "--work-dir".into(),
+            work.join(format!("executor-{i}")).display().to_string(),
+            "--concurrent-tasks".into(),
+            "1".into(),
+        ]));
+    }
+    let cluster = Ballista { children, url: format!("df://127.0.0.1:{port}") };
+    let started = Instant::now();
+    loop {
+        let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return cluster;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the scheduler did not see two executors");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The 22 governed TPC-H queries on a scheduler and two executors (processes the benchmark
+/// starts) answer exactly what the in-process engine answers, masks and keyed hashes included,
+/// and statements the sandbox refuses are refused the same way; the benchmark fails otherwise.
+#[test]
+fn governed_tpch_on_ballista_answers_what_the_engine_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("BENCHMARKS.md");
+    let o = shuyu()
+        .args(["bench", "ballista", "--scale", "0.01", "--iterations", "1", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("1 scheduler, 2 executors ready"), "{out}");
+    assert!(out.contains("22 TPC-H answers and 2 more equal on both engines; 3 refused statements refused alike"), "{out}");
+    let report = std::fs::read_to_string(report).unwrap();
+    assert!(report.contains("## ballista") && report.contains("TPC-H Q22"), "{report}");
+}
+
+/// The demo analyst's queries through a server that sends governed plans to Ballista: the same
+/// rows as in process, the same refusal with its article, every query audited; with the cluster
+/// gone, a query is refused with an error that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_workspace_answers_the_same_through_ballista() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    seed_demo(&data);
+    let client = reqwest::Client::new();
+    let queries = [
+        "SELECT industry, count(*) AS n, sum(registered_capital) AS capital FROM enterprises GROUP BY industry ORDER BY industry",
+        "SELECT uscc, name FROM enterprises WHERE name LIKE '%*%' ORDER BY uscc LIMIT 20",
+        "SELECT a.industry, count(*) AS pairs FROM enterprises a JOIN enterprises b ON a.legal_rep_id = b.legal_rep_id AND a.uscc < b.uscc GROUP BY a.industry ORDER BY a.industry",
+        "SELECT legal_rep_id FROM enterprises",
+        "COPY (SELECT * FROM enterprises) TO '/tmp/out.csv'",
+    ];
+    // Each answer as status, code, article and rows.
+    async fn answers(client: &reqwest::Client, server: &Server, queries: &[&str]) -> Vec<Value> {
+        let login: Value = client
+            .post(format!("{}/api/v1/auth/login", server.url))
+            .json(&json!({"username": "analyst", "password": "analyst-demo-2026"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["token"].as_str().unwrap().to_string();
+        let list: Value = client
+            .get(format!("{}/api/v1/workspaces", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ws = list["items"][0]["id"].as_str().expect("a demo workspace").to_string();
+        let mut out = Vec::new();
+        for sql in queries {
+            let r = client
+                .post(format!("{}/api/v1/workspaces/{ws}/queries", server.url))
+                .bearer_auth(&token)
+                .json(&json!({ "sql": sql }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            out.push(json!({ "status": status, "code": v["code"], "basis": v["basis"], "column": v["details"]["column"],
+                             "columns": v["columns"], "rows": v["rows"] }));
+        }
+        out
+    }
+    let port = free_port();
+    let mut here = start_server(&data, port);
+    let expected = answers(&client, &here, &queries).await;
+    here.child.kill().unwrap();
+    here.child.wait().unwrap();
+    assert_eq!(expected[0]["status"], 200, "{}", expected[0]);
+    assert!(expected[1]["rows"].as_array().is_some_and(|r| !r.is_empty()), "masked names: {}", expected[1]);
+    assert_eq!(expected[3]["status"], 403);
+    assert_eq!(expected[4]["basis"], "WX §16");
+
+    let cluster = start_ballista(dir.path()).await;
+    let url = cluster.url.clone();
+    let mut there = start_server_with(&data, port, &["--query-cluster".as_ref(), url.as_ref()]);
+    let got = answers(&client, &there, &queries).await;
+    for (sql, (a, b)) in queries.iter().zip(expected.iter().zip(&got)) {
+        assert_eq!(a, b, "{sql}");
+    }
+    drop(cluster);
+    let after = answers(&client, &there, &queries[..1]).await;
+    assert_eq!(after[0]["status"], 503, "{}", after[0]);
+    assert_eq!(after[0]["code"], "query_cluster_unavailable");
+    there.child.kill().unwrap();
+    there.child.wait().unwrap();
+    let o = verify(&data);
+    assert!(o.status.success(), "{}", stdout(&o));
+}

@@ -17,7 +17,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::datasource::TableProvider;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SessionStateBuilder, TaskContext};
 use datafusion::logical_expr::{DdlStatement, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -31,6 +31,7 @@ use shuyu_core::privacy::{Epsilon, Privacy};
 
 use crate::aggregation::{self, KeptTag, SubjectTables, SubjectTag, Subjects, TAG_PREFIX};
 use crate::differencing::{self, Earlier};
+use crate::distributed::{self, Cluster};
 use crate::dp;
 use crate::error::{Result, SandboxError};
 use crate::governed::{GovernedTable, VisiblePart};
@@ -218,6 +219,8 @@ pub struct Workspace {
     pub grades: Vec<Grade>,
     /// The workspace's recent answered queries, newest first, for the differencing defence.
     pub earlier: Vec<Earlier>,
+    /// Where checked plans run: a Ballista cluster, or this process when `None`.
+    pub cluster: Option<Cluster>,
 }
 
 const DATA_FILE: &str = "data.parquet";
@@ -585,6 +588,30 @@ impl Workspace {
         Ok((model, out.touched))
     }
 
+    /// The physical plan of a checked plan, and the context to run it in: on the cluster when
+    /// one is configured and the plan may go there (see [`distributed`]), else here.
+    async fn physical(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        may_distribute: bool,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Arc<TaskContext>)> {
+        match &self.cluster {
+            Some(cluster) if may_distribute && distributed::distributable(&plan)? => {
+                distributed::physical_plan(cluster, ctx, plan).await
+            }
+            _ => Ok((ctx.execute_logical_plan(plan).await?.create_physical_plan().await?, ctx.task_ctx())),
+        }
+    }
+
+    /// A statement planned against this workspace's tables, and the session it was planned in.
+    #[cfg(test)]
+    pub(crate) async fn planned(&self, sql: &str) -> Result<(SessionContext, LogicalPlan)> {
+        let c = self.context(&Limits::default()).await?;
+        let plan = c.ctx.state().create_logical_plan(sql).await?;
+        Ok((c.ctx, plan))
+    }
+
     /// Runs one statement under the limits.
     pub async fn run(&self, sql: &str, limits: &Limits) -> Result<QueryOutput> {
         self.run_with(sql, None, limits).await
@@ -675,10 +702,9 @@ impl Workspace {
                     let r = aggregation::rewrite(c.input.as_ref().clone(), &subjects, true)?;
                     store_tags(r.plan, &r.kept)?
                 };
-                let df = ctx.execute_logical_plan(input).await?;
-                let physical = df.create_physical_plan().await?;
+                let (physical, task) = self.physical(&ctx, input, subjects.is_empty()).await?;
                 let schema = physical.schema();
-                let stream = execute_stream(physical.clone(), ctx.task_ctx())?.map(|b| b.map_err(SandboxError::from));
+                let stream = execute_stream(physical.clone(), task)?.map(|b| b.map_err(SandboxError::from));
                 let from = Derivation { columns: checked.output, level: checked.level, subjects: tags, model: None };
                 let rows = write_table(&scratch_dir(&self.dir), &name, schema, stream, from).await?;
                 let mut metering = Metering::default();
@@ -739,10 +765,9 @@ impl Workspace {
                     let counter = r.thresholded.then_some(r.suppressed);
                     (r.plan, counter)
                 };
-                let df = ctx.execute_logical_plan(query).await?;
-                let physical = df.create_physical_plan().await?;
+                let (physical, task) = self.physical(&ctx, query, subjects.is_empty()).await?;
                 let schema = physical.schema();
-                let mut stream = execute_stream(physical.clone(), ctx.task_ctx())?;
+                let mut stream = execute_stream(physical.clone(), task)?;
                 let mut batches = Vec::new();
                 let mut rows = 0usize;
                 let mut truncated = false;

@@ -28,6 +28,9 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
     #[error("engine: {0}")]
     Engine(String),
+    /// The query cluster governed plans are sent to did not answer.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl SandboxError {

@@ -67,6 +67,11 @@ impl GovernedTable {
         Ok(GovernedTable { view, schema })
     }
 
+    /// The table's own plan: the stored scan, the row filter, the granted columns as read.
+    pub(crate) fn view(&self) -> &LogicalPlan {
+        &self.view
+    }
+
     /// The lineage of each column, in schema order.
     pub fn lineage(grant: &GrantedTable) -> Vec<ColumnLineage> {
         grant

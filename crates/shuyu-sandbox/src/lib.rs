@@ -4,6 +4,7 @@
 
 pub mod aggregation;
 pub mod differencing;
+pub mod distributed;
 pub mod dp;
 pub mod engine;
 pub mod error;

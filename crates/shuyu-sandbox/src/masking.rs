@@ -59,6 +59,23 @@ impl MaskKind {
         }
     }
 
+    const ALL: [MaskKind; 9] = [
+        MaskKind::Name,
+        MaskKind::Mobile,
+        MaskKind::ResidentId,
+        MaskKind::BankCard,
+        MaskKind::Address,
+        MaskKind::Year,
+        MaskKind::Plate,
+        MaskKind::Email,
+        MaskKind::Generic,
+    ];
+
+    /// The mask whose function is called `name`.
+    pub fn from_name(name: &str) -> Option<MaskKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     fn name(self) -> &'static str {
         match self {
             MaskKind::Name => "mask_name",
@@ -204,21 +221,36 @@ fn token(mut mac: Hmac<Sha256>, value: &str) -> String {
 }
 
 /// `hashed` mode as a UDF carrying the workspace key.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq, Hash)]
 pub struct KeyedHashUdf {
     key: [u8; 32],
     signature: Signature,
 }
 
+/// Plans are logged (by DataFusion and by a Ballista scheduler) with their functions: the key
+/// must not be in what they print.
+impl std::fmt::Debug for KeyedHashUdf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedHashUdf").field("key", &"<redacted>").finish()
+    }
+}
+
 impl KeyedHashUdf {
+    pub const NAME: &'static str = "mask_keyed_hash";
+
     pub fn udf(key: [u8; 32]) -> Arc<ScalarUDF> {
         Arc::new(ScalarUDF::from(KeyedHashUdf { key, signature: Signature::any(1, Volatility::Immutable) }))
+    }
+
+    /// The workspace key, for the plan sent to a cluster (see `distributed`).
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
     }
 }
 
 impl ScalarUDFImpl for KeyedHashUdf {
     fn name(&self) -> &str {
-        "mask_keyed_hash"
+        Self::NAME
     }
 
     fn signature(&self) -> &Signature {

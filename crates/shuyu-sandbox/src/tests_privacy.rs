@@ -143,6 +143,7 @@ pub(crate) fn fixture(privacy: Privacy) -> Fixture {
         sealed: false,
         grades: vec![],
         earlier: vec![],
+        cluster: None,
     };
     Fixture { ws, _tmp: tmp }
 }

@@ -49,6 +49,9 @@ pub struct ServerConfig {
     /// Where approved exports are kept: `[objects]` with `url = "s3://bucket/prefix"`,
     /// `endpoint`, `region`, `allow_http`; unset, `<data_dir>/objects`.
     pub objects: crate::objects::ObjectsConfig,
+    /// `df://host:port` of an Apache Ballista scheduler (started with `shuyu cluster
+    /// scheduler`): governed plans run there instead of in this process. Unset, in process.
+    pub query_cluster: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +75,7 @@ impl Default for ServerConfig {
             leader_check_secs: 5,
             flight_listen: None,
             objects: Default::default(),
+            query_cluster: None,
         }
     }
 }

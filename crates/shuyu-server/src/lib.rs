@@ -72,6 +72,8 @@ pub enum ServerError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("query_cluster: {0}")]
+    Cluster(String),
     #[error("object storage: {0}")]
     Objects(String),
 }
@@ -150,6 +152,12 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
         None => Arc::new(SystemClock),
     };
     let objects = objects::Objects::open(&config.objects, &config.data_dir)?;
+    let cluster = match config.query_cluster.as_deref() {
+        Some(url) if !url.is_empty() => Some(
+            shuyu_sandbox::distributed::Cluster::parse(url).map_err(|e| ServerError::Cluster(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let writer = {
         let clock = clock.clone();
         shuyu_store::group::GroupWriter::start(store.clone(), Arc::new(move || clock.now()))?
@@ -171,6 +179,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
             running_queries: Default::default(),
             writer,
             objects,
+            cluster,
             interfaces: Default::default(),
             monitor: Default::default(),
             leadership: Default::default(),

@@ -43,6 +43,8 @@ pub struct Inner {
     pub writer: shuyu_store::group::GroupWriter,
     /// Approved exports (local directory or S3-compatible storage).
     pub objects: crate::objects::Objects,
+    /// The Ballista cluster governed plans run on; `None` runs them in this process.
+    pub cluster: Option<shuyu_sandbox::distributed::Cluster>,
     /// The generated interfaces' caches and quota counters.
     pub interfaces: crate::interface::Interfaces,
     /// The monitoring rules' progress over the audit log.
