@@ -26,7 +26,10 @@ use crate::tpch::QUERIES;
 /// Statements beyond TPC-H whose answers are compared: the keyed hash and a mask computed on
 /// the executors must equal what this process computes.
 const EXTRA: [(&str, &str); 2] = [
-    ("keyed hash on the cluster", "SELECT l_comment, count(*) AS n FROM lineitem GROUP BY l_comment ORDER BY n DESC, l_comment LIMIT 20"),
+    (
+        "keyed hash on the cluster",
+        "SELECT l_comment, count(*) AS n FROM lineitem GROUP BY l_comment ORDER BY n DESC, l_comment LIMIT 20",
+    ),
     ("masked address on the cluster", "SELECT c_custkey, c_address FROM customer ORDER BY c_custkey LIMIT 50"),
 ];
 
@@ -51,7 +54,9 @@ fn canonical(batches: &[RecordBatch]) -> Result<Vec<String>> {
                 .iter()
                 .zip(&formatters)
                 .map(|(c, f)| match c.data_type() {
-                    DataType::Float64 if c.is_valid(row) => format!("{:.6e}", c.as_primitive::<Float64Type>().value(row)),
+                    DataType::Float64 if c.is_valid(row) => {
+                        format!("{:.6e}", c.as_primitive::<Float64Type>().value(row))
+                    }
                     _ => f.value(row).to_string(),
                 })
                 .collect();
@@ -122,16 +127,25 @@ pub async fn run(
     // Raw Ballista with the same partitioning as the governed sessions.
     let raw_state = SessionState::new_ballista_state(format!("http://{}", &cluster.url()["df://".len()..]))?;
     let config = raw_state.config().clone().with_target_partitions(cores);
-    let raw = SessionContext::new_with_state(SessionStateBuilder::new_from_existing(raw_state).with_config(config).build());
+    let raw =
+        SessionContext::new_with_state(SessionStateBuilder::new_from_existing(raw_state).with_config(config).build());
     for table in TABLES {
         raw.register_parquet(table, data.join(table).to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
     }
 
     // Answers first: the same on both engines, or the run stops.
     for (what, sql) in NAMES.iter().copied().zip(QUERIES).chain(EXTRA) {
-        let a = canonical(&rows_of(here.run(sql, &limits).await.with_context(|| format!("in process: {what}"))?.outcome)?)?;
-        let b = canonical(&rows_of(there.run(sql, &limits).await.with_context(|| format!("on Ballista: {what}"))?.outcome)?)?;
-        anyhow::ensure!(a == b, "{what}: Ballista answered {} rows, the in-process engine {}; they differ", b.len(), a.len());
+        let a =
+            canonical(&rows_of(here.run(sql, &limits).await.with_context(|| format!("in process: {what}"))?.outcome)?)?;
+        let b = canonical(&rows_of(
+            there.run(sql, &limits).await.with_context(|| format!("on Ballista: {what}"))?.outcome,
+        )?)?;
+        anyhow::ensure!(
+            a == b,
+            "{what}: Ballista answered {} rows, the in-process engine {}; they differ",
+            b.len(),
+            a.len()
+        );
     }
     for sql in REFUSED {
         let a = here.run(sql, &limits).await.err().map(|e| e.to_string());
@@ -144,8 +158,9 @@ pub async fn run(
         REFUSED.len()
     );
 
-    let mut best: Vec<Measured> =
-        (0..QUERIES.len()).map(|_| Measured { distributed: Duration::MAX, in_process: Duration::MAX, raw: Duration::MAX }).collect();
+    let mut best: Vec<Measured> = (0..QUERIES.len())
+        .map(|_| Measured { distributed: Duration::MAX, in_process: Duration::MAX, raw: Duration::MAX })
+        .collect();
     let pb = bar(u64::from(iterations) * QUERIES.len() as u64, "TPC-H on Ballista");
     for _ in 0..iterations {
         for (i, sql) in QUERIES.iter().enumerate() {

@@ -3,7 +3,7 @@
 //! (authorization, query building, tantivy, reading the hits from the database) against
 //! tantivy alone running the same prebuilt queries.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-pub async fn run(entries: u64, queries: u64, report: &PathBuf) -> Result<ExitCode> {
+pub async fn run(entries: u64, queries: u64, report: &Path) -> Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
     let config = ServerConfig { data_dir: tmp.path().to_path_buf(), profile: "wuxi".into(), ..ServerConfig::default() };
     let app = shuyu_server::build_state(config).await?;

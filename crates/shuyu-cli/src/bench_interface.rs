@@ -213,7 +213,7 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-pub async fn run(rows: u64, clients: usize, seconds: u64, datasette: &str, report: &PathBuf) -> Result<ExitCode> {
+pub async fn run(rows: u64, clients: usize, seconds: u64, datasette: &str, report: &Path) -> Result<ExitCode> {
     let tmp = tempfile::tempdir().context("temporary directory")?;
     println!("setting up: {rows} enterprises, the demo product, its contract and key");
     let s = setup(&tmp.path().join("cached"), rows, true).await?;

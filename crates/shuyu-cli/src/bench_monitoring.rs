@@ -3,7 +3,7 @@
 //! raw engine reading the same rows in the same run. The goal is to keep up with 5,000 audit
 //! events a second.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -146,7 +146,7 @@ async fn generate(store: &shuyu_store::Store, events: u64) -> Result<Generated> 
     })
 }
 
-pub async fn run(events: u64, report: &PathBuf) -> Result<ExitCode> {
+pub async fn run(events: u64, report: &Path) -> Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
     let config = ServerConfig {
         data_dir: tmp.path().to_path_buf(),

@@ -198,7 +198,7 @@ pub async fn compare(data: &Path, work: &Path, iterations: u32) -> Result<Vec<(D
     Ok(best)
 }
 
-pub async fn run(rows: u64, iterations: u32, dir: Option<PathBuf>, report: &PathBuf) -> Result<ExitCode> {
+pub async fn run(rows: u64, iterations: u32, dir: Option<PathBuf>, report: &Path) -> Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
     let base = dir.unwrap_or_else(|| tmp.path().to_path_buf());
     let started = Instant::now();

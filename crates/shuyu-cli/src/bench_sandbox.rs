@@ -46,7 +46,8 @@ pub(crate) const NAMES: [&str; 22] = [
     "TPC-H Q22",
 ];
 
-pub(crate) const TABLES: [&str; 8] = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"];
+pub(crate) const TABLES: [&str; 8] =
+    ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"];
 
 fn generator(table: &str, scale: f64) -> Box<dyn RecordBatchReader + Send> {
     use tpchgen::generators::*;
@@ -216,7 +217,7 @@ pub async fn run(
     dir: Option<PathBuf>,
     gen_rows: u64,
     evaluate_row_filters: bool,
-    report: &PathBuf,
+    report: &Path,
 ) -> Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
     let base = dir.unwrap_or_else(|| tmp.path().to_path_buf());

@@ -68,8 +68,7 @@ pub async fn run(command: ClusterCommand) -> Result<()> {
 }
 
 async fn scheduler(listen: SocketAddr, external_host: Option<String>, min_executors: usize) -> Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
     let config = SchedulerConfig {
         bind_host: bound.ip().to_string(),
@@ -163,7 +162,7 @@ impl LocalCluster {
                 .spawn()
                 .context("starting a cluster process")
         };
-        let mut cluster = LocalCluster { url: format!("df://127.0.0.1:{port}"), children: Vec::new(), work: work };
+        let mut cluster = LocalCluster { url: format!("df://127.0.0.1:{port}"), children: Vec::new(), work };
         let scheduler = [
             "cluster",
             "scheduler",

@@ -722,7 +722,10 @@ fn governed_tpch_on_ballista_answers_what_the_engine_answers() {
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("1 scheduler, 2 executors ready"), "{out}");
-    assert!(out.contains("22 TPC-H answers and 2 more equal on both engines; 3 refused statements refused alike"), "{out}");
+    assert!(
+        out.contains("22 TPC-H answers and 2 more equal on both engines; 3 refused statements refused alike"),
+        "{out}"
+    );
     let report = std::fs::read_to_string(report).unwrap();
     assert!(report.contains("## ballista") && report.contains("TPC-H Q22"), "{report}");
 }
@@ -776,8 +779,10 @@ async fn the_demo_workspace_answers_the_same_through_ballista() {
                 .unwrap();
             let status = r.status().as_u16();
             let v: Value = r.json().await.unwrap();
-            out.push(json!({ "status": status, "code": v["code"], "basis": v["basis"], "column": v["details"]["column"],
-                             "columns": v["columns"], "rows": v["rows"] }));
+            out.push(
+                json!({ "status": status, "code": v["code"], "basis": v["basis"], "column": v["details"]["column"],
+                             "columns": v["columns"], "rows": v["rows"] }),
+            );
         }
         out
     }

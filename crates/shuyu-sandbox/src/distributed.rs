@@ -48,9 +48,9 @@ impl Cluster {
 
     /// Parses `df://host[:port]`; anything else is a configuration error that names the form.
     pub fn parse(url: &str) -> Result<Self> {
-        let rest = url.strip_prefix("df://").ok_or_else(|| {
-            SandboxError::Invalid(format!("cluster address {url:?}: write it as df://host:port"))
-        })?;
+        let rest = url
+            .strip_prefix("df://")
+            .ok_or_else(|| SandboxError::Invalid(format!("cluster address {url:?}: write it as df://host:port")))?;
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) => {
@@ -82,14 +82,19 @@ impl Cluster {
         let addr = &self.url["df://".len()..];
         match tokio::time::timeout(std::time::Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(SandboxError::Unavailable(format!("the query cluster at {} does not answer: {e}", self.url))),
-            Err(_) => Err(SandboxError::Unavailable(format!("the query cluster at {} did not answer within 3 s", self.url))),
+            Ok(Err(e)) => {
+                Err(SandboxError::Unavailable(format!("the query cluster at {} does not answer: {e}", self.url)))
+            }
+            Err(_) => {
+                Err(SandboxError::Unavailable(format!("the query cluster at {} did not answer within 3 s", self.url)))
+            }
         }
     }
 
     /// A session that sends every plan it executes to the cluster, keeping `state`'s settings.
     pub(crate) fn session(&self, state: SessionState) -> Result<SessionContext> {
-        let config = state.config().clone().with_ballista_logical_extension_codec(Arc::new(ShuyuLogicalCodec::default()));
+        let config =
+            state.config().clone().with_ballista_logical_extension_codec(Arc::new(ShuyuLogicalCodec::default()));
         let state = SessionStateBuilder::new_from_existing(state).with_config(config).build();
         Ok(SessionContext::new_with_state(state.upgrade_for_ballista(self.scheduler())?))
     }

@@ -153,9 +153,9 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
     };
     let objects = objects::Objects::open(&config.objects, &config.data_dir)?;
     let cluster = match config.query_cluster.as_deref() {
-        Some(url) if !url.is_empty() => Some(
-            shuyu_sandbox::distributed::Cluster::parse(url).map_err(|e| ServerError::Cluster(e.to_string()))?,
-        ),
+        Some(url) if !url.is_empty() => {
+            Some(shuyu_sandbox::distributed::Cluster::parse(url).map_err(|e| ServerError::Cluster(e.to_string()))?)
+        }
         _ => None,
     };
     let writer = {

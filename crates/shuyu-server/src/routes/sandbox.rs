@@ -56,9 +56,8 @@ pub fn sandbox_error(e: SandboxError) -> ApiError {
         SandboxError::SchemaDrift(m) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "schema_drift").with_details(json!({ "reason": m }))
         }
-        SandboxError::Unavailable(m) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "query_cluster_unavailable").with_details(json!({ "reason": m }))
-        }
+        SandboxError::Unavailable(m) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "query_cluster_unavailable")
+            .with_details(json!({ "reason": m })),
         other => {
             tracing::error!(error = %other, "sandbox error");
             ApiError::internal()
@@ -880,7 +879,16 @@ pub(crate) async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<e
     let mut key = [0u8; 32];
     hex::decode_to_slice(&w.masking_key, &mut key).map_err(|_| ApiError::internal())?;
     let dir = workspace_dir(app, &w.id);
-    Ok(engine::Workspace { key, governed, dir, approved_uploads, sealed, grades, earlier: Vec::new(), cluster: app.cluster.clone() })
+    Ok(engine::Workspace {
+        key,
+        governed,
+        dir,
+        approved_uploads,
+        sealed,
+        grades,
+        earlier: Vec::new(),
+        cluster: app.cluster.clone(),
+    })
 }
 
 #[derive(Deserialize)]
