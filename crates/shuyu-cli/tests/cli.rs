@@ -321,13 +321,8 @@ fn social_insurance_and_medical_visits_as_parquet() {
 
 /// `shuyu demo` leaves a workspace the analyst can query at once: generated enterprises behind
 /// the grant's row filter, the legal representative's ID usable only to link or count.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_workspace_answers_its_analyst() {
-    let dir = tempfile::tempdir().unwrap();
-    seed_demo(dir.path());
-    let port = free_port();
-    let mut server = start_server(dir.path(), port);
-    let client = reqwest::Client::new();
+/// Signs in as the demo analyst; returns the bearer token and the demo workspace's id.
+async fn analyst_workspace(client: &reqwest::Client, server: &Server) -> (String, String) {
     let login: Value = client
         .post(format!("{}/api/v1/auth/login", server.url))
         .json(&json!({"username": "analyst", "password": "analyst-demo-2026"}))
@@ -348,6 +343,17 @@ async fn the_demo_workspace_answers_its_analyst() {
         .await
         .unwrap();
     let ws = list["items"][0]["id"].as_str().expect("a demo workspace").to_string();
+    (token, ws)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_workspace_answers_its_analyst() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_demo(dir.path());
+    let port = free_port();
+    let mut server = start_server(dir.path(), port);
+    let client = reqwest::Client::new();
+    let (token, ws) = analyst_workspace(&client, &server).await;
     let query = |sql: &str| {
         client
             .post(format!("{}/api/v1/workspaces/{ws}/queries", server.url))
@@ -748,26 +754,7 @@ async fn the_demo_workspace_answers_the_same_through_ballista() {
     ];
     // Each answer as status, code, article and rows.
     async fn answers(client: &reqwest::Client, server: &Server, queries: &[&str]) -> Vec<Value> {
-        let login: Value = client
-            .post(format!("{}/api/v1/auth/login", server.url))
-            .json(&json!({"username": "analyst", "password": "analyst-demo-2026"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = login["token"].as_str().unwrap().to_string();
-        let list: Value = client
-            .get(format!("{}/api/v1/workspaces", server.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let ws = list["items"][0]["id"].as_str().expect("a demo workspace").to_string();
+        let (token, ws) = analyst_workspace(client, server).await;
         let mut out = Vec::new();
         for sql in queries {
             let r = client
