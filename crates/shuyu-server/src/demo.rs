@@ -342,7 +342,8 @@ pub async fn seed_showcase(state: &AppState) -> Result<(), ApiError> {
                 &content,
                 now,
             )?;
-            shuyu_store::attachments::insert(tx.conn(), &a, &content).await?;
+            let stored = crate::routes::attachments::keep(state, &a, content.into()).await?;
+            shuyu_store::attachments::insert(tx.conn(), &a, &stored).await?;
             e.open_data = Some(a.id.to_string());
         }
         e.workflow.ever_published = true;
@@ -531,7 +532,8 @@ pub async fn seed_workspace(state: &AppState) -> Result<(), ApiError> {
         &nda,
         now,
     )?;
-    shuyu_store::attachments::insert(tx.conn(), &attachment, &nda).await?;
+    let stored = crate::routes::attachments::keep(state, &attachment, nda.into()).await?;
+    shuyu_store::attachments::insert(tx.conn(), &attachment, &stored).await?;
     let record = PersonnelRecord {
         filed_on: Some(today),
         review_passed: Some(true),

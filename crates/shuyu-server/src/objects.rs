@@ -1,4 +1,5 @@
-//! Object storage for files the platform keeps outside its database: approved exports, so far.
+//! Object storage for files the platform keeps outside its database: approved exports and
+//! attachments.
 //! A local directory (`<data_dir>/objects`) by default; S3-compatible storage (a cloud's S3 API,
 //! MinIO, Ceph) by configuration, with credentials from the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from the config file.
@@ -132,14 +133,19 @@ impl Objects {
         }
     }
 
+    /// Deletes the object at `key`, if there is one.
+    pub async fn delete(&self, key: &str) -> Result<(), ObjectsError> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(key, e)),
+        }
+    }
+
     /// Deletes every object under `prefix` (a workspace destroyed); returns how many.
     pub async fn delete_under(&self, prefix: &str) -> Result<usize, ObjectsError> {
         let keys = self.list(prefix).await?;
         for (key, _) in &keys {
-            match self.store.delete(&self.path(key)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.err(key, e)),
-            }
+            self.delete(key).await?;
         }
         Ok(keys.len())
     }

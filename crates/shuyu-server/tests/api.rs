@@ -4518,6 +4518,53 @@ mod objects {
         assert!(listed.iter().any(|x| x["path"] == format!("objects:{key}")), "{c}");
         assert_eq!(bucket.get(&key).await.unwrap(), None, "destroyed with its workspace");
     }
+
+    /// An uploaded attachment's bytes are in the bucket, not in the database; the public download
+    /// of open data serves them from there; bytes altered in storage are withheld, not served.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn attachments_live_in_s3_and_altered_bytes_are_withheld() {
+        let Some(s3) = s3("shuyu-files").await else { return };
+        let cfg = config(&s3, "s3://shuyu-files/city");
+        let Some(o) = O::spawn_with(Backend::Sqlite, "wuxi", |c| c.objects = cfg).await else { return };
+        let steward = o.app.login("steward").await;
+        let content = b"line,stop,lng,lat\n1,Xihu Road,120.31,31.58\n".to_vec();
+        let file = o.app.upload(&steward, "stops.csv", &content).await;
+        let bucket =
+            Objects::open(&config(&s3, "s3://shuyu-files/city"), o.app.state().config.data_dir.as_path()).unwrap();
+        let listed = bucket.list("attachments/").await.unwrap();
+        let key =
+            listed.iter().map(|(k, _)| k.clone()).find(|k| k.ends_with(&format!("/{file}"))).expect("in the bucket");
+        assert_eq!(bucket.get(&key).await.unwrap().unwrap().to_vec(), content);
+        let mut db = o.app.state().store.acquire().await.unwrap();
+        let inline: Vec<u8> = sqlx::query_scalar("SELECT content FROM attachments WHERE id = $1")
+            .bind(&file)
+            .fetch_one(&mut *db)
+            .await
+            .unwrap();
+        drop(db);
+        assert!(inline.is_empty(), "the database keeps the digest, not the bytes");
+
+        let open = o.publish_entry(&kit::entry_metadata("公交站点", "unconditional", "unconditional")).await;
+        let (s, v) = o
+            .call(
+                "steward",
+                "POST",
+                &format!("/api/v1/catalogue/{open}/actions/attach_open_data"),
+                json!({"attachment_id": file}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let r = o.app.get_anon(&format!("/api/v1/public/catalogue/{open}/download")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.bytes().await.unwrap().to_vec(), content);
+
+        // Someone with access to the bucket swaps the file: the digest no longer matches.
+        bucket.put(&key, b"line,stop\n1,Fake\n".to_vec().into()).await.unwrap();
+        let r = o.app.get_anon(&format!("/api/v1/public/catalogue/{open}/download")).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["code"], "attachment_altered", "{e}");
+    }
 }
 
 /// Issue 9: several servers on one PostgreSQL database.

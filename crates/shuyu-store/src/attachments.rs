@@ -1,5 +1,6 @@
-//! Uploaded files (application materials, objection evidence), stored in the database with
-//! their SHA-256 so a registration names exactly the bytes it was decided on.
+//! Uploaded files (application materials, objection evidence), described in the database with
+//! their SHA-256 so a registration names exactly the bytes it was decided on. The bytes are in
+//! object storage (the row names the object), or inline in rows written before that.
 
 use chrono::{DateTime, Utc};
 use shuyu_core::clock::{format_instant, parse_instant};
@@ -61,10 +62,23 @@ fn from_row(r: &AnyRow) -> Result<Attachment> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, a: &Attachment, content: &[u8]) -> Result<()> {
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// In the row itself (attachments written before object storage).
+    Inline(Vec<u8>),
+    /// In object storage under this key, written before the row was committed.
+    Object(String),
+}
+
+pub async fn insert(conn: &mut AnyConnection, a: &Attachment, content: &Content) -> Result<()> {
+    let (inline, key) = match content {
+        Content::Inline(bytes) => (bytes.clone(), None),
+        Content::Object(key) => (Vec::new(), Some(key.clone())),
+    };
     sqlx::query(
-        "INSERT INTO attachments (id, org_id, uploaded_by, filename, media_type, size, sha256, content, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO attachments (id, org_id, uploaded_by, filename, media_type, size, sha256, content, object_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(a.id.to_string())
     .bind(a.org_id.to_string())
@@ -73,7 +87,8 @@ pub async fn insert(conn: &mut AnyConnection, a: &Attachment, content: &[u8]) ->
     .bind(&a.media_type)
     .bind(a.size)
     .bind(&a.sha256)
-    .bind(content.to_vec())
+    .bind(inline)
+    .bind(key)
     .bind(format_instant(a.created_at))
     .execute(conn)
     .await?;
@@ -91,12 +106,16 @@ pub async fn get(conn: &mut AnyConnection, id: AttachmentId) -> Result<Option<At
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn content(conn: &mut AnyConnection, id: AttachmentId) -> Result<Option<Vec<u8>>> {
+/// Where the attachment's bytes are, or `None` when there is no such attachment.
+pub async fn content(conn: &mut AnyConnection, id: AttachmentId) -> Result<Option<Content>> {
     use sqlx::Row;
-    let row =
-        sqlx::query("SELECT content FROM attachments WHERE id = $1").bind(id.to_string()).fetch_optional(conn).await?;
-    Ok(match row {
-        Some(r) => Some(r.try_get::<Vec<u8>, _>("content")?),
-        None => None,
-    })
+    let row = sqlx::query("SELECT content, object_key FROM attachments WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(match r.try_get::<Option<String>, _>("object_key")? {
+        Some(key) => Content::Object(key),
+        None => Content::Inline(r.try_get::<Vec<u8>, _>("content")?),
+    }))
 }

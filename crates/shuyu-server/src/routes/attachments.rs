@@ -1,5 +1,7 @@
 //! Uploading application materials and evidence: the raw body is the file; its SHA-256 is
-//! computed here and recorded, so every later reference names exact bytes.
+//! computed here and recorded, so every later reference names exact bytes. The bytes go to
+//! object storage before the row that names them commits, so a committed attachment always has
+//! its file, and a process killed in between leaves at most an object no row names.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shuyu_audit::Outcome;
 use shuyu_authz::{Action, Resource};
-use shuyu_store::attachments::{self, Attachment};
+use shuyu_store::attachments::{self, Attachment, Content};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
@@ -67,17 +69,31 @@ pub async fn upload(
         .take(100)
         .collect::<String>();
     let a = Attachment::for_content(user.org_id, user.id, filename, media_type, &body, app.clock.now())?;
-    let mut tx = app.begin().await?;
-    attachments::insert(tx.conn(), &a, &body).await?;
-    tx.audit(
-        &caller.ctx,
-        "attachment.uploaded",
-        &a.id.resource(),
-        Outcome::Success,
-        json!({ "filename": a.filename, "size": a.size, "sha256": a.sha256 }),
-    )
-    .await?;
-    tx.commit().await?;
+    let stored = keep(&app, &a, body).await?;
+    let committed = async {
+        let mut tx = app.begin().await?;
+        attachments::insert(tx.conn(), &a, &stored).await?;
+        tx.audit(
+            &caller.ctx,
+            "attachment.uploaded",
+            &a.id.resource(),
+            Outcome::Success,
+            json!({ "filename": a.filename, "size": a.size, "sha256": a.sha256 }),
+        )
+        .await?;
+        tx.commit().await?;
+        ApiResult::Ok(())
+    }
+    .await;
+    if let Err(e) = committed {
+        // No row names the object: remove it rather than leave it unowned.
+        if let Content::Object(key) = &stored {
+            if let Err(err) = app.objects.delete(key).await {
+                tracing::warn!(error = %err, "removing the object of an attachment that did not commit");
+            }
+        }
+        return Err(e);
+    }
     Ok((
         StatusCode::CREATED,
         Json(AttachmentView {
@@ -88,4 +104,40 @@ pub async fn upload(
             sha256: a.sha256,
         }),
     ))
+}
+
+/// Stores an attachment's bytes in object storage, under its organisation; the returned
+/// location goes into the row.
+pub(crate) async fn keep(app: &AppState, a: &Attachment, bytes: Bytes) -> ApiResult<Content> {
+    let key = format!("attachments/{}/{}", a.org_id, a.id);
+    app.objects.put(&key, bytes).await.map_err(|err| {
+        tracing::error!(error = %err, "storing an attachment");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable")
+    })?;
+    Ok(Content::Object(key))
+}
+
+/// An attachment's bytes, checked against the digest its row recorded: bytes changed in
+/// storage are never served as the attachment.
+pub(crate) async fn read(app: &AppState, a: &Attachment, content: Content) -> ApiResult<Vec<u8>> {
+    let bytes = match content {
+        Content::Inline(bytes) => bytes,
+        Content::Object(key) => match app.objects.get(&key).await {
+            Ok(Some(b)) => b.to_vec(),
+            Ok(None) => {
+                tracing::error!(attachment = %a.id, "an attachment's object is missing");
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable"));
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "reading an attachment");
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable"));
+            }
+        },
+    };
+    use sha2::Digest;
+    if hex::encode(sha2::Sha256::digest(&bytes)) != a.sha256 {
+        tracing::error!(attachment = %a.id, "an attachment's bytes do not match their recorded SHA-256");
+        return Err(ApiError::new(StatusCode::CONFLICT, "attachment_altered"));
+    }
+    Ok(bytes)
 }

@@ -695,6 +695,7 @@ async fn send_open_data(app: &AppState, caller: &Caller, e: &EntryRecord) -> Api
     let meta = attachments::get(&mut conn, aid).await?.ok_or_else(|| ApiError::not_found("open dataset"))?;
     let content = attachments::content(&mut conn, aid).await?.ok_or_else(|| ApiError::not_found("open dataset"))?;
     drop(conn);
+    let content = crate::routes::attachments::read(app, &meta, content).await?;
     app.store
         .record(
             app.clock.now(),
