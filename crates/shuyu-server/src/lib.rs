@@ -151,7 +151,10 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
         Some(tc) => tc.clone(),
         None => Arc::new(SystemClock),
     };
-    let objects = objects::Objects::open(&config.objects, &config.data_dir)?;
+    let mut objects = objects::Objects::open(&config.objects, &config.data_dir)?;
+    if config.test_clock {
+        objects = objects.with_test_stall(&config.data_dir);
+    }
     let cluster = match config.query_cluster.as_deref() {
         Some(url) if !url.is_empty() => {
             Some(shuyu_sandbox::distributed::Cluster::parse(url).map_err(|e| ServerError::Cluster(e.to_string()))?)

@@ -41,7 +41,20 @@ pub struct Objects {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     describe: String,
+    stall: Option<Arc<Stall>>,
 }
+
+/// A test hook, set only on a server started with `test_clock`: uploads of keys under `prefix`
+/// store their parts, create `marker`, and never complete, so that a test can SIGKILL the
+/// process at exactly that moment.
+#[derive(Debug)]
+struct Stall {
+    prefix: String,
+    marker: std::path::PathBuf,
+}
+
+/// The environment variable that sets the hook (with `test_clock` only).
+pub const STALL_ENV: &str = "SHUYU_TEST_STALL_UPLOADS_UNDER";
 
 impl std::fmt::Debug for Objects {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,7 +83,12 @@ impl Objects {
                 let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
                     .map_err(|e| bad(e.to_string()))?
                     .with_automatic_cleanup(true);
-                Ok(Self { store: Arc::new(store), prefix: String::new(), describe: format!("local {}", dir.display()) })
+                Ok(Self {
+                    store: Arc::new(store),
+                    prefix: String::new(),
+                    describe: format!("local {}", dir.display()),
+                    stall: None,
+                })
             }
             Some(url) => {
                 let rest = url
@@ -92,9 +110,18 @@ impl Objects {
                     store: Arc::new(store),
                     prefix: prefix.trim_matches('/').to_string(),
                     describe: format!("s3://{bucket}/{}", prefix.trim_matches('/')),
+                    stall: None,
                 })
             }
         }
+    }
+
+    /// Sets the test hook from [`STALL_ENV`]; the marker is `<data_dir>/upload-stalled`.
+    pub fn with_test_stall(mut self, data_dir: &std::path::Path) -> Self {
+        if let Ok(prefix) = std::env::var(STALL_ENV) {
+            self.stall = Some(Arc::new(Stall { prefix, marker: data_dir.join("upload-stalled") }));
+        }
+        self
     }
 
     fn path(&self, key: &str) -> ObjectPath {
@@ -111,6 +138,14 @@ impl Objects {
 
     /// Writes `bytes` at `key`, visible only once all of it is stored.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), ObjectsError> {
+        if let Some(stall) = self.stall.as_deref().filter(|s| key.starts_with(&s.prefix)) {
+            let mut upload = self.store.put_multipart(&self.path(key)).await.map_err(|e| self.err(key, e))?;
+            for chunk in bytes.chunks(PART_BYTES) {
+                upload.put_part(Bytes::copy_from_slice(chunk).into()).await.map_err(|e| self.err(key, e))?;
+            }
+            let _ = std::fs::write(&stall.marker, key);
+            std::future::pending::<()>().await;
+        }
         let path = self.path(key);
         let upload = self.store.put_multipart(&path).await.map_err(|e| self.err(key, e))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
