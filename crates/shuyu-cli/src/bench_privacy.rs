@@ -18,7 +18,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use shuyu_core::catalogue::{FieldType, PiiType};
 use shuyu_core::grants::{ColumnMode, GrantedColumn, GrantedTable, Privacy};
 use shuyu_core::privacy::{DpSettings, Fixed, Mechanism};
-use shuyu_sandbox::engine::{GovernedSource, Limits, Outcome, Workspace};
+use shuyu_sandbox::engine::{DatasetLocation, GovernedSource, Limits, Outcome, Workspace};
 
 use crate::bench::{bar, render, write_report, Row};
 
@@ -128,7 +128,7 @@ fn workspace(data: &Path, work: &Path, privacy: Privacy) -> Workspace {
                 subject_key: Some("resident_id".into()),
                 privacy,
             },
-            dir: data.to_path_buf(),
+            location: DatasetLocation::Dir(data.to_path_buf()),
         }],
         dir: work.to_path_buf(),
         approved_uploads: Vec::new(),

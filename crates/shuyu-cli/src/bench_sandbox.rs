@@ -15,7 +15,7 @@ use serde_json::json;
 use shuyu_audit::Outcome;
 use shuyu_core::catalogue::{FieldSpec, FieldType, PiiType};
 use shuyu_core::grants::{ColumnMode, GrantedColumn, GrantedTable};
-use shuyu_sandbox::engine::{GovernedSource, Limits, Outcome as QueryOutcome, Workspace};
+use shuyu_sandbox::engine::{DatasetLocation, GovernedSource, Limits, Outcome as QueryOutcome, Workspace};
 use shuyu_store::{AuditContext, Store};
 
 use crate::bench::{bar, render, write_report, Row};
@@ -128,7 +128,7 @@ pub(crate) fn grants(dir: &Path, evaluate: bool) -> Result<Vec<GovernedSource>> 
                 subject_key: None,
                 privacy: Default::default(),
             },
-            dir: dir.join(table),
+            location: DatasetLocation::Dir(dir.join(table)),
         });
     }
     Ok(out)

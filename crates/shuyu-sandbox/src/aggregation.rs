@@ -594,13 +594,12 @@ impl ScalarUDFImpl for Keep {
 pub async fn subject_unique(
     ctx: &datafusion::prelude::SessionContext,
     raw: Arc<dyn TableProvider>,
-    dir: &std::path::Path,
+    dataset: &str,
     key: &str,
 ) -> Result<bool> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<(std::path::PathBuf, String), bool>>> =
-        std::sync::OnceLock::new();
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<(String, String), bool>>> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let id = (dir.to_path_buf(), key.to_string());
+    let id = (dataset.to_string(), key.to_string());
     if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&id).copied()) {
         return Ok(hit);
     }

@@ -74,8 +74,46 @@ fn bind(plan: LogicalPlan, params: Option<&ParamValues>) -> Result<LogicalPlan> 
 #[derive(Debug, Clone)]
 pub struct GovernedSource {
     pub grant: GrantedTable,
-    /// Directory of the dataset version's Parquet files.
-    pub dir: PathBuf,
+    pub location: DatasetLocation,
+}
+
+impl GovernedSource {
+    /// A source whose files are in a directory on this machine.
+    pub fn local(grant: GrantedTable, dir: PathBuf) -> Self {
+        GovernedSource { grant, location: DatasetLocation::Dir(dir) }
+    }
+}
+
+/// Where a stored dataset version's Parquet files are.
+#[derive(Debug, Clone)]
+pub enum DatasetLocation {
+    /// A directory on this machine (or a volume every node mounts at the same path).
+    Dir(PathBuf),
+    /// A prefix in object storage (S3-compatible), read through the store.
+    Objects(ObjectDataset),
+}
+
+/// A dataset version in object storage: `url` names its directory (`s3://bucket/…/v3/`).
+#[derive(Clone)]
+pub struct ObjectDataset {
+    pub url: String,
+    pub store: Arc<dyn datafusion::object_store::ObjectStore>,
+}
+
+impl std::fmt::Debug for ObjectDataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl DatasetLocation {
+    /// Names the version for the caches of schemas and proofs; versions never change once written.
+    fn id(&self) -> String {
+        match self {
+            DatasetLocation::Dir(d) => d.display().to_string(),
+            DatasetLocation::Objects(o) => o.url.clone(),
+        }
+    }
 }
 
 /// What a scratch table or an upload records beside its data.
@@ -367,29 +405,42 @@ fn not_allowed(what: &str) -> SandboxError {
 
 /// Stored dataset versions never change once written (a new load is a new directory), so their
 /// table providers — schema read from the Parquet footers once — are shared across queries.
-fn dataset_cache() -> &'static std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<dyn TableProvider>>> {
-    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, Arc<dyn TableProvider>>>> =
+fn dataset_cache() -> &'static std::sync::Mutex<std::collections::HashMap<String, Arc<dyn TableProvider>>> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Arc<dyn TableProvider>>>> =
         std::sync::OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
-async fn stored_dataset(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvider>> {
-    if let Some(hit) = dataset_cache().lock().ok().and_then(|c| c.get(dir).cloned()) {
+async fn stored_dataset(ctx: &SessionContext, location: &DatasetLocation) -> Result<Arc<dyn TableProvider>> {
+    let url = match location {
+        DatasetLocation::Dir(dir) => ListingTableUrl::parse(format!("{}/", dir.display()))?,
+        DatasetLocation::Objects(o) => {
+            // Each query's session has its own runtime: the store is registered in every one.
+            let url = ListingTableUrl::parse(&o.url)?;
+            ctx.runtime_env().register_object_store(url.object_store().as_ref(), o.store.clone());
+            url
+        }
+    };
+    let id = location.id();
+    if let Some(hit) = dataset_cache().lock().ok().and_then(|c| c.get(&id).cloned()) {
         return Ok(hit);
     }
-    let provider = listing(ctx, dir).await?;
+    let provider = listing_url(ctx, url).await?;
     if let Ok(mut c) = dataset_cache().lock() {
         // Bounded: a long-running server sees few distinct dataset versions, but never grow without end.
         if c.len() > 4096 {
             c.clear();
         }
-        c.insert(dir.to_path_buf(), provider.clone());
+        c.insert(id, provider.clone());
     }
     Ok(provider)
 }
 
 async fn listing(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvider>> {
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    listing_url(ctx, ListingTableUrl::parse(format!("{}/", dir.display()))?).await
+}
+
+async fn listing_url(ctx: &SessionContext, url: ListingTableUrl) -> Result<Arc<dyn TableProvider>> {
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new(url).with_listing_options(options).infer_schema(&ctx.state()).await?;
     Ok(Arc::new(ListingTable::try_new(config)?))
@@ -450,9 +501,14 @@ impl Workspace {
         let mut subjects = SubjectTables::new();
         let mut private = HashMap::new();
         for g in &self.governed {
-            let raw = stored_dataset(&ctx, &g.dir).await?;
+            let raw = stored_dataset(&ctx, &g.location).await?;
+            // Only local files' footers are read for the proof; elsewhere the filter always runs.
+            let proved = |sql: &str| match &g.location {
+                DatasetLocation::Dir(dir) => row_filter::holds_everywhere(dir, sql),
+                DatasetLocation::Objects(_) => false,
+            };
             let filter = match &g.grant.row_filter {
-                Some(sql) if !row_filter::holds_everywhere(&g.dir, sql) => {
+                Some(sql) if !proved(sql) => {
                     let schema = DFSchema::try_from(raw.schema().as_ref().clone())?;
                     Some(ctx.state().create_logical_expr(sql, &schema)?)
                 }
@@ -468,7 +524,7 @@ impl Workspace {
                     ));
                 };
                 let tag = format!("{TAG_PREFIX}_{name}");
-                let unique = aggregation::subject_unique(&ctx, raw.clone(), &g.dir, key).await?;
+                let unique = aggregation::subject_unique(&ctx, raw.clone(), &g.location.id(), key).await?;
                 let tagged = GovernedTable::new(raw.clone(), &g.grant, self.key, filter.clone(), Some((key, &tag)))?;
                 match &g.grant.privacy {
                     Privacy::DifferentialPrivacy(dp) => {
@@ -596,8 +652,10 @@ impl Workspace {
         plan: LogicalPlan,
         may_distribute: bool,
     ) -> Result<(Arc<dyn ExecutionPlan>, Arc<TaskContext>)> {
+        // Executors are given no object-storage credentials: datasets there are read here.
+        let local = self.governed.iter().all(|g| matches!(g.location, DatasetLocation::Dir(_)));
         match &self.cluster {
-            Some(cluster) if may_distribute && distributed::distributable(&plan)? => {
+            Some(cluster) if may_distribute && local && distributed::distributable(&plan)? => {
                 distributed::physical_plan(cluster, ctx, plan).await
             }
             _ => Ok((ctx.execute_logical_plan(plan).await?.create_physical_plan().await?, ctx.task_ctx())),

@@ -93,8 +93,8 @@ fn fixture() -> Fixture {
     let ws = |key: u8, name: &str| Workspace {
         key: [key; 32],
         governed: vec![
-            GovernedSource { grant: grant_people.clone(), dir: tmp.path().join("datasets/people") },
-            GovernedSource { grant: grant_social.clone(), dir: tmp.path().join("datasets/social") },
+            GovernedSource::local(grant_people.clone(), tmp.path().join("datasets/people")),
+            GovernedSource::local(grant_social.clone(), tmp.path().join("datasets/social")),
         ],
         dir: tmp.path().join("workspaces").join(name),
         approved_uploads: vec![],

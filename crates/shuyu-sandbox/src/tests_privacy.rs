@@ -134,9 +134,9 @@ pub(crate) fn fixture(privacy: Privacy) -> Fixture {
     let ws = Workspace {
         key: [7; 32],
         governed: vec![
-            GovernedSource { grant: residents, dir: tmp.path().join("datasets/residents") },
-            GovernedSource { grant: loans, dir: tmp.path().join("datasets/loans") },
-            GovernedSource { grant: regions, dir: tmp.path().join("datasets/regions") },
+            GovernedSource::local(residents, tmp.path().join("datasets/residents")),
+            GovernedSource::local(loans, tmp.path().join("datasets/loans")),
+            GovernedSource::local(regions, tmp.path().join("datasets/regions")),
         ],
         dir: tmp.path().join("workspaces/w"),
         approved_uploads: vec![],

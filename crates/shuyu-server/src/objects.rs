@@ -1,5 +1,5 @@
-//! Object storage for files the platform keeps outside its database: approved exports and
-//! attachments.
+//! Object storage for files the platform keeps outside its database: approved exports,
+//! attachments and, when the store is S3-compatible, sandbox datasets.
 //! A local directory (`<data_dir>/objects`) by default; S3-compatible storage (a cloud's S3 API,
 //! MinIO, Ceph) by configuration, with credentials from the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from the config file.
@@ -41,6 +41,8 @@ pub struct Objects {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     describe: String,
+    /// The bucket, for an S3-compatible store; `None` for the local directory.
+    bucket: Option<String>,
     stall: Option<Arc<Stall>>,
 }
 
@@ -87,6 +89,7 @@ impl Objects {
                     store: Arc::new(store),
                     prefix: String::new(),
                     describe: format!("local {}", dir.display()),
+                    bucket: None,
                     stall: None,
                 })
             }
@@ -110,6 +113,7 @@ impl Objects {
                     store: Arc::new(store),
                     prefix: prefix.trim_matches('/').to_string(),
                     describe: format!("s3://{bucket}/{}", prefix.trim_matches('/')),
+                    bucket: Some(bucket.to_string()),
                     stall: None,
                 })
             }
@@ -155,6 +159,48 @@ impl Objects {
                 return Err(self.err(key, e));
             }
             w.write(chunk);
+        }
+        w.finish().await.map(|_| ()).map_err(|e| self.err(key, e))
+    }
+
+    /// Whether objects live in an S3-compatible store rather than the local directory.
+    pub fn is_remote(&self) -> bool {
+        self.bucket.is_some()
+    }
+
+    /// The directory `key` as the query engine reads it (`s3://bucket/prefix/key/`), with the
+    /// store to read it through.
+    pub fn dataset(&self, key: &str) -> shuyu_sandbox::engine::ObjectDataset {
+        let bucket = self.bucket.as_deref().unwrap_or_default();
+        shuyu_sandbox::engine::ObjectDataset {
+            url: format!("s3://{bucket}/{}/", self.path(key)),
+            store: self.store.clone(),
+        }
+    }
+
+    /// Streams the file at `file` to `key` without holding it in memory; visible only once
+    /// complete, like [`Objects::put`].
+    pub async fn put_file(&self, key: &str, file: &std::path::Path) -> Result<(), ObjectsError> {
+        use tokio::io::AsyncReadExt;
+        let io = |e: std::io::Error| self.err(key, object_store::Error::Generic { store: "file", source: Box::new(e) });
+        let mut f = tokio::fs::File::open(file).await.map_err(io)?;
+        let upload = self.store.put_multipart(&self.path(key)).await.map_err(|e| self.err(key, e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut buf = vec![0u8; PART_BYTES];
+        loop {
+            let n = match f.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = w.abort().await;
+                    return Err(io(e));
+                }
+            };
+            if let Err(e) = w.wait_for_capacity(2).await {
+                let _ = w.abort().await;
+                return Err(self.err(key, e));
+            }
+            w.write(&buf[..n]);
         }
         w.finish().await.map(|_| ()).map_err(|e| self.err(key, e))
     }

@@ -52,6 +52,24 @@ pub fn workspace_dir(app: &AppState, id: &str) -> PathBuf {
     app.config.data_dir.join("workspaces").join(id)
 }
 
+/// Dataset paths recorded as `objects:<key>` are in object storage; others are under the data
+/// directory.
+const IN_OBJECTS: &str = "objects:";
+
+/// Where a stored dataset version (as its row records it) is read from.
+pub fn dataset_location(app: &AppState, path: &str) -> shuyu_sandbox::engine::DatasetLocation {
+    use shuyu_sandbox::engine::DatasetLocation;
+    match path.strip_prefix(IN_OBJECTS) {
+        Some(key) => DatasetLocation::Objects(app.objects.dataset(key)),
+        None => DatasetLocation::Dir(app.config.data_dir.join(path)),
+    }
+}
+
+fn storage_unavailable(err: crate::objects::ObjectsError) -> ApiError {
+    tracing::error!(error = %err, "object storage");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable")
+}
+
 /// Every file under `dir`, with its hash, relative to `base`.
 fn inventory(base: &Path, dir: &Path, out: &mut Vec<DestroyedObject>) -> std::io::Result<()> {
     let Ok(read) = std::fs::read_dir(dir) else { return Ok(()) };
@@ -298,6 +316,7 @@ pub async fn run(app: &AppState, today: NaiveDate) -> ApiResult<usize> {
 async fn referenced_data(
     app: &AppState,
     fields: &[shuyu_core::catalogue::FieldSpec],
+    scratch: &Path,
 ) -> ApiResult<Vec<shuyu_sandbox::quality::ReferencedData>> {
     let mut found = std::collections::HashMap::new();
     let mut conn = app.store.acquire().await?;
@@ -309,7 +328,26 @@ async fn referenced_data(
         let Some(entry) = shuyu_store::catalogue::get(&mut conn, &r.entry).await? else { continue };
         let label = entry.public_metadata().map_or_else(|| format!("entry {}", entry.id), |m| m.name.clone());
         let current = store::current_dataset(&mut conn, &entry.id).await?;
-        let data = current.as_ref().map(|d| app.config.data_dir.join(&d.path).join(shuyu_sandbox::ingest::DATA_FILE));
+        let data = match current.as_ref().map(|d| d.path.as_str()) {
+            None => None,
+            Some(path) => match path.strip_prefix(IN_OBJECTS) {
+                None => Some(app.config.data_dir.join(path).join(shuyu_sandbox::ingest::DATA_FILE)),
+                // The check reads a local file: the referenced version is fetched beside the load.
+                Some(key) => {
+                    let key = format!("{key}/{}", shuyu_sandbox::ingest::DATA_FILE);
+                    let bytes = app.objects.get(&key).await.map_err(storage_unavailable)?;
+                    match bytes {
+                        Some(b) => {
+                            std::fs::create_dir_all(scratch).map_err(|_| ApiError::internal())?;
+                            let local = scratch.join(format!("{}.parquet", entry.id));
+                            std::fs::write(&local, &b).map_err(|_| ApiError::internal())?;
+                            Some(local)
+                        }
+                        None => None,
+                    }
+                }
+            },
+        };
         let label = match &current {
             Some(d) => format!("{label} v{}", d.version),
             None => label,
@@ -343,7 +381,8 @@ pub async fn ingest_file(
     let input = file.to_path_buf();
     let out = dir.clone();
     let fields = meta.fields.clone();
-    let references = referenced_data(app, &fields).await?;
+    let scratch = app.config.data_dir.join("tmp").join(format!("references-{}-v{version}", entry.id));
+    let references = referenced_data(app, &fields, &scratch).await?;
     // The quality checks read the stored file right after it is written (JS §20).
     let result = tokio::task::spawn_blocking(move || {
         let evidence = shuyu_sandbox::ingest::ingest(&input, format, &fields, &out, progress)?;
@@ -352,8 +391,10 @@ pub async fn ingest_file(
         Ok::<_, shuyu_sandbox::error::SandboxError>((evidence, measures))
     })
     .await
-    .map_err(|_| ApiError::internal())?;
-    let (evidence, mut measures) = match result {
+    .map_err(|_| ApiError::internal());
+    let _ = std::fs::remove_dir_all(&scratch);
+    let result = result?;
+    let (evidence, measures) = match result {
         Ok(e) => e,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
@@ -371,6 +412,59 @@ pub async fn ingest_file(
             return Err(err);
         }
     };
+    // With S3-compatible storage the version lives there (uploaded before its row commits),
+    // and not on this machine's disk.
+    let path = if app.objects.is_remote() {
+        let uploaded = upload_dataset(app, &rel, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        // The entry's directory too, when no local version is left in it.
+        if let Some(parent) = dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+        uploaded?;
+        format!("{IN_OBJECTS}{rel}")
+    } else {
+        rel.clone()
+    };
+    let committed =
+        commit_dataset(app, ctx, entry, user, &meta, previous.as_ref(), version, evidence, path, measures).await;
+    if committed.is_err() && app.objects.is_remote() {
+        if let Err(err) = app.objects.delete_under(&format!("{rel}/")).await {
+            tracing::warn!(error = %err, "removing the objects of a dataset version that did not commit");
+        }
+    }
+    committed
+}
+
+/// Every file of a stored version, to `<rel>/<file>` in object storage.
+async fn upload_dataset(app: &AppState, rel: &str, dir: &Path) -> ApiResult<()> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|_| ApiError::internal())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for file in files {
+        let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
+        app.objects.put_file(&format!("{rel}/{name}"), &file).await.map_err(storage_unavailable)?;
+    }
+    Ok(())
+}
+
+/// The version's row, its audit event and its quality report, in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn commit_dataset(
+    app: &AppState,
+    ctx: &AuditContext,
+    entry: &EntryRecord,
+    user: &UserRecord,
+    meta: &shuyu_core::catalogue::EntryMetadata,
+    previous: Option<&DatasetRecord>,
+    version: i64,
+    evidence: shuyu_sandbox::ingest::Evidence,
+    path: String,
+    mut measures: Vec<shuyu_core::quality::Measure>,
+) -> ApiResult<(DatasetRecord, serde_json::Value)> {
     let mut tx = app.begin().await?;
     let record = DatasetRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -378,7 +472,7 @@ pub async fn ingest_file(
         version,
         holder_org: entry.holder_org.to_string(),
         evidence: serde_json::to_value(&evidence).map_err(|_| ApiError::internal())?,
-        path: rel,
+        path,
         state: "current".into(),
         created_by: user.id.to_string(),
         created_at: shuyu_core::clock::format_instant(tx.now()),
@@ -392,7 +486,7 @@ pub async fn ingest_file(
         json!({ "dataset": record.id, "version": version, "evidence": record.evidence }),
     )
     .await?;
-    measures.push(crate::quality::timeliness(app, &meta, previous.as_ref(), tx.now()));
+    measures.push(crate::quality::timeliness(app, meta, previous, tx.now()));
     let quality = crate::quality::record(app, &mut tx, ctx, entry, &record, measures).await?;
     tx.commit().await?;
     Ok((record, quality))

@@ -861,7 +861,10 @@ pub(crate) async fn readable(app: &AppState, w: &WorkspaceRecord) -> ApiResult<e
         sealed |= g.sealed;
         for t in g.granted.iter().flatten() {
             if let Some(d) = store::current_dataset(&mut conn, &t.entry_id).await? {
-                governed.push(engine::GovernedSource { grant: t.clone(), dir: data_dir(app).join(d.path) });
+                governed.push(engine::GovernedSource {
+                    grant: t.clone(),
+                    location: crate::sandbox::dataset_location(app, &d.path),
+                });
             }
         }
     }
