@@ -11,8 +11,9 @@
 //!
 //! What stays in process: statements on aggregation-only and differential-privacy tables (their
 //! suppression counters and noise live in this process), statements calling a workspace's
-//! models, and the writes of scratch tables (the rows are computed on the cluster and written
-//! here).
+//! models, statements over dataset versions kept in object storage (executors are given no
+//! bucket credentials), and the writes of scratch tables (the rows are computed on the cluster
+//! and written here).
 
 use std::any::Any;
 use std::sync::Arc;
