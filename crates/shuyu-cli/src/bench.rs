@@ -20,6 +20,20 @@ use shuyu_store::organisations::{self, Organisation};
 use shuyu_store::users::{self, UserRecord};
 use shuyu_store::{AuditContext, Store};
 
+/// The TPC-H run the sandbox and Ballista benchmarks share.
+#[derive(Debug, clap::Args)]
+pub struct TpchArgs {
+    /// TPC-H scale factor.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Runs per query; the best is kept.
+    #[arg(long, default_value_t = 3)]
+    pub iterations: u32,
+    /// Keep the generated TPC-H files here between runs (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Audit appends with state changes, inclusion proofs, full verification.
@@ -59,15 +73,8 @@ pub enum BenchCommand {
     },
     /// The 22 TPC-H queries governed and raw; `shuyu gen` and ingestion throughput.
     Sandbox {
-        /// TPC-H scale factor.
-        #[arg(long, default_value_t = 1.0)]
-        scale: f64,
-        /// Runs per query; the best is kept.
-        #[arg(long, default_value_t = 3)]
-        iterations: u32,
-        /// Keep the generated TPC-H files here between runs (default: a temporary directory).
-        #[arg(long)]
-        dir: Option<PathBuf>,
+        #[command(flatten)]
+        tpch: TpchArgs,
         /// Resident rows for the generation and ingestion measurements.
         #[arg(long, default_value_t = 10_000_000)]
         gen_rows: u64,
@@ -83,15 +90,8 @@ pub enum BenchCommand {
     /// started here as processes, unless --cluster names one) beside the in-process engine and
     /// raw Ballista; fails unless every answer equals the in-process one.
     Ballista {
-        /// TPC-H scale factor.
-        #[arg(long, default_value_t = 1.0)]
-        scale: f64,
-        /// Runs per query; the best is kept.
-        #[arg(long, default_value_t = 3)]
-        iterations: u32,
-        /// Keep the generated TPC-H files here between runs (default: a temporary directory).
-        #[arg(long)]
-        dir: Option<PathBuf>,
+        #[command(flatten)]
+        tpch: TpchArgs,
         /// A running cluster's scheduler, df://host:port (its executors must read the files at
         /// the same paths).
         #[arg(long)]
@@ -182,11 +182,11 @@ pub async fn run(command: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Audit { events, appends, clients, proofs, dir, report } => {
             (events, appends, clients, proofs, dir, report)
         }
-        BenchCommand::Sandbox { scale, iterations, dir, gen_rows, evaluate_row_filters, report } => {
-            return crate::bench_sandbox::run(scale, iterations, dir, gen_rows, evaluate_row_filters, &report).await;
+        BenchCommand::Sandbox { tpch, gen_rows, evaluate_row_filters, report } => {
+            return crate::bench_sandbox::run(tpch, gen_rows, evaluate_row_filters, &report).await;
         }
-        BenchCommand::Ballista { scale, iterations, dir, cluster, executors, report } => {
-            return crate::bench_ballista::run(scale, iterations, dir, cluster, executors, &report).await;
+        BenchCommand::Ballista { tpch, cluster, executors, report } => {
+            return crate::bench_ballista::run(tpch, cluster, executors, &report).await;
         }
         BenchCommand::Catalogue { entries, queries, report } => {
             return crate::bench_catalogue::run(entries, queries, &report).await;

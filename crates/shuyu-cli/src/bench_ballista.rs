@@ -4,7 +4,7 @@
 //! cluster must equal the in-process one row for row, and refused statements must be refused
 //! with the same error; the run fails otherwise.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use shuyu_sandbox::distributed::Cluster;
 use shuyu_sandbox::engine::{Limits, Outcome, Workspace};
 
-use crate::bench::{bar, render, write_report, Row};
+use crate::bench::{bar, render, write_report, Row, TpchArgs};
 use crate::bench_sandbox::{generate, grants, NAMES, TABLES};
 use crate::cluster::LocalCluster;
 use crate::tpch::QUERIES;
@@ -85,9 +85,7 @@ struct Measured {
 }
 
 pub async fn run(
-    scale: f64,
-    iterations: u32,
-    dir: Option<PathBuf>,
+    TpchArgs { scale, iterations, dir }: TpchArgs,
     cluster: Option<String>,
     executors: usize,
     report: &Path,

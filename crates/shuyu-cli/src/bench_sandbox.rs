@@ -2,7 +2,7 @@
 //! masking, the lineage check, an audit event per query) against raw DataFusion reading the
 //! same Parquet files in the same run; and the throughput of `shuyu gen` and of ingestion.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use shuyu_core::grants::{ColumnMode, GrantedColumn, GrantedTable};
 use shuyu_sandbox::engine::{DatasetLocation, GovernedSource, Limits, Outcome as QueryOutcome, Workspace};
 use shuyu_store::{AuditContext, Store};
 
-use crate::bench::{bar, render, write_report, Row};
+use crate::bench::{bar, render, write_report, Row, TpchArgs};
 use crate::tpch::QUERIES;
 
 pub(crate) const NAMES: [&str; 22] = [
@@ -212,9 +212,7 @@ pub async fn compare(
 }
 
 pub async fn run(
-    scale: f64,
-    iterations: u32,
-    dir: Option<PathBuf>,
+    TpchArgs { scale, iterations, dir }: TpchArgs,
     gen_rows: u64,
     evaluate_row_filters: bool,
     report: &Path,

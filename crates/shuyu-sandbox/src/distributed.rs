@@ -186,6 +186,26 @@ fn decode_udf(name: &str, buf: &[u8]) -> Option<Arc<ScalarUDF>> {
     }
 }
 
+/// The two codec methods that carry the masking functions, the same in both codecs; anything
+/// else goes to Ballista's codec (`self.inner`).
+macro_rules! masking_udf_codec {
+    () => {
+        fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+            match decode_udf(name, buf) {
+                Some(udf) => Ok(udf),
+                None => self.inner.try_decode_udf(name, buf),
+            }
+        }
+
+        fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+            if encode_udf(node, buf) {
+                return Ok(());
+            }
+            self.inner.try_encode_udf(node, buf)
+        }
+    };
+}
+
 /// Ballista's logical codec, with Shuyu's masking functions.
 #[derive(Debug, Default)]
 pub struct ShuyuLogicalCodec {
@@ -228,19 +248,7 @@ impl LogicalExtensionCodec for ShuyuLogicalCodec {
         self.inner.try_encode_file_format(buf, node)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        match decode_udf(name, buf) {
-            Some(udf) => Ok(udf),
-            None => self.inner.try_decode_udf(name, buf),
-        }
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        if encode_udf(node, buf) {
-            return Ok(());
-        }
-        self.inner.try_encode_udf(node, buf)
-    }
+    masking_udf_codec!();
 }
 
 /// Ballista's physical codec, with Shuyu's masking functions.
@@ -269,19 +277,7 @@ impl PhysicalExtensionCodec for ShuyuPhysicalCodec {
         self.inner.try_encode(node, buf, converter)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        match decode_udf(name, buf) {
-            Some(udf) => Ok(udf),
-            None => self.inner.try_decode_udf(name, buf),
-        }
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        if encode_udf(node, buf) {
-            return Ok(());
-        }
-        self.inner.try_encode_udf(node, buf)
-    }
+    masking_udf_codec!();
 }
 
 #[cfg(test)]
