@@ -4052,12 +4052,16 @@ mod supervision {
     /// open a finding naming the rows.
     async fn a_reference_to_another_dataset_is_checked_for_consistency(backend: Backend) {
         let Some(o) = O::spawn(backend, "wuxi").await else { return };
+        reference_is_checked(&o).await;
+    }
+
+    pub(crate) async fn reference_is_checked(o: &O) {
         let register = o.published_entry("conditional").await;
         let mut csv = String::from("uscc,company_name,legal_rep_id\n");
         for i in 0..100u32 {
             csv.push_str(&format!("{},无锡{i}号有限公司,{}\n", valid_uscc(i), valid_resident_id(i)));
         }
-        assert_eq!(ingest(&o, &register, &csv, "csv").await.0, StatusCode::CREATED);
+        assert_eq!(ingest(o, &register, &csv, "csv").await.0, StatusCode::CREATED);
 
         let mut meta = entry_metadata("企业年报（引用法定代表人）", "conditional", "conditional");
         meta["fields"][2]["format"] = json!(format!("GB 11643, ref:{register}/legal_rep_id"));
@@ -4068,7 +4072,7 @@ mod supervision {
             let rep = if i % 10 == 3 { valid_resident_id(i + 500) } else { valid_resident_id(i) };
             csv.push_str(&format!("{},无锡{i}号有限公司,{rep}\n", valid_uscc(i)));
         }
-        let (s, v) = ingest(&o, &entry, &csv, "csv").await;
+        let (s, v) = ingest(o, &entry, &csv, "csv").await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let dims = v["quality"]["dimensions"].as_array().unwrap();
         let c = dims.iter().find(|d| d["dimension"] == "consistency").unwrap();
@@ -4558,6 +4562,18 @@ mod objects {
         let (s, _) = ingest(o, &entry, csv, "csv").await;
         assert_eq!(s, StatusCode::CREATED);
         assert_eq!(bucket.list(&format!("datasets/{entry}/")).await.unwrap().len(), 2);
+    }
+
+    /// JS §20's consistency check reads the referenced department's current version when that
+    /// version is in the bucket, exactly as when it is on disk.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reference_to_a_dataset_in_s3_is_checked() {
+        let Some(s3) = s3("shuyu-refs").await else { return };
+        let cfg = config(&s3, "s3://shuyu-refs");
+        let Some(o) = O::spawn_with(Backend::Sqlite, "wuxi", |c| c.objects = cfg).await else { return };
+        super::supervision::reference_is_checked(&o).await;
+        let local = std::fs::read_dir(o.app.state().config.data_dir.join("datasets")).map_or(0, |d| d.count());
+        assert_eq!(local, 0, "both versions are in the bucket");
     }
 
     /// An uploaded attachment's bytes are in the bucket, not in the database; the public download
