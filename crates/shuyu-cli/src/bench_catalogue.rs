@@ -150,7 +150,13 @@ fn ms(d: Duration) -> f64 {
 
 pub async fn run(entries: u64, queries: u64, report: &Path) -> Result<ExitCode> {
     let tmp = tempfile::tempdir()?;
-    let config = ServerConfig { data_dir: tmp.path().to_path_buf(), profile: "wuxi".into(), ..ServerConfig::default() };
+    let config = ServerConfig {
+        data_dir: tmp.path().to_path_buf(),
+        profile: "wuxi".into(),
+        // A benchmark is a rehearsal: its deadlines may fall in a year without a notice.
+        provisional_calendar_years: true,
+        ..ServerConfig::default()
+    };
     let app = shuyu_server::build_state(config).await?;
     shuyu_server::demo::seed(&app).await.map_err(|e| anyhow!("{}", e.body.message))?;
     let holders: Vec<_> = {

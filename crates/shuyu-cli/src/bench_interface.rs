@@ -123,6 +123,8 @@ pub async fn setup(dir: &Path, rows: u64, cache: bool) -> Result<Setup> {
         data_dir: dir.join("shuyu"),
         profile: "wuxi".into(),
         interface_result_cache: cache,
+        // A benchmark is a rehearsal: its deadlines may fall in a year without a notice.
+        provisional_calendar_years: true,
         ..ServerConfig::default()
     };
     let state = shuyu_server::build_state(config).await?;

@@ -152,6 +152,8 @@ pub async fn run(events: u64, report: &Path) -> Result<ExitCode> {
         data_dir: tmp.path().to_path_buf(),
         profile: "wuxi".into(),
         monitor_interval_ms: 0,
+        // A benchmark is a rehearsal: its deadlines may fall in a year without a notice.
+        provisional_calendar_years: true,
         ..ServerConfig::default()
     };
     let state = shuyu_server::build_state(config).await?;

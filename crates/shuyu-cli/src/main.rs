@@ -439,9 +439,18 @@ async fn demo(args: DemoArgs) -> Result<()> {
         profile: args.profile.clone(),
         test_clock: args.test_clock,
         flight_listen: args.flight_listen,
+        // A rehearsal keeps working across a new year whose holiday notice is not loaded yet.
+        provisional_calendar_years: true,
         ..ServerConfig::default()
     };
     let state = shuyu_server::build_state(config).await?;
+    let next_year = chrono::Datelike::year(&chrono::Utc::now().date_naive()) + 1;
+    if WorkingCalendar::shipped()?.working_days_in_year(next_year).is_none() {
+        println!(
+            "演示：{next_year}年节假日安排尚未载入，{next_year}年的期限按周末及元旦、劳动节、国庆节临时计算 / \
+             demo: no holiday notice for {next_year} is loaded; its deadlines count weekends and fixed-date holidays only"
+        );
+    }
     let accounts = shuyu_server::demo::seed(&state).await.map_err(api_err)?;
     if !accounts.is_empty() {
         shuyu_server::demo::seed_showcase(&state).await.map_err(api_err)?;

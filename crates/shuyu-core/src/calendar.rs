@@ -165,6 +165,33 @@ impl WorkingCalendar {
         Self::default()
     }
 
+    /// Adds `year`, when the calendar has no data for it, as a provisional year for rehearsals
+    /// (the demo): weekends off plus the statutory holidays whose dates the law fixes by the
+    /// solar calendar (元旦 1 January, 劳动节 1–2 May, 国庆节 1–3 October). Spring Festival,
+    /// 清明, 端午, 中秋 and every 调休 are unknown until the State Council's notice, so a
+    /// deployment never uses this: there a year without its notice stays an error. Returns
+    /// whether it was added.
+    pub fn add_provisional_year(&mut self, year: i32) -> bool {
+        if self.years.contains_key(&year) {
+            return false;
+        }
+        let fixed = [
+            (1, 1, "元旦"),
+            (5, 1, "劳动节"),
+            (5, 2, "劳动节"),
+            (10, 1, "国庆节"),
+            (10, 2, "国庆节"),
+            (10, 3, "国庆节"),
+        ];
+        let holidays = fixed
+            .iter()
+            .filter_map(|&(m, d, name)| NaiveDate::from_ymd_opt(year, m, d).map(|day| (day, Some(name.to_string()))))
+            .collect();
+        let source = format!("provisional {year}: weekends and fixed-date statutory holidays only (rehearsal, not the State Council notice)");
+        self.years.insert(year, YearData { source, holidays, makeup: BTreeMap::new() });
+        true
+    }
+
     /// The years shipped with Shuyu (2024–2026), compiled into the binary.
     pub fn shipped() -> Result<Self, CoreError> {
         let mut calendar = Self::empty();
@@ -525,6 +552,14 @@ mod tests {
         assert_eq!(missing(cal.working_days_between(d("2026-12-01"), d("2027-01-10")).map(drop)), 2027);
         assert_eq!(missing(cal.day_kind(d("2027-06-01")).map(drop)), 2027);
         assert_eq!(cal.working_days_in_year(2027), None);
+        // A rehearsal may add the year provisionally; shipped years are never replaced.
+        let mut rehearsal = cal.clone();
+        assert!(!rehearsal.add_provisional_year(2026));
+        assert!(rehearsal.add_provisional_year(2027));
+        assert!(!rehearsal.is_workday(d("2027-01-01")).unwrap(), "元旦");
+        assert!(!rehearsal.is_workday(d("2027-10-01")).unwrap(), "国庆节");
+        assert!(rehearsal.is_workday(d("2027-01-04")).unwrap());
+        assert_eq!(rehearsal.add_working_days(d("2026-12-30"), 2).unwrap(), d("2027-01-04"));
         let e = cal.is_workday(d("2027-01-04")).unwrap_err().to_string();
         assert!(e.contains("2027") && e.contains("calendar"), "{e}");
         assert!(WorkingCalendar::empty().is_workday(d("2025-01-02")).is_err());

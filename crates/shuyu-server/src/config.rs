@@ -49,6 +49,9 @@ pub struct ServerConfig {
     /// Where approved exports are kept: `[objects]` with `url = "s3://bucket/prefix"`,
     /// `endpoint`, `region`, `allow_http`; unset, `<data_dir>/objects`.
     pub objects: crate::objects::ObjectsConfig,
+    /// Rehearsals only (`shuyu demo` sets it): a year without its State Council notice (this
+    /// year and the next two) gets a provisional calendar instead of refusing its deadlines.
+    pub provisional_calendar_years: bool,
     /// `df://host:port` of an Apache Ballista scheduler (started with `shuyu cluster
     /// scheduler`): governed plans run there instead of in this process. Unset, in process.
     pub query_cluster: Option<String>,
@@ -76,6 +79,7 @@ impl Default for ServerConfig {
             flight_listen: None,
             objects: Default::default(),
             query_cluster: None,
+            provisional_calendar_years: false,
         }
     }
 }

@@ -120,6 +120,17 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, ServerError> 
     if let Some(dir) = &config.calendar_dir {
         calendar.load_dir(dir)?;
     }
+    if config.provisional_calendar_years {
+        let this_year = chrono::Datelike::year(&shuyu_core::clock::SystemClock.today());
+        for year in this_year..=this_year + 2 {
+            if calendar.add_provisional_year(year) {
+                tracing::warn!(
+                    year,
+                    "no working-day calendar for this year: a provisional one is used (rehearsal only)"
+                );
+            }
+        }
+    }
     let store = Store::connect(&config.database_url()).await?;
     let signer = load_or_create_signer(&config.audit_key_path())?;
     let certificate_signer = load_or_create_signer(&config.certificate_key_path())?;
