@@ -123,7 +123,7 @@ pub async fn run(
     let there = workspace(Some(cluster.clone()))?;
     let limits = Limits::unbounded(cores);
     // Raw Ballista with the same partitioning as the governed sessions.
-    let raw_state = SessionState::new_ballista_state(format!("http://{}", &cluster.url()["df://".len()..]))?;
+    let raw_state = SessionState::new_ballista_state(cluster.scheduler())?;
     let config = raw_state.config().clone().with_target_partitions(cores);
     let raw =
         SessionContext::new_with_state(SessionStateBuilder::new_from_existing(raw_state).with_config(config).build());

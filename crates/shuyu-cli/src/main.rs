@@ -444,11 +444,10 @@ async fn demo(args: DemoArgs) -> Result<()> {
         ..ServerConfig::default()
     };
     let state = shuyu_server::build_state(config).await?;
-    let next_year = chrono::Datelike::year(&chrono::Utc::now().date_naive()) + 1;
-    if WorkingCalendar::shipped()?.working_days_in_year(next_year).is_none() {
+    for year in state.calendar.provisional_years() {
         println!(
-            "演示：{next_year}年节假日安排尚未载入，{next_year}年的期限按周末及元旦、劳动节、国庆节临时计算 / \
-             demo: no holiday notice for {next_year} is loaded; its deadlines count weekends and fixed-date holidays only"
+            "演示：{year}年节假日安排尚未载入，{year}年的期限按周末及元旦、劳动节、国庆节临时计算 / \
+             demo: no holiday notice for {year} is loaded; its deadlines count weekends and fixed-date holidays only"
         );
     }
     let accounts = shuyu_server::demo::seed(&state).await.map_err(api_err)?;

@@ -121,6 +121,8 @@ impl DayKind {
 #[derive(Debug, Clone)]
 struct YearData {
     source: String,
+    /// Added by [`WorkingCalendar::add_provisional_year`], not from a notice.
+    provisional: bool,
     /// Day off → name of its period, if the file names periods.
     holidays: BTreeMap<NaiveDate, Option<String>>,
     makeup: BTreeMap<NaiveDate, Option<String>>,
@@ -188,8 +190,13 @@ impl WorkingCalendar {
             .filter_map(|&(m, d, name)| NaiveDate::from_ymd_opt(year, m, d).map(|day| (day, Some(name.to_string()))))
             .collect();
         let source = format!("provisional {year}: weekends and fixed-date statutory holidays only (rehearsal, not the State Council notice)");
-        self.years.insert(year, YearData { source, holidays, makeup: BTreeMap::new() });
+        self.years.insert(year, YearData { source, provisional: true, holidays, makeup: BTreeMap::new() });
         true
+    }
+
+    /// The years added provisionally, in order: what a rehearsal tells its user.
+    pub fn provisional_years(&self) -> Vec<i32> {
+        self.years.iter().filter(|(_, y)| y.provisional).map(|(&year, _)| year).collect()
     }
 
     /// The years shipped with Shuyu (2024–2026), compiled into the binary.
@@ -225,7 +232,8 @@ impl WorkingCalendar {
                 Err(err(format!("{list}: {d} is not in {year}")))
             }
         };
-        let mut data = YearData { source: file.source, holidays: BTreeMap::new(), makeup: BTreeMap::new() };
+        let mut data =
+            YearData { source: file.source, provisional: false, holidays: BTreeMap::new(), makeup: BTreeMap::new() };
         for Day(d) in file.holidays {
             in_year(d, "holidays")?;
             if data.holidays.insert(d, None).is_some() {
@@ -556,6 +564,7 @@ mod tests {
         let mut rehearsal = cal.clone();
         assert!(!rehearsal.add_provisional_year(2026));
         assert!(rehearsal.add_provisional_year(2027));
+        assert_eq!((cal.provisional_years(), rehearsal.provisional_years()), (vec![], vec![2027]));
         assert!(!rehearsal.is_workday(d("2027-01-01")).unwrap(), "元旦");
         assert!(!rehearsal.is_workday(d("2027-10-01")).unwrap(), "国庆节");
         assert!(rehearsal.is_workday(d("2027-01-04")).unwrap());

@@ -38,10 +38,11 @@ use crate::governed::{unqualify, GovernedTable};
 use crate::masking::{KeyedHashUdf, MaskKind, MaskUdf};
 use crate::modelling::ModelUdf;
 
-/// A Ballista scheduler that governed plans are sent to, as `df://host:port`.
+/// A Ballista scheduler that governed plans are sent to, configured as `df://host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
-    url: String,
+    /// `host:port`.
+    addr: String,
 }
 
 impl Cluster {
@@ -65,29 +66,30 @@ impl Cluster {
         if host.is_empty() || host.contains(['/', '@', '?', '#']) {
             return Err(SandboxError::Invalid(format!("cluster address {url:?}: write it as df://host:port")));
         }
-        Ok(Cluster { url: format!("df://{host}:{port}") })
+        Ok(Cluster { addr: format!("{host}:{port}") })
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The address as configured, `df://host:port`.
+    pub fn url(&self) -> String {
+        format!("df://{}", self.addr)
     }
 
     /// The scheduler's gRPC address, as Ballista's client dials it.
-    fn scheduler(&self) -> String {
-        format!("http://{}", &self.url["df://".len()..])
+    pub fn scheduler(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// Ballista's client reports an unreachable scheduler only as a transport error deep in
     /// the stream; a connection attempt first gives the caller an error it can act on.
     async fn reachable(&self) -> Result<()> {
-        let addr = &self.url["df://".len()..];
-        match tokio::time::timeout(std::time::Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await {
+        let connect = tokio::net::TcpStream::connect(self.addr.as_str());
+        match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {
-                Err(SandboxError::Unavailable(format!("the query cluster at {} does not answer: {e}", self.url)))
+                Err(SandboxError::Unavailable(format!("the query cluster at {} does not answer: {e}", self.url())))
             }
             Err(_) => {
-                Err(SandboxError::Unavailable(format!("the query cluster at {} did not answer within 3 s", self.url)))
+                Err(SandboxError::Unavailable(format!("the query cluster at {} did not answer within 3 s", self.url())))
             }
         }
     }

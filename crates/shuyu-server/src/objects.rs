@@ -73,6 +73,13 @@ pub struct ObjectsError {
     source: object_store::Error,
 }
 
+/// What a caller answers when object storage fails it: logged here with `what` was being done,
+/// answered as a 503 the person can retry.
+pub(crate) fn unavailable(what: &str, err: &dyn std::fmt::Display) -> crate::error::ApiError {
+    tracing::error!(error = %err, "{what}");
+    crate::error::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable")
+}
+
 impl Objects {
     /// Opens the configured store; a local one is created under `data_dir`.
     pub fn open(config: &ObjectsConfig, data_dir: &std::path::Path) -> Result<Self, ServerError> {

@@ -65,11 +65,6 @@ pub fn dataset_location(app: &AppState, path: &str) -> shuyu_sandbox::engine::Da
     }
 }
 
-fn storage_unavailable(err: crate::objects::ObjectsError) -> ApiError {
-    tracing::error!(error = %err, "object storage");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable")
-}
-
 /// Every file under `dir`, with its hash, relative to `base`.
 fn inventory(base: &Path, dir: &Path, out: &mut Vec<DestroyedObject>) -> std::io::Result<()> {
     let Ok(read) = std::fs::read_dir(dir) else { return Ok(()) };
@@ -332,20 +327,7 @@ async fn referenced_data(
             None => None,
             Some(path) => match path.strip_prefix(IN_OBJECTS) {
                 None => Some(app.config.data_dir.join(path).join(shuyu_sandbox::ingest::DATA_FILE)),
-                // The check reads a local file: the referenced version is fetched beside the load.
-                Some(key) => {
-                    let key = format!("{key}/{}", shuyu_sandbox::ingest::DATA_FILE);
-                    let bytes = app.objects.get(&key).await.map_err(storage_unavailable)?;
-                    match bytes {
-                        Some(b) => {
-                            std::fs::create_dir_all(scratch).map_err(|_| ApiError::internal())?;
-                            let local = scratch.join(format!("{}.parquet", entry.id));
-                            std::fs::write(&local, &b).map_err(|_| ApiError::internal())?;
-                            Some(local)
-                        }
-                        None => None,
-                    }
-                }
+                Some(key) => fetch_reference(app, key, &scratch.join(format!("{}.parquet", entry.id))).await?,
             },
         };
         let label = match &current {
@@ -355,6 +337,19 @@ async fn referenced_data(
         found.insert(r.entry, (label, data));
     }
     Ok(shuyu_sandbox::quality::references(fields, |entry| found.get(entry).cloned()))
+}
+
+/// The check reads a local file: a referenced version kept in object storage is copied to
+/// `local`, beside the load, for as long as the check runs.
+async fn fetch_reference(app: &AppState, key: &str, local: &Path) -> ApiResult<Option<PathBuf>> {
+    let key = format!("{key}/{}", shuyu_sandbox::ingest::DATA_FILE);
+    let failed = |err| crate::objects::unavailable("reading a referenced dataset", &err);
+    let Some(bytes) = app.objects.get(&key).await.map_err(failed)? else { return Ok(None) };
+    if let Some(dir) = local.parent() {
+        std::fs::create_dir_all(dir).map_err(|_| ApiError::internal())?;
+    }
+    std::fs::write(local, &bytes).map_err(|_| ApiError::internal())?;
+    Ok(Some(local.to_path_buf()))
 }
 
 /// Loads a file into a new version of a published entry's dataset (SPEC §4.1): streamed into
@@ -446,7 +441,11 @@ async fn upload_dataset(app: &AppState, rel: &str, dir: &Path) -> ApiResult<()> 
     files.sort();
     for file in files {
         let Some(name) = file.file_name().and_then(|n| n.to_str()) else { continue };
-        app.objects.put_file(&format!("{rel}/{name}"), &file).await.map_err(storage_unavailable)?;
+        let key = format!("{rel}/{name}");
+        app.objects
+            .put_file(&key, &file)
+            .await
+            .map_err(|err| crate::objects::unavailable("storing a dataset", &err))?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use shuyu_store::attachments::{self, Attachment, Content};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, FieldProblem};
 use crate::extract::ApiQuery;
+use crate::objects::unavailable;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -110,10 +111,7 @@ pub async fn upload(
 /// location goes into the row.
 pub(crate) async fn keep(app: &AppState, a: &Attachment, bytes: Bytes) -> ApiResult<Content> {
     let key = format!("attachments/{}/{}", a.org_id, a.id);
-    app.objects.put(&key, bytes).await.map_err(|err| {
-        tracing::error!(error = %err, "storing an attachment");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable")
-    })?;
+    app.objects.put(&key, bytes).await.map_err(|err| unavailable("storing an attachment", &err))?;
     Ok(Content::Object(key))
 }
 
@@ -124,14 +122,8 @@ pub(crate) async fn read(app: &AppState, a: &Attachment, content: Content) -> Ap
         Content::Inline(bytes) => bytes,
         Content::Object(key) => match app.objects.get(&key).await {
             Ok(Some(b)) => b.to_vec(),
-            Ok(None) => {
-                tracing::error!(attachment = %a.id, "an attachment's object is missing");
-                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable"));
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "reading an attachment");
-                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "object_storage_unavailable"));
-            }
+            Ok(None) => return Err(unavailable("reading an attachment", &format!("its object {key} is missing"))),
+            Err(err) => return Err(unavailable("reading an attachment", &err)),
         },
     };
     use sha2::Digest;
